@@ -1,0 +1,108 @@
+package plan
+
+import (
+	"fmt"
+	"path"
+)
+
+// Defaults, as documented in the README and the man page.
+const (
+	DefaultTableBase = 1000
+	DefaultPriority  = 32765 // just ahead of main's 32766
+)
+
+// DefaultExclude are the link-name globs left alone unless the user gives a
+// list of their own: container, VM and tunnel plumbing whose routes would
+// otherwise fan out into a table per veth. Never a link kind: VMs, test
+// hosts and some clouds have veth or bridge uplinks, which an administrator
+// includes by giving their own list.
+var DefaultExclude = []string{
+	"veth*", "docker*", "br-*", "cni*", "flannel*", "cali*", "vxlan*",
+	"virbr*", "kube-*", "cilium*", "lxc*", "lxcbr*", "podman*", "weave*",
+	"vnet*", "tap*", "tun*", "wg*", "tailscale*", "zt*", "nodelocaldns",
+	"gre*", "gretap*", "erspan*", "ip6gre*", "ip6tnl*", "ip_vti*",
+	"ip6_vti*", "sit*", "tunl*", "genev_sys_*", "vxlan_sys_*", "ovs-system",
+}
+
+// Options are what a pass is told. The zero value is not valid: start from
+// DefaultOptions.
+type Options struct {
+	TableBase uint32
+	Priority  uint32
+	// Exclude globs replace DefaultExclude when given (nil means default).
+	Exclude []string
+	// Include, if not empty, limits managed links to the matching names.
+	Include      []string
+	RouteMetrics []Metric
+	// Flush plans the removal of everything symroute owns.
+	Flush bool
+}
+
+// DefaultOptions returns the documented defaults.
+func DefaultOptions() Options {
+	return Options{TableBase: DefaultTableBase, Priority: DefaultPriority}
+}
+
+// MaxIfindex is the largest ifindex the kernel hands out (a positive int).
+const MaxIfindex = 1<<31 - 1
+
+// Validate reports the first option that cannot be used; nothing may touch
+// the kernel until it returns nil.
+func (o Options) Validate() error {
+	// base+ifindex must never be 0 (unspecified), 252-255 (compat,
+	// default, main, local) nor wrap around uint32.
+	if o.TableBase < 255 {
+		return fmt.Errorf("table-base %d: base + ifindex could be a reserved table (252-255); use 255 or more", o.TableBase)
+	}
+	if uint64(o.TableBase)+MaxIfindex > 1<<32-1 {
+		return fmt.Errorf("table-base %d: base + ifindex could pass the largest table number 4294967295; use at most %d", o.TableBase, uint64(1<<32-1)-MaxIfindex)
+	}
+	// Priority 0 is the local table's rule, which must stay first, and
+	// 32766/32767 are main and default.
+	if o.Priority == 0 || o.Priority >= 32766 {
+		return fmt.Errorf("priority %d: must be from 1 to 32765 (0 is local's rule, 32766 main's)", o.Priority)
+	}
+	for _, g := range append(append([]string(nil), o.Exclude...), o.Include...) {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("bad glob %q: %w", g, err)
+		}
+	}
+	return nil
+}
+
+func (o Options) excludes() []string {
+	if o.Exclude == nil {
+		return DefaultExclude
+	}
+	return o.Exclude
+}
+
+func matchAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Managed reports whether symroute mirrors routes for l, given the state's
+// links (to find a VRF master).
+func (o Options) Managed(l Link, byIndex map[int]*Link) bool {
+	if l.Loopback || l.Kind == "vrf" {
+		return false
+	}
+	if m := byIndex[l.Master]; m != nil && m.Kind == "vrf" {
+		return false
+	}
+	if matchAny(o.excludes(), l.Name) {
+		return false
+	}
+	if len(o.Include) > 0 && !matchAny(o.Include, l.Name) {
+		return false
+	}
+	return true
+}
+
+// TableOf is the table of the link with ifindex idx.
+func (o Options) TableOf(idx int) uint32 { return o.TableBase + uint32(idx) }

@@ -1,0 +1,357 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+)
+
+// OpKind says what an operation does.
+type OpKind uint8
+
+const (
+	RouteAdd OpKind = iota + 1
+	RouteReplace
+	RouteDel
+	RuleAdd
+	RuleDel
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case RouteAdd:
+		return "route add"
+	case RouteReplace:
+		return "route replace"
+	case RouteDel:
+		return "route del"
+	case RuleAdd:
+		return "rule add"
+	case RuleDel:
+		return "rule del"
+	}
+	return fmt.Sprintf("op(%d)", uint8(k))
+}
+
+// IsRoute tells route operations from rule operations.
+func (k OpKind) IsRoute() bool { return k == RouteAdd || k == RouteReplace || k == RouteDel }
+
+// Op is one change; Route or Rule is set according to Kind.
+type Op struct {
+	Kind  OpKind
+	Route Route
+	Rule  Rule
+}
+
+// Table is the table the operation writes.
+func (op Op) Table() uint32 {
+	if op.Kind.IsRoute() {
+		return op.Route.Table
+	}
+	return op.Rule.Table
+}
+
+// Clash is a managed link whose table another program uses: symroute
+// leaves the table alone and the link unmirrored.
+type Clash struct {
+	Link   string
+	Index  int
+	Table  uint32
+	Reason string
+}
+
+func (c Clash) String() string {
+	return fmt.Sprintf("link %s: table %d is used by %s; link skipped", c.Link, c.Table, c.Reason)
+}
+
+// Plan is the ordered list of operations that turns a state into its mirror,
+// with what the planner found on the way.
+type Plan struct {
+	Ops      []Op
+	Clashes  []Clash
+	Warnings []string
+}
+
+// Mirror is the desired state: every rule and route symroute should have,
+// and which tables it owns.
+type Mirror struct {
+	Rules  []Rule
+	Routes []Route
+	// Owned are the tables symroute may write and clear.
+	Owned map[uint32]bool
+	// Clashing are tables another program uses, with the user.
+	Clashing map[uint32]string
+	Clashes  []Clash
+	Warnings []string
+	// RuleProtocols is false on kernels that drop a rule's protocol
+	// (before 4.17): our rules are then told by priority and table.
+	RuleProtocols bool
+	// ruleClass classifies State.Rules by index.
+	ruleClass []ruleClass
+	tableBase uint32
+}
+
+type ruleClass uint8
+
+const (
+	ruleForeign ruleClass = iota
+	ruleOurs
+	ruleLegacy
+)
+
+// Compute is Desire followed by Diff.
+func Compute(st *State, o Options) Plan {
+	return Diff(st, Desire(st, o))
+}
+
+func isHostPrefix(p netip.Prefix) bool { return p.IsValid() && p.IsSingleIP() }
+
+// fromOnly is the shape of symroute's rules and the original symrouted's:
+// "from ADDR lookup TABLE" and nothing else.
+func fromOnly(r *Rule) bool {
+	return !r.Other && r.Action == RuleActionLookup && isHostPrefix(r.Src)
+}
+
+// reservedTable reports tables no pass may ever write.
+func reservedTable(t uint32) bool { return t == 0 || (t >= 252 && t <= 255) }
+
+// Desire computes the mirror of st.
+func Desire(st *State, o Options) *Mirror {
+	m := &Mirror{Owned: map[uint32]bool{}, Clashing: map[uint32]string{}, tableBase: o.TableBase}
+	byIndex := make(map[int]*Link, len(st.Links))
+	for i := range st.Links {
+		byIndex[st.Links[i].Index] = &st.Links[i]
+	}
+	// Address -> links holding it, for legacy rules and duplicates.
+	holders := map[netip.Addr][]int{}
+	for _, a := range st.Addrs {
+		if a.Scope == ScopeUniverse {
+			holders[a.Prefix.Addr()] = append(holders[a.Prefix.Addr()], a.Link)
+		}
+	}
+
+	// Kernels since 4.17 dump a protocol on every rule, and their default
+	// rules carry "kernel": a dump with no protocol anywhere is an older
+	// kernel, which drops the protocol we write.
+	for _, r := range st.Rules {
+		if r.Protocol != 0 {
+			m.RuleProtocols = true
+			break
+		}
+	}
+
+	m.ruleClass = make([]ruleClass, len(st.Rules))
+	for i := range st.Rules {
+		r := &st.Rules[i]
+		switch {
+		case r.Protocol == Protocol:
+			m.ruleClass[i] = ruleOurs
+		case !m.RuleProtocols && r.Protocol == 0 && r.Priority == o.Priority && fromOnly(r) && r.Table > o.TableBase:
+			m.ruleClass[i] = ruleOurs
+		case r.Protocol == 0 && fromOnly(r) && isLegacy(r, holders[r.Src.Addr()]):
+			m.ruleClass[i] = ruleLegacy
+		}
+	}
+
+	// Clashes: a table someone else looks up, binds a VRF to, or names.
+	for i := range st.Rules {
+		r := &st.Rules[i]
+		if m.ruleClass[i] == ruleForeign && r.Action == RuleActionLookup {
+			if _, seen := m.Clashing[r.Table]; !seen {
+				m.Clashing[r.Table] = "a rule not made by symroute (" + ruleSummary(r) + ")"
+			}
+		}
+	}
+	for _, l := range st.Links {
+		if l.Kind == "vrf" && l.VRFTable != 0 {
+			m.Clashing[l.VRFTable] = "VRF " + l.Name
+		}
+	}
+	for t, name := range st.TableNames {
+		if !isOurTableName(name) {
+			m.Clashing[t] = fmt.Sprintf("the name %q in rt_tables", name)
+		}
+	}
+
+	own := func(t uint32) {
+		if _, clash := m.Clashing[t]; !clash && !reservedTable(t) && t != TableMain {
+			m.Owned[t] = true
+		}
+	}
+	for _, l := range st.Links {
+		own(o.TableOf(l.Index))
+	}
+	for i := range st.Rules {
+		if m.ruleClass[i] != ruleForeign {
+			own(st.Rules[i].Table)
+		}
+	}
+	if o.Flush {
+		return m
+	}
+
+	// Rules: one per global address on a managed, unclashed link; an
+	// address on several links goes to the lowest ifindex.
+	managed := map[int]bool{}
+	for _, l := range st.Links {
+		if o.Managed(l, byIndex) {
+			managed[l.Index] = true
+		}
+	}
+	type famLink struct {
+		fam  uint8
+		link int
+	}
+	routed := map[famLink]bool{} // links that get a table, per family
+	clashReported := map[int]bool{}
+	for _, a := range st.Addrs {
+		if a.Scope != ScopeUniverse || !managed[a.Link] {
+			continue
+		}
+		ip := a.Prefix.Addr()
+		owner := a.Link
+		for _, h := range holders[ip] {
+			if managed[h] && h < owner {
+				owner = h
+			}
+		}
+		if owner != a.Link {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip, linkName(byIndex, owner), linkName(byIndex, a.Link), linkName(byIndex, owner)))
+			continue
+		}
+		t := o.TableOf(a.Link)
+		if why, clash := m.Clashing[t]; clash {
+			if !clashReported[a.Link] {
+				clashReported[a.Link] = true
+				m.Clashes = append(m.Clashes, Clash{Link: linkName(byIndex, a.Link), Index: a.Link, Table: t, Reason: why})
+			}
+			continue
+		}
+		fam := uint8(FamilyV4)
+		if ip.Is6() {
+			fam = FamilyV6
+		}
+		m.Rules = append(m.Rules, Rule{
+			Family: fam, Priority: o.Priority, Src: netip.PrefixFrom(ip, ip.BitLen()),
+			Table: t, Action: RuleActionLookup, Protocol: Protocol,
+		})
+		routed[famLink{fam, a.Link}] = true
+	}
+
+	// Routes: each main route goes to the table of its device, or to every
+	// routed table of its family when it has no device or one we do not
+	// manage (blackholes, container bridges, tunnels).
+	var links [2][]int // routed links by family index, ascending
+	for fl := range routed {
+		fi := famIndex(fl.fam)
+		links[fi] = append(links[fi], fl.link)
+	}
+	sort.Ints(links[0])
+	sort.Ints(links[1])
+	skipped := map[string]int{}
+	for i := range st.Routes {
+		r := &st.Routes[i]
+		if r.Table != TableMain {
+			continue
+		}
+		if r.Unsupported != "" {
+			skipped[r.Unsupported]++
+			continue
+		}
+		if r.Linkdown || (r.Family == FamilyV6 && linkLocalV6.Overlaps(r.Dst)) {
+			continue
+		}
+		fi := famIndex(r.Family)
+		if r.Nexthops != nil {
+			for _, l := range links[fi] {
+				if c, ok := multipathCopy(r, l, managed); ok {
+					m.Routes = append(m.Routes, finishCopy(c, o, l))
+				}
+			}
+			continue
+		}
+		if r.Link != 0 && managed[r.Link] {
+			if routed[famLink{r.Family, r.Link}] {
+				m.Routes = append(m.Routes, finishCopy(*r, o, r.Link))
+			}
+			continue
+		}
+		for _, l := range links[fi] {
+			m.Routes = append(m.Routes, finishCopy(*r, o, l))
+		}
+	}
+	for why, n := range skipped {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why))
+	}
+	sort.Strings(m.Warnings)
+	return m
+}
+
+var linkLocalV6 = netip.MustParsePrefix("fe80::/10")
+
+func famIndex(f uint8) int {
+	if f == FamilyV6 {
+		return 1
+	}
+	return 0
+}
+
+func finishCopy(r Route, o Options, link int) Route {
+	r.Table = o.TableOf(link)
+	r.Metrics = overrideMetrics(r.Metrics, o.RouteMetrics)
+	r.Linkdown = false
+	return r
+}
+
+// multipathCopy is link's share of a multipath route: its own nexthops and
+// those through links we do not manage; one nexthop makes a plain route.
+func multipathCopy(r *Route, link int, managed map[int]bool) (Route, bool) {
+	var nhs []Nexthop
+	for _, nh := range r.Nexthops {
+		if nh.Link == link || !managed[nh.Link] {
+			nhs = append(nhs, nh)
+		}
+	}
+	c := *r
+	switch len(nhs) {
+	case 0:
+		return c, false
+	case 1:
+		c.Nexthops = nil
+		c.Link, c.Gw, c.Flags = nhs[0].Link, nhs[0].Gw, nhs[0].Flags
+	default:
+		c.Nexthops = nhs
+	}
+	return c, true
+}
+
+func isLegacy(r *Rule, holders []int) bool {
+	for _, l := range holders {
+		if r.Table == LegacyTableBase+uint32(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func isOurTableName(name string) bool {
+	return len(name) >= 8 && name[:8] == "symroute"
+}
+
+func linkName(byIndex map[int]*Link, idx int) string {
+	if l := byIndex[idx]; l != nil {
+		return l.Name
+	}
+	return fmt.Sprintf("if%d", idx)
+}
+
+func ruleSummary(r *Rule) string {
+	s := fmt.Sprintf("priority %d", r.Priority)
+	if r.Src.IsValid() {
+		s += " from " + r.Src.String()
+	}
+	if r.Other {
+		s += " with other selectors"
+	}
+	return s + fmt.Sprintf(" lookup %d", r.Table)
+}

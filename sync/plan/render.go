@@ -1,0 +1,190 @@
+package plan
+
+import (
+	"strconv"
+	"strings"
+)
+
+var routeTypeNames = map[uint8]string{
+	RouteLocal: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
+	RouteBlackhole: "blackhole", RouteUnreachable: "unreachable",
+	RouteProhibit: "prohibit", RouteThrow: "throw", 10: "nat",
+}
+
+// Deviceless reports route types that have no nexthop (IPv6 shows them on lo).
+func Deviceless(t uint8) bool {
+	return t == RouteBlackhole || t == RouteUnreachable || t == RouteProhibit || t == RouteThrow
+}
+
+// Renderer prints operations as ip(8) commands: numeric tables, protocols
+// and scopes, -4/-6, link names quoted for sh, so the output pastes
+// anywhere and `sh` replays it.
+type Renderer struct {
+	// LinkName returns the name of an ifindex; "" if unknown.
+	LinkName func(int) string
+}
+
+// NewRenderer returns a Renderer naming links from st.
+func NewRenderer(st *State) Renderer {
+	names := make(map[int]string, len(st.Links))
+	for _, l := range st.Links {
+		names[l.Index] = l.Name
+	}
+	return Renderer{LinkName: func(i int) string { return names[i] }}
+}
+
+// Render returns op as one ip command.
+func (rn Renderer) Render(op Op) string {
+	var b strings.Builder
+	b.Grow(96)
+	if op.Kind.IsRoute() {
+		rn.route(&b, op)
+	} else {
+		rn.rule(&b, op)
+	}
+	return b.String()
+}
+
+func famFlag(f uint8) string {
+	if f == FamilyV6 {
+		return "ip -6 "
+	}
+	return "ip -4 "
+}
+
+func (rn Renderer) route(b *strings.Builder, op Op) {
+	r := &op.Route
+	b.WriteString(famFlag(r.Family))
+	switch op.Kind {
+	case RouteAdd:
+		b.WriteString("route add ")
+	case RouteReplace:
+		b.WriteString("route replace ")
+	default:
+		b.WriteString("route del ")
+	}
+	if n, ok := routeTypeNames[r.Type]; ok {
+		b.WriteString(n)
+		b.WriteByte(' ')
+	}
+	if r.Dst.Bits() == 0 {
+		b.WriteString("default")
+	} else {
+		b.WriteString(r.Dst.String())
+	}
+	if r.Tos != 0 {
+		b.WriteString(" tos 0x")
+		b.WriteString(strconv.FormatUint(uint64(r.Tos), 16))
+	}
+	del := op.Kind == RouteDel
+	// An IPv6 delete naming a gateway removes only that nexthop of a
+	// multipath route; without one it removes the whole route.
+	if r.Nexthops == nil && !Deviceless(r.Type) {
+		rn.via(b, r.Family, r.Gw)
+		rn.dev(b, r.Link)
+	}
+	b.WriteString(" table ")
+	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	b.WriteString(" proto ")
+	b.WriteString(strconv.Itoa(int(r.Protocol)))
+	if !del || r.Family == FamilyV4 {
+		b.WriteString(" scope ")
+		b.WriteString(strconv.Itoa(int(r.Scope)))
+	}
+	b.WriteString(" metric ")
+	b.WriteString(strconv.FormatUint(uint64(r.Priority), 10))
+	if del {
+		return
+	}
+	if r.Src.IsValid() {
+		b.WriteString(" src ")
+		b.WriteString(r.Src.String())
+	}
+	if r.Flags&FlagOnlink != 0 {
+		b.WriteString(" onlink")
+	}
+	if r.Metrics != "" {
+		b.WriteByte(' ')
+		b.WriteString(r.Metrics)
+	}
+	for _, nh := range r.Nexthops {
+		b.WriteString(" nexthop")
+		rn.via(b, r.Family, nh.Gw)
+		rn.dev(b, nh.Link)
+		if nh.Weight > 1 {
+			b.WriteString(" weight ")
+			b.WriteString(strconv.Itoa(nh.Weight))
+		}
+		if nh.Flags&FlagOnlink != 0 {
+			b.WriteString(" onlink")
+		}
+	}
+}
+
+func (rn Renderer) via(b *strings.Builder, fam uint8, gw interface {
+	IsValid() bool
+	Is6() bool
+	String() string
+}) {
+	if !gw.IsValid() {
+		return
+	}
+	b.WriteString(" via ")
+	if fam == FamilyV4 && gw.Is6() {
+		b.WriteString("inet6 ")
+	}
+	b.WriteString(gw.String())
+}
+
+func (rn Renderer) dev(b *strings.Builder, idx int) {
+	if idx == 0 {
+		return
+	}
+	name := ""
+	if rn.LinkName != nil {
+		name = rn.LinkName(idx)
+	}
+	if name == "" {
+		// A vanished link: a delete still names the route by its key.
+		return
+	}
+	b.WriteString(" dev ")
+	b.WriteString(ShellQuote(name))
+}
+
+func (rn Renderer) rule(b *strings.Builder, op Op) {
+	r := &op.Rule
+	b.WriteString(famFlag(r.Family))
+	if op.Kind == RuleAdd {
+		b.WriteString("rule add")
+	} else {
+		b.WriteString("rule del")
+	}
+	b.WriteString(" priority ")
+	b.WriteString(strconv.FormatUint(uint64(r.Priority), 10))
+	if r.Src.IsValid() {
+		b.WriteString(" from ")
+		b.WriteString(r.Src.String())
+	}
+	b.WriteString(" table ")
+	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	if r.Protocol != 0 {
+		b.WriteString(" protocol ")
+		b.WriteString(strconv.Itoa(int(r.Protocol)))
+	}
+}
+
+// ShellQuote quotes s for sh when it holds anything but plain name
+// characters: link names may hold $, ;, ` and quotes.
+func ShellQuote(s string) string {
+	plain := s != ""
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c == '.' || c == '_' || c == '-' || c == '@' || c == '+' || c == ':' ||
+			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

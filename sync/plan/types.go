@@ -1,0 +1,125 @@
+package plan
+
+import (
+	"net/netip"
+)
+
+// Protocol is the rule protocol number symroute tags its rules with
+// (FRA_PROTOCOL, kernel 4.17+). iproute2 learns its name from the
+// rt_protos.d file the package installs, so `ip rule` shows "proto symroute".
+// 234 is unassigned in iproute2's rt_protos and in the kernel's rtnetlink.h.
+const Protocol = 234
+
+// LegacyTableBase is the table base the original symrouted hard-coded; its
+// rules are recognised at base+ifindex whatever --table-base says.
+const LegacyTableBase = 1000
+
+// Kernel constants the planner needs, spelled out so this package does not
+// import x/sys/unix (it must build and reason without a kernel).
+const (
+	FamilyV4 = 2  // AF_INET
+	FamilyV6 = 10 // AF_INET6
+
+	TableMain  = 254
+	TableLocal = 255
+
+	RouteUnicast     = 1 // RTN_UNICAST
+	RouteLocal       = 2
+	RouteBlackhole   = 6
+	RouteUnreachable = 7
+	RouteProhibit    = 8
+	RouteThrow       = 9
+
+	ScopeUniverse = 0
+	ScopeLink     = 253
+	ScopeHost     = 254
+
+	FlagOnlink = 0x4 // RTNH_F_ONLINK
+
+	RuleActionLookup = 1 // FR_ACT_TO_TBL
+)
+
+// Link is a network interface as the planner needs to see it.
+type Link struct {
+	Index int
+	Name  string
+	// Kind is the rtnetlink link kind ("vrf", "bridge", "veth", ...), empty
+	// for plain devices.
+	Kind string
+	// Master is the ifindex of the link's master device, 0 if none.
+	Master   int
+	Loopback bool
+	// VRFTable is the table a VRF device is bound to (Kind "vrf" only).
+	VRFTable uint32
+}
+
+// Addr is one address on a link.
+type Addr struct {
+	Link   int
+	Prefix netip.Prefix // address with its prefix length, e.g. 10.0.0.2/16
+	Scope  uint8        // RT_SCOPE_*: 0 is global
+}
+
+// Rule is one policy routing rule. Only what symroute needs to decide
+// ownership is kept; any selector other than a source prefix (iif, oif,
+// fwmark, tos, ports, uid range, invert...) sets Other, which makes the rule
+// certainly not ours.
+type Rule struct {
+	Family   uint8
+	Priority uint32
+	Src      netip.Prefix // zero if the rule matches any source
+	Table    uint32
+	Action   uint8 // FR_ACT_*; RuleActionLookup for "lookup TABLE"
+	Protocol uint8
+	Other    bool
+}
+
+// Nexthop is one path of a multipath route.
+type Nexthop struct {
+	Link   int
+	Gw     netip.Addr
+	Weight int // 1-based, as ip(8) prints it
+	Flags  uint8
+}
+
+// Route is one route of any table. Only the attributes symroute copies are
+// kept; Linkdown and Unsupported are read-only facts about a dumped route.
+type Route struct {
+	Family   uint8
+	Table    uint32
+	Dst      netip.Prefix
+	Tos      uint8
+	Priority uint32
+	Type     uint8
+	Protocol uint8
+	Scope    uint8
+	Gw       netip.Addr // may be IPv6 on an IPv4 route (RTA_VIA)
+	Link     int        // 0 for routes with no device (blackhole...)
+	Src      netip.Addr // preferred source
+	Flags    uint8      // FlagOnlink only
+	// Metrics is the route's RTA_METRICS as canonical text, "" if none
+	// (see Metrics type); a string keeps Route small and comparable field
+	// by field at 100k routes.
+	Metrics string
+	// Nexthops is set for multipath routes only; Gw and Link are then zero.
+	Nexthops []Nexthop
+	// Linkdown: the kernel keeps the route but flags its device down; such
+	// a route cannot be added to another table until the link comes back.
+	Linkdown bool
+	// Unsupported names an attribute symroute does not copy (nexthop
+	// object, lwtunnel encap, IPv6 source prefix); such routes are left out
+	// of the mirror.
+	Unsupported string
+}
+
+// State is everything a pass reads. Routes holds the main table and the
+// tables above the table base only: nothing else can be ours.
+type State struct {
+	Links  []Link
+	Addrs  []Addr
+	Rules  []Rule
+	Routes []Route
+	// TableNames are the tables named in iproute2's rt_tables and
+	// rt_tables.d, by number.
+	TableNames map[uint32]string
+}
