@@ -258,7 +258,7 @@ func Desire(st *State, o Options) *Mirror {
 			skipped[r.Unsupported]++
 			continue
 		}
-		if r.Linkdown || (r.Family == FamilyV6 && linkLocalV6.Overlaps(r.Dst)) {
+		if r.Linkdown || (r.Family == FamilyV6 && r.Dst.Bits() >= linkLocalV6.Bits() && linkLocalV6.Contains(r.Dst.Addr())) {
 			continue
 		}
 		fi := famIndex(r.Family)

@@ -1,0 +1,130 @@
+package fakekernel
+
+import (
+	"fmt"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// Kernel is a fake kernel. Its exported fields are its state; tests set
+// them up and read them back directly.
+type Kernel struct {
+	State plan.State
+	// NoRuleProtocol makes it behave like kernels before 4.17, which drop
+	// a rule's protocol.
+	NoRuleProtocol bool
+	// Writes counts operations applied that changed something.
+	Writes int
+	// BeforeApply, if set, runs before each Apply (to simulate races).
+	BeforeApply func(k *Kernel)
+}
+
+var _ plan.Kernel = (*Kernel)(nil)
+
+// Snapshot returns a deep copy of the state, with the routes the real
+// adapter keeps: main and tables above tableBase.
+func (k *Kernel) Snapshot(tableBase uint32) (*plan.State, error) {
+	st := &plan.State{
+		Links: append([]plan.Link(nil), k.State.Links...),
+		Addrs: append([]plan.Addr(nil), k.State.Addrs...),
+		Rules: append([]plan.Rule(nil), k.State.Rules...),
+	}
+	for _, r := range k.State.Routes {
+		if r.Table == plan.TableMain || r.Table > tableBase {
+			r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
+			if len(r.Nexthops) == 0 {
+				r.Nexthops = nil
+			}
+			st.Routes = append(st.Routes, r)
+		}
+	}
+	return st, nil
+}
+
+// Apply applies ops in order.
+func (k *Kernel) Apply(ops []plan.Op) []error {
+	if k.BeforeApply != nil {
+		k.BeforeApply(k)
+	}
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		errs[i] = k.apply(op)
+	}
+	return errs
+}
+
+func (k *Kernel) hasLink(idx int) bool {
+	for _, l := range k.State.Links {
+		if l.Index == idx {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *Kernel) findRoute(key plan.RouteKey) int {
+	for i := range k.State.Routes {
+		if k.State.Routes[i].Key() == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func (k *Kernel) apply(op plan.Op) error {
+	switch op.Kind {
+	case plan.RouteAdd, plan.RouteReplace:
+		r := op.Route
+		for _, l := range append([]plan.Nexthop{{Link: r.Link}}, r.Nexthops...) {
+			if l.Link != 0 && !k.hasLink(l.Link) {
+				return nil // ENODEV: counts as done, the read-back decides
+			}
+		}
+		r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
+		if len(r.Nexthops) == 0 {
+			r.Nexthops = nil
+		}
+		if i := k.findRoute(r.Key()); i >= 0 {
+			if op.Kind == plan.RouteAdd {
+				return nil // EEXIST
+			}
+			k.State.Routes[i] = r
+		} else {
+			k.State.Routes = append(k.State.Routes, r)
+		}
+		k.Writes++
+	case plan.RouteDel:
+		i := k.findRoute(op.Route.Key())
+		if i < 0 {
+			return nil // ESRCH
+		}
+		k.State.Routes = append(k.State.Routes[:i], k.State.Routes[i+1:]...)
+		k.Writes++
+	case plan.RuleAdd:
+		r := op.Rule
+		if k.NoRuleProtocol {
+			r.Protocol = 0
+		}
+		for _, c := range k.State.Rules {
+			if c == r {
+				return nil // EEXIST
+			}
+		}
+		k.State.Rules = append(k.State.Rules, r)
+		k.Writes++
+	case plan.RuleDel:
+		for i, c := range k.State.Rules {
+			if c.Family == op.Rule.Family && c.Priority == op.Rule.Priority && c.Src == op.Rule.Src &&
+				c.Table == op.Rule.Table && !c.Other &&
+				(op.Rule.Protocol == 0 || c.Protocol == op.Rule.Protocol) {
+				k.State.Rules = append(k.State.Rules[:i], k.State.Rules[i+1:]...)
+				k.Writes++
+				return nil
+			}
+		}
+		return nil // ENOENT
+	default:
+		return fmt.Errorf("fake kernel: unknown op %v", op.Kind)
+	}
+	return nil
+}

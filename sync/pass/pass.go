@@ -1,0 +1,166 @@
+package pass
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// Options are what one pass is told.
+type Options struct {
+	Plan plan.Options
+	// LockFile is taken by writing passes only.
+	LockFile string
+	// LockWait bounds the wait for the lock; 0 waits as long as it takes.
+	LockWait time.Duration
+	// Iproute2Dirs hold rt_tables; nil means DefaultIproute2Dirs.
+	Iproute2Dirs []string
+	// Trigger names what started the pass, for the logs.
+	Trigger string
+	// MaxRounds bounds apply-and-read-back rounds; 0 means 4.
+	MaxRounds int
+	Log       *slog.Logger
+}
+
+func (o *Options) log() *slog.Logger {
+	if o.Log == nil {
+		return slog.Default()
+	}
+	return o.Log
+}
+
+// Result says what a pass did.
+type Result struct {
+	Applied int
+	Rounds  int
+	Clashes []plan.Clash
+	// Errors are the operations that failed in the last round.
+	Errors []error
+}
+
+// ErrPartial marks a pass that converged except for clashing links.
+var ErrPartial = errors.New("partial: some links were skipped")
+
+// Compute reads the kernel and plans, changing nothing and taking no lock.
+func Compute(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error) {
+	st, err := k.Snapshot(o.Plan.TableBase)
+	if err != nil {
+		return nil, nil, plan.Plan{}, fmt.Errorf("read kernel state: %w", err)
+	}
+	dirs := o.Iproute2Dirs
+	if dirs == nil {
+		dirs = DefaultIproute2Dirs
+	}
+	st.TableNames = ReadTableNames(dirs)
+	m := plan.Desire(st, o.Plan)
+	return st, m, plan.Diff(st, m), nil
+}
+
+// Once runs one writing pass under the lock. It returns ErrPartial (with
+// the clashes in the Result) when everything else converged.
+func Once(k plan.Kernel, o Options) (Result, error) {
+	lk, err := AcquireLock(o.LockFile, o.LockWait)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lk.Unlock()
+	return run(k, o)
+}
+
+func run(k plan.Kernel, o Options) (Result, error) {
+	log := o.log()
+	rounds := o.MaxRounds
+	if rounds <= 0 {
+		rounds = 4
+	}
+	var res Result
+	for round := 1; ; round++ {
+		st, _, p, err := Compute(k, o)
+		if err != nil {
+			return res, err
+		}
+		res.Rounds = round
+		if round == 1 {
+			res.Clashes = p.Clashes
+			for _, c := range p.Clashes {
+				log.Warn(c.String())
+			}
+			for _, w := range p.Warnings {
+				log.Warn(w)
+			}
+		}
+		if len(p.Ops) == 0 {
+			if len(res.Clashes) > 0 {
+				return res, ErrPartial
+			}
+			return res, nil
+		}
+		if round > rounds {
+			for _, e := range res.Errors {
+				log.Error(e.Error())
+			}
+			return res, fmt.Errorf("not in sync after %d rounds: %d changes still planned", rounds, len(p.Ops))
+		}
+		errs := k.Apply(p.Ops)
+		res.Errors = res.Errors[:0]
+		done := logApplied(log, st, o, p.Ops, errs)
+		res.Applied += done
+		for _, e := range errs {
+			if e != nil {
+				res.Errors = append(res.Errors, e)
+			}
+		}
+	}
+}
+
+// maxOpLines bounds per-change log lines: a first pass over a 100k-route
+// main must not flood the journal, so past it changes are summed per table.
+const maxOpLines = 64
+
+func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs []error) int {
+	rn := plan.NewRenderer(st)
+	names := make(map[int]string, len(st.Links))
+	for _, l := range st.Links {
+		names[l.Index] = l.Name
+	}
+	linkOf := func(t uint32) string {
+		if t > o.Plan.TableBase {
+			if n, ok := names[int(t-o.Plan.TableBase)]; ok {
+				return n
+			}
+		}
+		return ""
+	}
+	type sumKey struct {
+		table uint32
+		kind  plan.OpKind
+	}
+	var sums map[sumKey]int
+	done := 0
+	for _, e := range errs {
+		if e == nil {
+			done++
+		}
+	}
+	if done > maxOpLines {
+		sums = map[sumKey]int{}
+	}
+	for i, op := range ops {
+		if errs[i] != nil {
+			log.Warn("change failed", "err", errs[i].Error(), "trigger", o.Trigger)
+			continue
+		}
+		if sums != nil {
+			sums[sumKey{op.Table(), op.Kind}]++
+			continue
+		}
+		log.Info("applied", "change", rn.Render(op), "link", linkOf(op.Table()), "table", op.Table(), "trigger", o.Trigger)
+	}
+	for k, n := range sums {
+		log.Info("applied", "change", k.kind.String(), "count", n, "link", linkOf(k.table), "table", k.table, "trigger", o.Trigger)
+	}
+	return done
+}

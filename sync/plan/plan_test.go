@@ -1,0 +1,489 @@
+package plan
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Test fixtures: the seed host (lo 1, em1 2, em2 3) and builders that keep
+// each case to what it changes.
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
+
+func seedLinks() []Link {
+	return []Link{
+		{Index: 1, Name: "lo", Loopback: true},
+		{Index: 2, Name: "em1"},
+		{Index: 3, Name: "em2"},
+	}
+}
+
+func seedAddrs() []Addr {
+	return []Addr{
+		{Link: 1, Prefix: pfx("127.0.0.1/8"), Scope: ScopeHost},
+		{Link: 2, Prefix: pfx("10.0.0.2/16")},
+		{Link: 3, Prefix: pfx("192.168.0.2/24")},
+		{Link: 2, Prefix: pfx("fe80::2/64"), Scope: ScopeLink},
+	}
+}
+
+func defaultRules() []Rule {
+	return []Rule{
+		{Family: FamilyV4, Priority: 0, Table: TableLocal, Action: RuleActionLookup, Protocol: 2},
+		{Family: FamilyV4, Priority: 32766, Table: TableMain, Action: RuleActionLookup, Protocol: 2},
+		{Family: FamilyV4, Priority: 32767, Table: 253, Action: RuleActionLookup, Protocol: 2},
+		{Family: FamilyV6, Priority: 0, Table: TableLocal, Action: RuleActionLookup, Protocol: 2},
+		{Family: FamilyV6, Priority: 32766, Table: TableMain, Action: RuleActionLookup, Protocol: 2},
+	}
+}
+
+// linkRoute is what the kernel adds for an address: "proto kernel scope link src".
+func linkRoute(table uint32, dst string, link int, src string) Route {
+	return Route{Family: FamilyV4, Table: table, Dst: pfx(dst), Type: RouteUnicast, Protocol: 2,
+		Scope: ScopeLink, Link: link, Src: ip(src)}
+}
+
+// gwRoute is a DHCP client's route: "proto dhcp metric M via GW".
+func gwRoute(table uint32, dst, gw string, link int, metric uint32) Route {
+	fam := uint8(FamilyV4)
+	if pfx(dst).Addr().Is6() {
+		fam = FamilyV6
+	}
+	return Route{Family: fam, Table: table, Dst: pfx(dst), Type: RouteUnicast, Protocol: 16,
+		Gw: ip(gw), Link: link, Priority: metric}
+}
+
+func seedRoutes() []Route {
+	return []Route{
+		gwRoute(TableMain, "0.0.0.0/0", "10.0.0.1", 2, 105),
+		gwRoute(TableMain, "0.0.0.0/0", "192.168.0.1", 3, 106),
+		linkRoute(TableMain, "10.0.0.0/16", 2, "10.0.0.2"),
+		linkRoute(TableMain, "192.168.0.0/24", 3, "192.168.0.2"),
+	}
+}
+
+func seedState() *State {
+	return &State{Links: seedLinks(), Addrs: seedAddrs(), Rules: defaultRules(), Routes: seedRoutes()}
+}
+
+// seedSynced is the seed host after a pass.
+func seedSynced() *State {
+	st := seedState()
+	st.Routes = append(st.Routes,
+		gwRoute(1002, "0.0.0.0/0", "10.0.0.1", 2, 105),
+		linkRoute(1002, "10.0.0.0/16", 2, "10.0.0.2"),
+		gwRoute(1003, "0.0.0.0/0", "192.168.0.1", 3, 106),
+		linkRoute(1003, "192.168.0.0/24", 3, "192.168.0.2"),
+	)
+	st.Rules = append(st.Rules,
+		Rule{Family: FamilyV4, Priority: 32765, Src: pfx("10.0.0.2/32"), Table: 1002, Action: RuleActionLookup, Protocol: Protocol},
+		Rule{Family: FamilyV4, Priority: 32765, Src: pfx("192.168.0.2/32"), Table: 1003, Action: RuleActionLookup, Protocol: Protocol},
+	)
+	return st
+}
+
+func render(st *State, p Plan) []string {
+	rn := NewRenderer(st)
+	out := []string{}
+	for _, op := range p.Ops {
+		out = append(out, rn.Render(op))
+	}
+	return out
+}
+
+func TestCompute(t *testing.T) {
+	seedPlan := []string{
+		"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+		"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+		"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+		"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+		"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+		"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+	}
+	tests := []struct {
+		name     string
+		state    func() *State
+		opts     func(*Options)
+		want     []string
+		clashes  []Clash
+		warnings int
+	}{
+		{name: "seed host", state: seedState, want: seedPlan},
+		{name: "seed host in sync", state: seedSynced, want: []string{}},
+		{
+			name: "input order does not matter",
+			state: func() *State {
+				st := seedState()
+				st.Routes[0], st.Routes[3] = st.Routes[3], st.Routes[0]
+				st.Routes[1], st.Routes[2] = st.Routes[2], st.Routes[1]
+				return st
+			},
+			want: []string{
+				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+			},
+		},
+		{
+			name: "ipv6 default via link-local gateway, fe80::/64 not copied",
+			state: func() *State {
+				st := seedState()
+				st.Addrs = []Addr{{Link: 2, Prefix: pfx("fe80::2/64"), Scope: ScopeLink}, {Link: 2, Prefix: pfx("2001:db8:1::2/64")}}
+				st.Routes = []Route{
+					{Family: FamilyV6, Table: TableMain, Dst: pfx("2001:db8:1::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256},
+					{Family: FamilyV6, Table: TableMain, Dst: pfx("fe80::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256},
+					gwRoute(TableMain, "::/0", "fe80::1", 2, 1024),
+				}
+				return st
+			},
+			want: []string{
+				"ip -6 route add 2001:db8:1::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
+				"ip -6 route add default via fe80::1 dev em1 table 1002 proto 16 scope 0 metric 1024",
+				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
+			},
+		},
+		{
+			name: "two ipv6 defaults of equal metric (one multipath in main) split per link",
+			state: func() *State {
+				st := seedState()
+				st.Addrs = []Addr{{Link: 2, Prefix: pfx("2001:db8:1::2/64")}, {Link: 3, Prefix: pfx("2001:db8:2::2/64")}}
+				st.Routes = []Route{{Family: FamilyV6, Table: TableMain, Dst: pfx("::/0"), Type: RouteUnicast, Protocol: 9, Priority: 1024,
+					Nexthops: []Nexthop{{Link: 2, Gw: ip("fe80::1"), Weight: 1}, {Link: 3, Gw: ip("fe80::1"), Weight: 1}}}}
+				return st
+			},
+			want: []string{
+				"ip -6 route add default via fe80::1 dev em1 table 1002 proto 9 scope 0 metric 1024",
+				"ip -6 route add default via fe80::1 dev em2 table 1003 proto 9 scope 0 metric 1024",
+				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
+				"ip -6 rule add priority 32765 from 2001:db8:2::2/128 table 1003 protocol 234",
+			},
+		},
+		{
+			name: "ipv4 multipath: each link's nexthops, two on one link stay multipath",
+			state: func() *State {
+				st := seedSynced()
+				st.Routes = append(st.Routes, Route{Family: FamilyV4, Table: TableMain, Dst: pfx("172.16.0.0/12"), Type: RouteUnicast, Protocol: 4,
+					Nexthops: []Nexthop{{Link: 2, Gw: ip("10.0.0.1"), Weight: 1}, {Link: 3, Gw: ip("192.168.0.1"), Weight: 3}, {Link: 2, Gw: ip("10.0.0.9"), Weight: 2}}})
+				return st
+			},
+			want: []string{
+				"ip -4 route add 172.16.0.0/12 table 1002 proto 4 scope 0 metric 0 nexthop via 10.0.0.1 dev em1 nexthop via 10.0.0.9 dev em1 weight 2",
+				"ip -4 route add 172.16.0.0/12 via 192.168.0.1 dev em2 table 1003 proto 4 scope 0 metric 0",
+			},
+		},
+		{
+			name: "blackhole and route via excluded docker0 go to every table",
+			state: func() *State {
+				st := seedSynced()
+				st.Links = append(st.Links, Link{Index: 4, Name: "docker0", Kind: "bridge"})
+				st.Addrs = append(st.Addrs, Addr{Link: 4, Prefix: pfx("172.17.0.1/16")})
+				st.Routes = append(st.Routes,
+					Route{Family: FamilyV4, Table: TableMain, Dst: pfx("10.99.0.0/16"), Type: RouteBlackhole, Protocol: 4},
+					linkRoute(TableMain, "172.17.0.0/16", 4, "172.17.0.1"))
+				return st
+			},
+			want: []string{
+				"ip -4 route add blackhole 10.99.0.0/16 table 1002 proto 4 scope 0 metric 0",
+				"ip -4 route add 172.17.0.0/16 dev docker0 table 1002 proto 2 scope 253 metric 0 src 172.17.0.1",
+				"ip -4 route add blackhole 10.99.0.0/16 table 1003 proto 4 scope 0 metric 0",
+				"ip -4 route add 172.17.0.0/16 dev docker0 table 1003 proto 2 scope 253 metric 0 src 172.17.0.1",
+			},
+		},
+		{
+			name: "metric change: new key added before the old goes",
+			state: func() *State {
+				st := seedSynced()
+				st.Routes[0].Priority = 205
+				return st
+			},
+			want: []string{
+				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 205",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+			},
+		},
+		{
+			name: "gateway change is a replace in place",
+			state: func() *State {
+				st := seedSynced()
+				st.Routes[1].Gw = ip("192.168.0.254")
+				return st
+			},
+			want: []string{"ip -4 route replace default via 192.168.0.254 dev em2 table 1003 proto 16 scope 0 metric 106"},
+		},
+		{
+			name: "linkdown route skipped, its copy removed",
+			state: func() *State {
+				st := seedSynced()
+				st.Routes[1].Linkdown = true
+				return st
+			},
+			want: []string{"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106"},
+		},
+		{
+			name: "set-route-metric on every copy",
+			state: func() *State {
+				st := seedSynced()
+				st.Routes[0].Metrics = "mtu lock 1500"
+				return st
+			},
+			opts: func(o *Options) { o.RouteMetrics = []Metric{{ID: 2, Value: 1400}, {ID: 11, Value: 10}} },
+			want: []string{
+				"ip -4 route replace 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2 mtu 1400 initcwnd 10",
+				"ip -4 route replace default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105 mtu lock 1400 initcwnd 10",
+				"ip -4 route replace 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2 mtu 1400 initcwnd 10",
+				"ip -4 route replace default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106 mtu 1400 initcwnd 10",
+			},
+		},
+		{
+			name: "clash: a foreign rule looks up em2's table",
+			state: func() *State {
+				st := seedState()
+				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 100, Src: pfx("10.5.0.0/16"), Table: 1003, Action: RuleActionLookup})
+				st.Routes = append(st.Routes, gwRoute(1003, "10.5.0.0/16", "192.168.0.7", 3, 0))
+				return st
+			},
+			want:    []string{seedPlan[0], seedPlan[1], seedPlan[4]},
+			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.5.0.0/16 lookup 1003)"}},
+		},
+		{
+			name: "clash: a VRF is bound to em1's table",
+			state: func() *State {
+				st := seedState()
+				st.Links = append(st.Links, Link{Index: 9, Name: "vrf-blue", Kind: "vrf", VRFTable: 1002})
+				return st
+			},
+			want:    []string{seedPlan[2], seedPlan[3], seedPlan[5]},
+			clashes: []Clash{{Link: "em1", Index: 2, Table: 1002, Reason: "VRF vrf-blue"}},
+		},
+		{
+			name: "clash: rt_tables names em1's table",
+			state: func() *State {
+				st := seedState()
+				st.TableNames = map[uint32]string{1002: "isp1", 1003: "symroute-em2"}
+				return st
+			},
+			want:    append(append([]string{}, seedPlan[2:4]...), seedPlan[5]),
+			clashes: []Clash{{Link: "em1", Index: 2, Table: 1002, Reason: `the name "isp1" in rt_tables`}},
+		},
+		{
+			name: "legacy symrouted rules replaced, no clash",
+			state: func() *State {
+				st := seedSynced()
+				st.Rules = append(defaultRules(),
+					Rule{Family: FamilyV4, Priority: 32765, Src: pfx("10.0.0.2/32"), Table: 1002, Action: RuleActionLookup},
+					Rule{Family: FamilyV4, Priority: 32764, Src: pfx("192.168.0.2/32"), Table: 1003, Action: RuleActionLookup})
+				return st
+			},
+			want: []string{
+				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002",
+				"ip -4 rule del priority 32764 from 192.168.0.2/32 table 1003",
+			},
+		},
+		{
+			name: "kernel without rule protocols: our rules told by priority and table",
+			state: func() *State {
+				st := seedSynced()
+				for i := range st.Rules {
+					st.Rules[i].Protocol = 0
+				}
+				// A rule in our range that is not ours: other selectors.
+				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 32765, Table: 51820, Action: RuleActionLookup, Other: true})
+				st.Routes = append(st.Routes, gwRoute(51820, "0.0.0.0/0", "10.0.0.1", 2, 0))
+				return st
+			},
+			want: []string{},
+		},
+		{
+			name: "excluded link: no rule, its table cleared",
+			state: func() *State {
+				st := seedSynced()
+				return st
+			},
+			opts: func(o *Options) { o.Exclude = []string{"em2"} },
+			// em2 is now a link we do not manage: like a container bridge,
+			// its routes hold for every managed address.
+			want: []string{
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0",
+			},
+		},
+		{
+			name: "include list limits managed links",
+			state: seedSynced,
+			opts:  func(o *Options) { o.Include = []string{"em1"} },
+			want: []string{
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0",
+			},
+		},
+		{
+			name: "address gone: rule removed, table emptied",
+			state: func() *State {
+				st := seedSynced()
+				st.Addrs = st.Addrs[:2]
+				st.Routes = append(st.Routes[:3:3], st.Routes[4:]...) // main loses em2's link route
+				st.Routes = append(st.Routes[:1:1], st.Routes[2:]...) // and its default
+				return st
+			},
+			want: []string{
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0",
+			},
+		},
+		{
+			name: "deleted link: its rule and the deviceless copies in its table go",
+			state: func() *State {
+				st := seedSynced()
+				bh := Route{Family: FamilyV4, Dst: pfx("10.99.0.0/16"), Type: RouteBlackhole, Protocol: 4}
+				for _, t := range []uint32{TableMain, 1002, 1003, 1007} {
+					r := bh
+					r.Table = t
+					st.Routes = append(st.Routes, r)
+				}
+				// em7 (ifindex 7) is gone; the kernel took its routes, not
+				// our rule nor the blackhole copy.
+				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 32765, Src: pfx("10.7.0.2/32"), Table: 1007, Action: RuleActionLookup, Protocol: Protocol})
+				return st
+			},
+			want: []string{
+				"ip -4 rule del priority 32765 from 10.7.0.2/32 table 1007 protocol 234",
+				"ip -4 route del blackhole 10.99.0.0/16 table 1007 proto 4 scope 0 metric 0",
+			},
+		},
+		{
+			name: "unexplained table in range is not ours",
+			state: func() *State {
+				st := seedSynced()
+				st.Routes = append(st.Routes, gwRoute(1050, "0.0.0.0/0", "10.0.0.1", 2, 0))
+				return st
+			},
+			want: []string{},
+		},
+		{
+			name: "address on two links: one rule, lowest ifindex, and a warning",
+			state: func() *State {
+				st := seedSynced()
+				st.Addrs = append(st.Addrs, Addr{Link: 3, Prefix: pfx("10.0.0.2/16")})
+				return st
+			},
+			want:     []string{},
+			warnings: 1,
+		},
+		{
+			name: "flush removes ours only",
+			state: func() *State {
+				st := seedSynced()
+				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 100, Src: pfx("10.5.0.0/16"), Table: 1050, Action: RuleActionLookup})
+				st.Routes = append(st.Routes, gwRoute(1050, "0.0.0.0/0", "10.0.0.1", 2, 0))
+				return st
+			},
+			opts: func(o *Options) { o.Flush = true },
+			want: []string{
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0",
+			},
+		},
+		{
+			name: "link names are quoted for sh",
+			state: func() *State {
+				st := seedState()
+				st.Links[1].Name = "$(reboot)"
+				st.Routes = st.Routes[2:3]
+				st.Addrs = st.Addrs[1:2]
+				return st
+			},
+			want: []string{
+				"ip -4 route add 10.0.0.0/16 dev '$(reboot)' table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.state()
+			o := DefaultOptions()
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			if err := o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			p := Compute(st, o)
+			if diff := cmp.Diff(tc.want, render(st, p)); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.clashes, p.Clashes); diff != "" {
+				t.Errorf("clashes (-want +got):\n%s", diff)
+			}
+			if len(p.Warnings) != tc.warnings {
+				t.Errorf("warnings: got %q, want %d", p.Warnings, tc.warnings)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    Options
+		ok   bool
+	}{
+		{"defaults", DefaultOptions(), true},
+		{"base 254 could reach 255", Options{TableBase: 254, Priority: 100}, false},
+		{"base 255", Options{TableBase: 255, Priority: 100}, true},
+		{"base 0", Options{TableBase: 0, Priority: 100}, false},
+		{"base wraps", Options{TableBase: 1<<32 - 1, Priority: 100}, false},
+		{"largest base", Options{TableBase: 1 << 31, Priority: 100}, true},
+		{"priority 0", Options{TableBase: 1000, Priority: 0}, false},
+		{"priority of main", Options{TableBase: 1000, Priority: 32766}, false},
+		{"bad glob", Options{TableBase: 1000, Priority: 100, Exclude: []string{"["}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.o.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	in := []Metric{{ID: 8, Value: 1360}, {ID: 2, Value: 1400, Lock: true}, {ID: 16, Name: "bbr"}, {ID: 12, Value: 1}}
+	enc := EncodeMetrics(in)
+	if want := "mtu lock 1400 advmss 1360 features ecn congctl bbr"; enc != want {
+		t.Fatalf("EncodeMetrics = %q, want %q", enc, want)
+	}
+	dec, err := DecodeMetrics(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if EncodeMetrics(dec) != enc {
+		t.Errorf("round trip: %q != %q", EncodeMetrics(dec), enc)
+	}
+	for _, bad := range []string{"mtu", "mtu=", "=5", "nosuch=1", "mtu=-1", "mtu=99999999999", "congctl=a;b"} {
+		if _, err := ParseMetricSetting(bad); err == nil {
+			t.Errorf("ParseMetricSetting(%q) accepted", bad)
+		}
+	}
+	if m, err := ParseMetricSetting("initcwnd=10"); err != nil || m != (Metric{ID: 11, Value: 10}) {
+		t.Errorf("ParseMetricSetting(initcwnd=10) = %+v, %v", m, err)
+	}
+}
