@@ -319,7 +319,7 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "include list limits managed links",
+			name:  "include list limits managed links",
 			state: seedSynced,
 			opts:  func(o *Options) { o.Include = []string{"em1"} },
 			want: []string{
