@@ -192,11 +192,12 @@ func Desire(st *State, o Options) *Mirror {
 
 	// Rules: one per global address on a managed, unclashed link; an
 	// address on several links goes to the lowest ifindex.
-	managed := map[int]bool{}
+	// managed[i] is true for links we mirror, false for other links that
+	// exist; a link that is not there at all (gone since the dump of its
+	// routes) is in neither and its routes are not copied.
+	managed := make(map[int]bool, len(st.Links))
 	for _, l := range st.Links {
-		if o.Managed(l, byIndex) {
-			managed[l.Index] = true
-		}
+		managed[l.Index] = o.Managed(l, byIndex)
 	}
 	type famLink struct {
 		fam  uint8
@@ -270,11 +271,15 @@ func Desire(st *State, o Options) *Mirror {
 			}
 			continue
 		}
-		if r.Link != 0 && managed[r.Link] {
-			if routed[famLink{r.Family, r.Link}] {
-				m.Routes = append(m.Routes, finishCopy(*r, o, r.Link))
+		if r.Link != 0 {
+			if mg, exists := managed[r.Link]; !exists {
+				continue
+			} else if mg {
+				if routed[famLink{r.Family, r.Link}] {
+					m.Routes = append(m.Routes, finishCopy(*r, o, r.Link))
+				}
+				continue
 			}
-			continue
 		}
 		for _, l := range links[fi] {
 			m.Routes = append(m.Routes, finishCopy(*r, o, l))
@@ -308,7 +313,7 @@ func finishCopy(r Route, o Options, link int) Route {
 func multipathCopy(r *Route, link int, managed map[int]bool) (Route, bool) {
 	var nhs []Nexthop
 	for _, nh := range r.Nexthops {
-		if nh.Link == link || !managed[nh.Link] {
+		if mg, exists := managed[nh.Link]; nh.Link == link || (exists && !mg) {
 			nhs = append(nhs, nh)
 		}
 	}
