@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of symroute: formatting and vet, the pure planner and the
+# fake kernel, and, as root, the real-kernel and end-to-end tests in
+# throwaway network namespaces (they never touch this machine's own
+# network). Installs the Debian packages those tests drive when missing.
+#
+#   sudo ./test.sh            all tests
+#   sudo ./test.sh -run Seed  extra arguments go to `go test`
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="$PATH:/usr/local/go/bin"
+
+# Programs the tests run, by Debian package.
+pkgs=(iproute2 iputils-ping util-linux procps)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	missing=()
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "installing test dependencies: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+fi
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 40m "$@" ./...
