@@ -1,0 +1,418 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// Defaults, as documented in the man page.
+const (
+	DefaultConfigFile = "/etc/symroute/symroute.conf"
+	DefaultLockFile   = "/run/symroute/sync.lock"
+)
+
+// Mode is what one run does.
+type Mode int
+
+// Modes; ModeNone only comes with --help or --version.
+const (
+	ModeNone Mode = iota
+	ModeOnce
+	ModeCheck
+	ModeStatus
+	ModeFlush
+	ModeListen
+)
+
+// String returns the mode's flag name without dashes ("once"), "" for none.
+func (m Mode) String() string {
+	switch m {
+	case ModeOnce:
+		return "once"
+	case ModeCheck:
+		return "check"
+	case ModeStatus:
+		return "status"
+	case ModeFlush:
+		return "flush"
+	case ModeListen:
+		return "listen"
+	}
+	return ""
+}
+
+// TriggerSources are the values --trigger accepts.
+var TriggerSources = []string{"nm", "networkd", "dhclient", "dhcpcd", "ifupdown", "timer"}
+
+// Config is one run's parsed command line and config file.
+type Config struct {
+	Mode    Mode
+	DryRun  bool // --dry-run: with ModeOnce print the plan, with ModeFlush the flush
+	JSON    bool // --status --json
+	Verbose bool // -v
+	Version bool // --version: print the version and exit 0; nothing else is checked
+	Help    bool // -h/--help: print Usage() and exit 0; nothing else is checked
+	// Trigger is the --trigger source ("" when run by hand), TriggerArgs the
+	// hook's own arguments after "--", verbatim (nil if none).
+	Trigger     string
+	TriggerArgs []string
+	ConfigFile  string // the file named or defaulted (it may not exist if defaulted)
+	LockFile    string
+	// Options has Exclude nil for the default list, non-nil (maybe empty)
+	// when given; Flush is set for ModeFlush.
+	Options plan.Options
+}
+
+// UsageError is every error Parse returns: a bad command line or config
+// file. The binary prints it with a hint to --help and exits 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, a ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, a...)}
+}
+
+// optionKeys are the flags that are also config file keys, in the order
+// their errors are reported.
+var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file"}
+
+func isList(key string) bool {
+	return key == "exclude" || key == "include" || key == "set-route-metric"
+}
+
+func isOptionKey(key string) bool {
+	for _, k := range optionKeys {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// flags holds the command line's values as pflag fills them; options are
+// taken as strings so that their errors are ours, not strconv's.
+type flags struct {
+	once, dryRun, check, status, json, flush, listen bool
+	verbose, version, help                           bool
+	trigger, configFile                              string
+	// options by key; read through these, not GetStringArray, which
+	// round-trips through CSV and loses an empty value.
+	scalars map[string]*string
+	lists   map[string]*[]string
+}
+
+func newFlagSet() (*pflag.FlagSet, *flags) {
+	fs := pflag.NewFlagSet("symroute-sync", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false
+	f := &flags{scalars: map[string]*string{}, lists: map[string]*[]string{}}
+	for _, k := range optionKeys {
+		if isList(k) {
+			f.lists[k] = new([]string)
+		} else {
+			f.scalars[k] = new(string)
+		}
+	}
+	fs.BoolVar(&f.once, "once", false, "")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "")
+	fs.BoolVar(&f.check, "check", false, "")
+	fs.BoolVar(&f.status, "status", false, "")
+	fs.BoolVar(&f.json, "json", false, "")
+	fs.BoolVar(&f.flush, "flush", false, "")
+	fs.BoolVar(&f.listen, "listen", false, "")
+	fs.StringVar(&f.trigger, "trigger", "", "")
+	fs.StringVar(&f.configFile, "config", "", "")
+	fs.StringVar(f.scalars["table-base"], "table-base", "", "")
+	fs.StringVar(f.scalars["priority"], "priority", "", "")
+	fs.StringArrayVar(f.lists["exclude"], "exclude", nil, "")
+	fs.StringArrayVar(f.lists["include"], "include", nil, "")
+	fs.StringArrayVar(f.lists["set-route-metric"], "set-route-metric", nil, "")
+	fs.StringVar(f.scalars["lock-file"], "lock-file", "", "")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
+	fs.BoolVar(&f.version, "version", false, "")
+	fs.BoolVarP(&f.help, "help", "h", false, "")
+	return fs, f
+}
+
+// Parse parses args (without argv[0]) and the config file: --config's, or
+// DefaultConfigFile if it exists.
+func Parse(args []string) (*Config, error) {
+	return parse(args, DefaultConfigFile)
+}
+
+func parse(args []string, defaultConfigFile string) (*Config, error) {
+	fs, f := newFlagSet()
+	if err := fs.Parse(args); err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	c := &Config{
+		Verbose:    f.verbose,
+		Version:    f.version,
+		Help:       f.help,
+		ConfigFile: defaultConfigFile,
+		LockFile:   DefaultLockFile,
+		Options:    plan.DefaultOptions(),
+	}
+	if c.Help || c.Version {
+		return c, nil
+	}
+	if err := c.setMode(f, fs.Changed("trigger")); err != nil {
+		return nil, err
+	}
+	if err := c.setTriggerArgs(fs); err != nil {
+		return nil, err
+	}
+
+	cmdline := newOptionSet()
+	for _, key := range optionKeys {
+		if !fs.Changed(key) {
+			continue
+		}
+		var values []string
+		if isList(key) {
+			values = *f.lists[key]
+		} else {
+			values = []string{*f.scalars[key]}
+		}
+		for _, v := range values {
+			if err := cmdline.set(key, v); err != nil {
+				return nil, usagef("--%v", err)
+			}
+		}
+	}
+
+	file := newOptionSet()
+	if fs.Changed("config") {
+		if f.configFile == "" {
+			return nil, usagef(`--config "": no file named`)
+		}
+		c.ConfigFile = f.configFile
+	}
+	if err := readFile(c.ConfigFile, fs.Changed("config"), file); err != nil {
+		return nil, err
+	}
+
+	file.applyTo(c)
+	cmdline.applyTo(c)
+	if len(c.Options.Include) == 0 {
+		c.Options.Include = nil
+	}
+	if len(c.Options.RouteMetrics) == 0 {
+		c.Options.RouteMetrics = nil
+	}
+	c.Options.Flush = c.Mode == ModeFlush
+	// Every value was checked where it was read; this is the planner's
+	// last word on the whole set.
+	if err := c.Options.Validate(); err != nil {
+		msg := err.Error()
+		for _, k := range optionKeys {
+			if strings.HasPrefix(msg, k+" ") {
+				return nil, usagef("--%s", msg)
+			}
+		}
+		return nil, usagef("options: %s", msg)
+	}
+	return c, nil
+}
+
+func (c *Config) setMode(f *flags, trigger bool) error {
+	modes := []struct {
+		on   bool
+		flag string
+		mode Mode
+	}{
+		{f.once, "--once", ModeOnce},
+		{f.check, "--check", ModeCheck},
+		{f.status, "--status", ModeStatus},
+		{f.flush, "--flush", ModeFlush},
+		{f.listen, "--listen", ModeListen},
+	}
+	var given []string
+	for _, m := range modes {
+		if m.on {
+			given = append(given, m.flag)
+			c.Mode = m.mode
+		}
+	}
+	switch {
+	case len(given) > 1:
+		return usagef("%s cannot be combined: give one mode", joinAnd(given))
+	case len(given) == 0 && !f.dryRun:
+		return usagef("no mode given: use one of --once, --dry-run, --check, --status, --flush or --listen (see --help)")
+	case len(given) == 0:
+		c.Mode = ModeOnce
+	}
+	c.DryRun = f.dryRun
+	if c.DryRun && c.Mode != ModeOnce && c.Mode != ModeFlush {
+		return usagef("--dry-run cannot be combined with --%s (only with --once or --flush)", c.Mode)
+	}
+	if f.json && c.Mode != ModeStatus {
+		return usagef("--json works only with --status")
+	}
+	c.JSON = f.json
+	if trigger {
+		if c.Mode != ModeOnce {
+			return usagef("--trigger works only with --once or --dry-run, not --%s", c.Mode)
+		}
+		known := false
+		for _, s := range TriggerSources {
+			known = known || s == f.trigger
+		}
+		if !known {
+			return usagef("--trigger %q: unknown source (known: %s)", f.trigger, strings.Join(TriggerSources, ", "))
+		}
+		c.Trigger = f.trigger
+	}
+	return nil
+}
+
+// setTriggerArgs keeps what follows "--" verbatim: pflag stops parsing there,
+// so a hook's "--priority=1" (an interface name) is never taken for a flag.
+func (c *Config) setTriggerArgs(fs *pflag.FlagSet) error {
+	rest := fs.Args()
+	before, after := rest, []string(nil)
+	if n := fs.ArgsLenAtDash(); n >= 0 {
+		before, after = rest[:n], rest[n:]
+	}
+	if len(before) > 0 {
+		return usagef("unexpected argument %q: a hook's own arguments go after --trigger SOURCE --", before[0])
+	}
+	if len(after) > 0 && c.Trigger == "" {
+		return usagef("unexpected argument %q after --: only --trigger SOURCE takes arguments", after[0])
+	}
+	if len(after) > 0 {
+		c.TriggerArgs = append([]string(nil), after...)
+	}
+	return nil
+}
+
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// optionSet is one source's options: the command line's or the file's.
+type optionSet struct {
+	given               map[string]bool
+	tableBase, priority uint32
+	lockFile            string
+	exclude, include    []string
+	metrics             []plan.Metric
+}
+
+func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}} }
+
+// set checks and records one value. Its error starts with the key, so the
+// caller only adds "--" or "FILE:LINE: ".
+func (s *optionSet) set(key, value string) error {
+	s.given[key] = true
+	switch key {
+	case "table-base", "priority":
+		n, err := parseUint32(value)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", key, value, err)
+		}
+		// The planner owns the rule for each number; ask it about this
+		// one alone so the error points here.
+		o := plan.DefaultOptions()
+		if key == "table-base" {
+			o.TableBase, s.tableBase = n, n
+		} else {
+			o.Priority, s.priority = n, n
+		}
+		return o.Validate()
+	case "exclude", "include":
+		list := &s.exclude
+		if key == "include" {
+			list = &s.include
+		}
+		if *list == nil {
+			*list = []string{}
+		}
+		if value == "" {
+			return nil // explicitly empty
+		}
+		if strings.ContainsAny(value, " \t\n\v\f\r") {
+			return fmt.Errorf("%s %q: a glob cannot contain spaces (link names have none); give one glob per %s", key, value, key)
+		}
+		if _, err := path.Match(value, ""); err != nil {
+			return fmt.Errorf("%s %q: bad glob: %v", key, value, err)
+		}
+		*list = append(*list, value)
+	case "set-route-metric":
+		if value == "" {
+			return nil // explicitly none
+		}
+		m, err := plan.ParseMetricSetting(value)
+		if err != nil {
+			return fmt.Errorf("%s %v", key, err)
+		}
+		for _, o := range s.metrics {
+			if o.ID == m.ID {
+				return fmt.Errorf("%s %q: %s is already set (%s)", key, value, plan.MetricName(m.ID), plan.EncodeMetrics([]plan.Metric{o}))
+			}
+		}
+		s.metrics = append(s.metrics, m)
+	case "lock-file":
+		// Hooks run with any working directory; a relative lock file
+		// would let two passes hold different locks.
+		if !filepath.IsAbs(value) {
+			return fmt.Errorf("%s %q: must be an absolute path", key, value)
+		}
+		s.lockFile = value
+	default:
+		return fmt.Errorf("%s: not an option", key)
+	}
+	return nil
+}
+
+// applyTo lays the given options over c's.
+func (s *optionSet) applyTo(c *Config) {
+	if s.given["table-base"] {
+		c.Options.TableBase = s.tableBase
+	}
+	if s.given["priority"] {
+		c.Options.Priority = s.priority
+	}
+	if s.given["exclude"] {
+		c.Options.Exclude = s.exclude
+	}
+	if s.given["include"] {
+		c.Options.Include = s.include
+	}
+	if s.given["set-route-metric"] {
+		c.Options.RouteMetrics = s.metrics
+	}
+	if s.given["lock-file"] {
+		c.LockFile = s.lockFile
+	}
+}
+
+// parseUint32 accepts plain decimal digits only: no sign, base prefix or
+// spaces, which in a table number are more likely a typo than a wish.
+func parseUint32(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	switch {
+	case err == nil:
+		return uint32(n), nil
+	case errors.Is(err, strconv.ErrRange):
+		return 0, errors.New("too large (at most 4294967295)")
+	case len(s) > 1 && s[0] == '-' && strings.Trim(s[1:], "0123456789") == "":
+		return 0, errors.New("must not be negative")
+	}
+	return 0, errors.New("not a number")
+}

@@ -1,0 +1,618 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// setup writes conf (if not "") as CONF in a fresh directory with perm, and
+// returns args with "CONF" and "DIR" replaced and CONF's path, which is also
+// the default config file the test parses with.
+func setup(t *testing.T, args []string, conf string, perm os.FileMode) ([]string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "symroute.conf")
+	if conf != "" {
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if perm == 0 {
+			perm = 0o644
+		}
+		// Explicitly, past the umask.
+		if err := os.Chmod(path, perm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []string
+	for _, a := range args {
+		a = strings.ReplaceAll(a, "CONF", path)
+		out = append(out, strings.ReplaceAll(a, "DIR", dir))
+	}
+	return out, path
+}
+
+func metric(t *testing.T, s string) plan.Metric {
+	t.Helper()
+	m, err := plan.ParseMetricSetting(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		conf string // the config file's content; "" for no file
+		perm os.FileMode
+		want func(c *Config) // applied to the defaults with Mode once
+	}{
+		{
+			name: "defaults",
+			args: []string{"--once"},
+			want: func(c *Config) {},
+		},
+		{
+			name: "verbose short",
+			args: []string{"--once", "-v"},
+			want: func(c *Config) { c.Verbose = true },
+		},
+		{
+			name: "verbose long",
+			args: []string{"--verbose", "--once"},
+			want: func(c *Config) { c.Verbose = true },
+		},
+		{
+			name: "dry-run alone means once",
+			args: []string{"--dry-run"},
+			want: func(c *Config) { c.DryRun = true },
+		},
+		{
+			name: "once and dry-run",
+			args: []string{"--once", "--dry-run"},
+			want: func(c *Config) { c.DryRun = true },
+		},
+		{
+			name: "check",
+			args: []string{"--check"},
+			want: func(c *Config) { c.Mode = ModeCheck },
+		},
+		{
+			name: "status",
+			args: []string{"--status"},
+			want: func(c *Config) { c.Mode = ModeStatus },
+		},
+		{
+			name: "status json",
+			args: []string{"--status", "--json"},
+			want: func(c *Config) { c.Mode, c.JSON = ModeStatus, true },
+		},
+		{
+			name: "flush",
+			args: []string{"--flush"},
+			want: func(c *Config) { c.Mode, c.Options.Flush = ModeFlush, true },
+		},
+		{
+			name: "flush dry-run",
+			args: []string{"--dry-run", "--flush"},
+			want: func(c *Config) { c.Mode, c.Options.Flush, c.DryRun = ModeFlush, true, true },
+		},
+		{
+			name: "flush with options",
+			args: []string{"--flush", "--table-base", "5000"},
+			want: func(c *Config) { c.Mode, c.Options.Flush, c.Options.TableBase = ModeFlush, true, 5000 },
+		},
+		{
+			name: "listen",
+			args: []string{"--listen"},
+			want: func(c *Config) { c.Mode = ModeListen },
+		},
+		{
+			name: "mode flag set to false is no mode",
+			args: []string{"--check=false", "--once"},
+			want: func(c *Config) {},
+		},
+		{
+			name: "trigger with hook args",
+			args: []string{"--once", "--trigger", "nm", "--", "eth0", "up"},
+			want: func(c *Config) { c.Trigger, c.TriggerArgs = "nm", []string{"eth0", "up"} },
+		},
+		{
+			name: "trigger with dry-run",
+			args: []string{"--dry-run", "--trigger=timer"},
+			want: func(c *Config) { c.DryRun, c.Trigger = true, "timer" },
+		},
+		{
+			name: "trigger args kept verbatim, never parsed",
+			args: []string{"--once", "--trigger", "dhclient", "--", "--priority=1", "$(reboot)", "--", "-v", "", "--help", "a b;c"},
+			want: func(c *Config) {
+				c.Trigger = "dhclient"
+				c.TriggerArgs = []string{"--priority=1", "$(reboot)", "--", "-v", "", "--help", "a b;c"}
+			},
+		},
+		{
+			name: "trigger without args",
+			args: []string{"--once", "--trigger", "timer"},
+			want: func(c *Config) { c.Trigger = "timer" },
+		},
+		{
+			name: "trigger with empty --",
+			args: []string{"--once", "--trigger", "networkd", "--"},
+			want: func(c *Config) { c.Trigger = "networkd" },
+		},
+		{
+			name: "bare -- without trigger",
+			args: []string{"--once", "--"},
+			want: func(c *Config) {},
+		},
+		{
+			name: "flags after mode in any order",
+			args: []string{"-v", "--priority", "100", "--once", "--table-base=2000"},
+			want: func(c *Config) { c.Verbose, c.Options.Priority, c.Options.TableBase = true, 100, 2000 },
+		},
+		{
+			name: "smallest table base",
+			args: []string{"--once", "--table-base", "255"},
+			want: func(c *Config) { c.Options.TableBase = 255 },
+		},
+		{
+			name: "largest table base",
+			args: []string{"--once", "--table-base", "2147483648"},
+			want: func(c *Config) { c.Options.TableBase = 2147483648 },
+		},
+		{
+			name: "leading zeros are decimal",
+			args: []string{"--once", "--table-base", "01000"},
+			want: func(c *Config) { c.Options.TableBase = 1000 },
+		},
+		{
+			name: "priority bounds",
+			args: []string{"--once", "--priority", "1"},
+			want: func(c *Config) { c.Options.Priority = 1 },
+		},
+		{
+			name: "priority 32765",
+			args: []string{"--once", "--priority=32765"},
+			want: func(c *Config) { c.Options.Priority = 32765 },
+		},
+		{
+			name: "last scalar flag wins",
+			args: []string{"--once", "--priority=10", "--priority=20"},
+			want: func(c *Config) { c.Options.Priority = 20 },
+		},
+		{
+			name: "exclude and include repeat",
+			args: []string{"--once", "--exclude", "veth*", "--include", "eth*", "--exclude=docker?", "--include", "en[ops]*"},
+			want: func(c *Config) {
+				c.Options.Exclude = []string{"veth*", "docker?"}
+				c.Options.Include = []string{"eth*", "en[ops]*"}
+			},
+		},
+		{
+			name: "comma stays in a glob",
+			args: []string{"--once", "--exclude", "a,b"},
+			want: func(c *Config) { c.Options.Exclude = []string{"a,b"} },
+		},
+		{
+			name: "empty exclude excludes nothing",
+			args: []string{"--once", "--exclude="},
+			want: func(c *Config) { c.Options.Exclude = []string{} },
+		},
+		{
+			name: "empty exclude among others",
+			args: []string{"--once", "--exclude=", "--exclude", "tap*"},
+			want: func(c *Config) { c.Options.Exclude = []string{"tap*"} },
+		},
+		{
+			name: "empty include is no limit",
+			args: []string{"--once", "--include="},
+			want: func(c *Config) {},
+		},
+		{
+			name: "route metrics",
+			args: []string{"--once", "--set-route-metric", "mtu=1400", "--set-route-metric=advmss=1360",
+				"--set-route-metric", "congctl=bbr", "--set-route-metric", "features=ecn"},
+			want: func(c *Config) {
+				c.Options.RouteMetrics = []plan.Metric{
+					{ID: 2, Value: 1400}, {ID: 8, Value: 1360},
+					{ID: plan.MetricCongctl, Name: "bbr"}, {ID: 12, Value: 1},
+				}
+			},
+		},
+		{
+			name: "lock file",
+			args: []string{"--once", "--lock-file", "/var/lock/symroute.lock"},
+			want: func(c *Config) { c.LockFile = "/var/lock/symroute.lock" },
+		},
+		{
+			name: "missing default file is fine",
+			args: []string{"--check"},
+			want: func(c *Config) { c.Mode = ModeCheck },
+		},
+		{
+			name: "default file is read",
+			args: []string{"--once"},
+			conf: "priority = 500\n",
+			want: func(c *Config) { c.Options.Priority = 500 },
+		},
+		{
+			name: "every key, comments, blanks, CRLF",
+			args: []string{"--once"},
+			conf: "# symroute.conf\n" +
+				"\n" +
+				"   # indented comment\n" +
+				"table-base = 3000\n" +
+				"priority=1234\r\n" +
+				"\texclude\t=\tveth*   # containers\n" +
+				"exclude = eth#1\n" +
+				"exclude = tap*\t# tunnels\n" +
+				"include = e*\n" +
+				"set-route-metric = mtu=9000\n" +
+				"set-route-metric = advmss=8960 # jumbo\n" +
+				"lock-file = /var/run/x.lock\n" +
+				"  \n" +
+				"# end, no newline after the last line\n" +
+				"include = w*",
+			want: func(c *Config) {
+				c.Options.TableBase = 3000
+				c.Options.Priority = 1234
+				c.Options.Exclude = []string{"veth*", "eth#1", "tap*"}
+				c.Options.Include = []string{"e*", "w*"}
+				c.Options.RouteMetrics = []plan.Metric{{ID: 2, Value: 9000}, {ID: 8, Value: 8960}}
+				c.LockFile = "/var/run/x.lock"
+			},
+		},
+		{
+			name: "empty exclude in the file excludes nothing",
+			args: []string{"--once"},
+			conf: "exclude =\n",
+			want: func(c *Config) { c.Options.Exclude = []string{} },
+		},
+		{
+			name: "flags win over the file",
+			args: []string{"--once", "--priority", "200", "--exclude", "c*", "--set-route-metric", "advmss=1000", "--lock-file", "/l2"},
+			conf: "priority = 100\ntable-base = 4000\nexclude = a*\nexclude = b*\ninclude = x*\nset-route-metric = mtu=1400\nlock-file = /l1\n",
+			want: func(c *Config) {
+				c.Options.Priority = 200
+				c.Options.TableBase = 4000
+				c.Options.Exclude = []string{"c*"}
+				c.Options.Include = []string{"x*"}
+				c.Options.RouteMetrics = []plan.Metric{{ID: 8, Value: 1000}}
+				c.LockFile = "/l2"
+			},
+		},
+		{
+			name: "empty flag clears the file's list",
+			args: []string{"--once", "--exclude=", "--include=", "--set-route-metric="},
+			conf: "exclude = a*\ninclude = x*\nset-route-metric = mtu=1400\n",
+			want: func(c *Config) { c.Options.Exclude = []string{} },
+		},
+		{
+			name: "read-only file is fine",
+			args: []string{"--once"},
+			conf: "priority = 7\n",
+			perm: 0o400,
+			want: func(c *Config) { c.Options.Priority = 7 },
+		},
+		{
+			name: "executable by others is fine",
+			args: []string{"--once"},
+			conf: "priority = 7\n",
+			perm: 0o755,
+			want: func(c *Config) { c.Options.Priority = 7 },
+		},
+		{
+			name: "empty file",
+			args: []string{"--status"},
+			conf: "\n",
+			want: func(c *Config) { c.Mode = ModeStatus },
+		},
+		{
+			name: "version without a mode",
+			args: []string{"--version"},
+			want: func(c *Config) { c.Mode, c.Version = ModeNone, true },
+		},
+		{
+			name: "version skips a broken config file",
+			args: []string{"--version"},
+			conf: "bogus\n",
+			perm: 0o666,
+			want: func(c *Config) { c.Mode, c.Version = ModeNone, true },
+		},
+		{
+			name: "help without a mode",
+			args: []string{"--help"},
+			want: func(c *Config) { c.Mode, c.Help = ModeNone, true },
+		},
+		{
+			name: "short help with conflicting modes",
+			args: []string{"-h", "--once", "--check", "stray"},
+			want: func(c *Config) { c.Mode, c.Help = ModeNone, true },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args, conf := setup(t, tc.args, tc.conf, tc.perm)
+			want := Config{Mode: ModeOnce, ConfigFile: conf, LockFile: DefaultLockFile, Options: plan.DefaultOptions()}
+			tc.want(&want)
+			got, err := parse(args, conf)
+			if err != nil {
+				t.Fatalf("parse(%q): %v", args, err)
+			}
+			if diff := cmp.Diff(&want, got); diff != "" {
+				t.Errorf("parse(%q) (-want +got):\n%s", args, diff)
+			}
+		})
+	}
+}
+
+func TestParseNamedFile(t *testing.T) {
+	dir := t.TempDir()
+	named := filepath.Join(dir, "other.conf")
+	if err := os.WriteFile(named, []byte("priority = 42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The default file exists too and must be ignored.
+	def := filepath.Join(dir, "symroute.conf")
+	if err := os.WriteFile(def, []byte("priority = 1\ntable-base = 9000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--once", "--config", named}, {"--config=" + named, "--once"}} {
+		got, err := parse(args, def)
+		if err != nil {
+			t.Fatalf("parse(%q): %v", args, err)
+		}
+		want := &Config{Mode: ModeOnce, ConfigFile: named, LockFile: DefaultLockFile, Options: plan.DefaultOptions()}
+		want.Options.Priority = 42
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("parse(%q) (-want +got):\n%s", args, diff)
+		}
+	}
+}
+
+func TestParseTriggerSources(t *testing.T) {
+	for _, src := range []string{"nm", "networkd", "dhclient", "dhcpcd", "ifupdown", "timer"} {
+		t.Run(src, func(t *testing.T) {
+			got, err := parse([]string{"--once", "--trigger", src, "--", "x"}, filepath.Join(t.TempDir(), "none"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{src, "x"}, append([]string{got.Trigger}, got.TriggerArgs...)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		conf string
+		perm os.FileMode
+		want string // the message's start, with CONF and DIR replaced
+	}{
+		// Modes.
+		{name: "no args", args: nil, want: "no mode given: use one of --once, --dry-run, --check, --status, --flush or --listen (see --help)"},
+		{name: "options but no mode", args: []string{"-v", "--priority", "5"}, want: "no mode given"},
+		{name: "two modes", args: []string{"--once", "--check"}, want: "--once and --check cannot be combined: give one mode"},
+		{name: "three modes", args: []string{"--listen", "--flush", "--status"}, want: "--status, --flush and --listen cannot be combined: give one mode"},
+		{name: "dry-run check", args: []string{"--dry-run", "--check"}, want: "--dry-run cannot be combined with --check (only with --once or --flush)"},
+		{name: "dry-run status", args: []string{"--status", "--dry-run"}, want: "--dry-run cannot be combined with --status"},
+		{name: "dry-run listen", args: []string{"--listen", "--dry-run"}, want: "--dry-run cannot be combined with --listen"},
+		{name: "json without status", args: []string{"--check", "--json"}, want: "--json works only with --status"},
+		{name: "json with dry-run", args: []string{"--dry-run", "--json"}, want: "--json works only with --status"},
+		{name: "trigger without mode", args: []string{"--trigger", "nm"}, want: "no mode given"},
+		{name: "trigger with check", args: []string{"--check", "--trigger", "nm"}, want: "--trigger works only with --once or --dry-run, not --check"},
+		{name: "trigger with flush", args: []string{"--flush", "--trigger", "timer"}, want: "--trigger works only with --once or --dry-run, not --flush"},
+		{name: "trigger with listen", args: []string{"--listen", "--trigger", "nm", "--", "x"}, want: "--trigger works only with --once or --dry-run, not --listen"},
+		{name: "unknown trigger", args: []string{"--once", "--trigger", "udev"}, want: `--trigger "udev": unknown source (known: nm, networkd, dhclient, dhcpcd, ifupdown, timer)`},
+		{name: "empty trigger", args: []string{"--once", "--trigger="}, want: `--trigger "": unknown source`},
+		{name: "trigger takes the next word", args: []string{"--trigger", "--once"}, want: "no mode given"},
+		{name: "trigger missing value", args: []string{"--once", "--trigger"}, want: "flag needs an argument: --trigger"},
+
+		// Arguments.
+		{name: "positional", args: []string{"--once", "eth0"}, want: `unexpected argument "eth0": a hook's own arguments go after --trigger SOURCE --`},
+		{name: "positional before --", args: []string{"--once", "--trigger", "nm", "eth0", "--", "up"}, want: `unexpected argument "eth0"`},
+		{name: "args after -- without trigger", args: []string{"--once", "--", "--priority=1"}, want: `unexpected argument "--priority=1" after --: only --trigger SOURCE takes arguments`},
+		{name: "unknown flag", args: []string{"--once", "--frobnicate"}, want: "unknown flag: --frobnicate"},
+		{name: "unknown short flag", args: []string{"--once", "-x"}, want: `unknown shorthand flag: 'x' in -x`},
+		{name: "no prefix matching", args: []string{"--onc"}, want: "unknown flag: --onc"},
+		{name: "missing value", args: []string{"--once", "--priority"}, want: "flag needs an argument: --priority"},
+		{name: "bad bool", args: []string{"--once=maybe"}, want: `invalid argument "maybe" for "--once" flag`},
+
+		// Numbers.
+		{name: "table-base junk", args: []string{"--once", "--table-base", "abc"}, want: `--table-base "abc": not a number`},
+		{name: "table-base empty", args: []string{"--once", "--table-base="}, want: `--table-base "": not a number`},
+		{name: "table-base hex", args: []string{"--once", "--table-base", "0x400"}, want: `--table-base "0x400": not a number`},
+		{name: "table-base plus", args: []string{"--once", "--table-base", "+1000"}, want: `--table-base "+1000": not a number`},
+		{name: "table-base space", args: []string{"--once", "--table-base", " 1000"}, want: `--table-base " 1000": not a number`},
+		{name: "table-base negative", args: []string{"--once", "--table-base=-1"}, want: `--table-base "-1": must not be negative`},
+		{name: "table-base overflow", args: []string{"--once", "--table-base", "4294967296"}, want: `--table-base "4294967296": too large (at most 4294967295)`},
+		{name: "table-base huge", args: []string{"--once", "--table-base", "99999999999999999999999"}, want: `--table-base "99999999999999999999999": too large`},
+		{name: "table-base reserved", args: []string{"--once", "--table-base", "100"}, want: "--table-base 100: base + ifindex could be a reserved table"},
+		{name: "table-base zero", args: []string{"--once", "--table-base", "0"}, want: "--table-base 0: "},
+		{name: "table-base 254", args: []string{"--once", "--table-base", "254"}, want: "--table-base 254: "},
+		{name: "table-base wraps", args: []string{"--once", "--table-base", "4294967295"}, want: "--table-base 4294967295: base + ifindex could pass the largest table number"},
+		{name: "table-base just too big", args: []string{"--once", "--table-base", "2147483649"}, want: "--table-base 2147483649: "},
+		{name: "priority zero", args: []string{"--once", "--priority", "0"}, want: "--priority 0: must be from 1 to 32765"},
+		{name: "priority main", args: []string{"--once", "--priority", "32766"}, want: "--priority 32766: must be from 1 to 32765"},
+		{name: "priority max uint32", args: []string{"--once", "--priority", "4294967295"}, want: "--priority 4294967295: must be from 1 to 32765"},
+		{name: "priority negative", args: []string{"--once", "--priority", "-5"}, want: `--priority "-5": must not be negative`},
+		{name: "priority junk", args: []string{"--once", "--priority", "high"}, want: `--priority "high": not a number`},
+		{name: "priority fraction", args: []string{"--once", "--priority", "1.5"}, want: `--priority "1.5": not a number`},
+
+		// Globs, metrics, lock file.
+		{name: "bad exclude glob", args: []string{"--once", "--exclude", "veth["}, want: `--exclude "veth[": bad glob: syntax error in pattern`},
+		{name: "bad include glob", args: []string{"--once", "--include", `eth\`}, want: `--include "eth\\": bad glob`},
+		{name: "glob with spaces", args: []string{"--once", "--exclude", "veth* docker*"}, want: `--exclude "veth* docker*": a glob cannot contain spaces`},
+		{name: "metric without value", args: []string{"--once", "--set-route-metric", "mtu"}, want: `--set-route-metric "mtu" is not NAME=VALUE`},
+		{name: "metric empty value", args: []string{"--once", "--set-route-metric", "mtu="}, want: `--set-route-metric "mtu=" is not NAME=VALUE`},
+		{name: "metric unknown", args: []string{"--once", "--set-route-metric", "bogus=1"}, want: `--set-route-metric "bogus=1": unknown route metric "bogus"`},
+		{name: "metric junk value", args: []string{"--once", "--set-route-metric", "mtu=big"}, want: `--set-route-metric "mtu=big": value must be a whole number`},
+		{name: "metric negative", args: []string{"--once", "--set-route-metric", "mtu=-1"}, want: `--set-route-metric "mtu=-1": value must be a whole number`},
+		{name: "metric overflow", args: []string{"--once", "--set-route-metric", "mtu=4294967296"}, want: `--set-route-metric "mtu=4294967296": value must be a whole number`},
+		{name: "metric shell in congctl", args: []string{"--once", "--set-route-metric", "congctl=bbr;reboot"}, want: `--set-route-metric "congctl=bbr;reboot": bad congestion control name`},
+		{name: "metric twice", args: []string{"--once", "--set-route-metric", "mtu=1400", "--set-route-metric", "mtu=1500"}, want: `--set-route-metric "mtu=1500": mtu is already set (mtu 1400)`},
+		{name: "relative lock file", args: []string{"--once", "--lock-file", "sync.lock"}, want: `--lock-file "sync.lock": must be an absolute path`},
+		{name: "empty lock file", args: []string{"--once", "--lock-file="}, want: `--lock-file "": must be an absolute path`},
+
+		// Config file: finding it.
+		{name: "empty config name", args: []string{"--once", "--config="}, want: `--config "": no file named`},
+		{name: "missing named file", args: []string{"--once", "--config", "DIR/nope.conf"}, want: "config file DIR/nope.conf: no such file or directory"},
+		{name: "named default path missing", args: []string{"--once", "--config", "CONF"}, want: "config file CONF: no such file or directory"},
+		{name: "config is a directory", args: []string{"--once", "--config", "DIR"}, want: "config file DIR: not a regular file (a directory)"},
+		{name: "group-writable", args: []string{"--once"}, conf: "priority = 5\n", perm: 0o664, want: "config file CONF: mode 0664 lets group or others write it; refusing it (chmod go-w CONF)"},
+		{name: "world-writable", args: []string{"--once"}, conf: "priority = 5\n", perm: 0o646, want: "config file CONF: mode 0646 lets group or others write it"},
+		{name: "writable by all", args: []string{"--check"}, conf: "priority = 5\n", perm: 0o666, want: "config file CONF: mode 0666 lets group or others write it"},
+		{name: "group-writable only", args: []string{"--check"}, conf: "priority = 5\n", perm: 0o620, want: "config file CONF: mode 0620 lets group or others write it"},
+		{name: "named group-writable", args: []string{"--once", "--config", "CONF"}, conf: "priority = 5\n", perm: 0o660, want: "config file CONF: mode 0660"},
+
+		// Config file: its lines.
+		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file)`},
+		{name: "flag as key", args: []string{"--once"}, conf: "once = true\n", want: `CONF:1: "once" is a command-line flag, not a config file key`},
+		{name: "config as key", args: []string{"--once"}, conf: "config = /x\n", want: `CONF:1: "config" is a command-line flag, not a config file key`},
+		{name: "dashed key", args: []string{"--once"}, conf: "--priority = 5\n", want: `CONF:1: unknown key "--priority"`},
+		{name: "missing =", args: []string{"--once"}, conf: "\npriority 5\n", want: `CONF:2: "priority 5" is not key = value`},
+		{name: "no key", args: []string{"--once"}, conf: "= 5\n", want: "CONF:1: no key before ="},
+		{name: "bad number", args: []string{"--once"}, conf: "table-base = 1000\npriority = x\n", want: `CONF:2: priority "x": not a number`},
+		{name: "empty number", args: []string{"--once"}, conf: "priority =\n", want: `CONF:1: priority "": not a number`},
+		{name: "reserved table base", args: []string{"--once"}, conf: "\n\ntable-base = 100\n", want: "CONF:3: table-base 100: base + ifindex could be a reserved table"},
+		{name: "bad priority", args: []string{"--once"}, conf: "priority = 32767 # default's\n", want: "CONF:1: priority 32767: must be from 1 to 32765"},
+		{name: "bad glob", args: []string{"--once"}, conf: "exclude = veth*\nexclude = [\n", want: `CONF:2: exclude "[": bad glob`},
+		{name: "several globs on a line", args: []string{"--once"}, conf: "include = eth0 eth1\n", want: `CONF:1: include "eth0 eth1": a glob cannot contain spaces`},
+		{name: "quoted value", args: []string{"--once"}, conf: "exclude = \"veth*\"\n", want: `CONF:1: exclude "veth*": write the value without quotes`},
+		{name: "single-quoted value", args: []string{"--once"}, conf: "lock-file = '/x'\n", want: `CONF:1: lock-file '/x': write the value without quotes`},
+		{name: "bad metric", args: []string{"--once"}, conf: "set-route-metric = mtu = 1400\n", want: `CONF:1: set-route-metric "mtu = 1400": unknown route metric "mtu "`},
+		{name: "unknown metric", args: []string{"--once"}, conf: "set-route-metric = foo=1\n", want: `CONF:1: set-route-metric "foo=1": unknown route metric "foo"`},
+		{name: "metric twice", args: []string{"--once"}, conf: "set-route-metric = mtu=1\nset-route-metric = mtu=2\n", want: `CONF:2: set-route-metric "mtu=2": mtu is already set (mtu 1)`},
+		{name: "relative lock file", args: []string{"--once"}, conf: "lock-file = run/x.lock\n", want: `CONF:1: lock-file "run/x.lock": must be an absolute path`},
+		{name: "scalar twice", args: []string{"--once"}, conf: "priority = 5\n# again\npriority = 6\n", want: "CONF:3: priority given twice (first on line 1)"},
+		{name: "bad file value overridden by a flag", args: []string{"--once", "--priority", "5"}, conf: "priority = 0\n", want: "CONF:1: priority 0: must be from 1 to 32765"},
+		{name: "line too long", args: []string{"--once"}, conf: "priority = 5\nexclude = " + strings.Repeat("x", 70000) + "\n", want: "CONF:2: line too long"},
+		{name: "flag error before file error", args: []string{"--once", "--priority", "0"}, conf: "foo = 1\n", want: "--priority 0: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args, conf := setup(t, tc.args, tc.conf, tc.perm)
+			want := strings.ReplaceAll(tc.want, "CONF", conf)
+			want = strings.ReplaceAll(want, "DIR", filepath.Dir(conf))
+			got, err := parse(args, conf)
+			if err == nil {
+				t.Fatalf("parse(%q) = %+v, want error %q", args, got, want)
+			}
+			var ue *UsageError
+			if !errors.As(err, &ue) {
+				t.Errorf("parse(%q): error %T is not a *UsageError: %v", args, err, err)
+			}
+			if !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("parse(%q):\n got error %q\nwant prefix %q", args, err, want)
+			}
+		})
+	}
+}
+
+func TestParseMissingNamedFileIsNotExist(t *testing.T) {
+	_, err := parse([]string{"--once", "--config", filepath.Join(t.TempDir(), "nope")}, "/nonexistent")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("error %v: want one wrapping fs.ErrNotExist", err)
+	}
+}
+
+// A FIFO would block an open until a writer came; it must be refused
+// without opening it.
+func TestParseRefusesFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	_, err := parse([]string{"--once", "--config", p}, "/nonexistent")
+	want := "config file " + p + ": not a regular file (a named pipe)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+}
+
+func TestParseRefusesOtherOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	p := filepath.Join(t.TempDir(), "symroute.conf")
+	if err := os.WriteFile(p, []byte("priority = 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, 12345, 12345); err != nil {
+		t.Fatal(err)
+	}
+	_, err := parse([]string{"--once"}, p)
+	want := "config file " + p + ": owned by uid 12345, neither root nor us; refusing it"
+	if err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+}
+
+// Parse with --help or --version must not read /etc.
+func TestParseHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"--version"}, {"--version", "-v"}} {
+		c, err := Parse(args)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", args, err)
+		}
+		if !c.Help && !c.Version {
+			t.Errorf("Parse(%q) = %+v: neither Help nor Version", args, c)
+		}
+		if c.Mode != ModeNone {
+			t.Errorf("Parse(%q).Mode = %v, want none", args, c.Mode)
+		}
+	}
+}
+
+func TestUsageNamesEveryFlag(t *testing.T) {
+	fs, _ := newFlagSet()
+	u := Usage()
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(u, "--"+f.Name+" ") && !strings.Contains(u, "--"+f.Name+"]") {
+			t.Errorf("usage does not mention --%s", f.Name)
+		}
+		if f.Shorthand != "" && !strings.Contains(u, "-"+f.Shorthand+", --"+f.Name) {
+			t.Errorf("usage does not mention -%s", f.Shorthand)
+		}
+	})
+	for _, src := range TriggerSources {
+		if !strings.Contains(u, src) {
+			t.Errorf("usage does not mention trigger source %s", src)
+		}
+	}
+}
+
+func TestOptionKeysAreFlags(t *testing.T) {
+	fs, _ := newFlagSet()
+	for _, k := range optionKeys {
+		if fs.Lookup(k) == nil {
+			t.Errorf("config key %q has no flag", k)
+		}
+	}
+}
+
+func TestModeString(t *testing.T) {
+	got := []string{}
+	for m := ModeNone; m <= ModeListen; m++ {
+		got = append(got, m.String())
+	}
+	want := []string{"", "once", "check", "status", "flush", "listen"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,43 @@
+package config
+
+// Usage returns the --help text. It is written by hand, in the order a
+// reader needs it, rather than generated from the flag set; a test checks
+// that every flag appears in it.
+func Usage() string {
+	return usage
+}
+
+const usage = `Usage:
+  symroute-sync --once    [OPTIONS]             one pass: mirror main's routes into per-link tables
+  symroute-sync --dry-run [OPTIONS]             the pass's plan as ip commands; changes nothing
+  symroute-sync --check   [OPTIONS]             exit 3 and print the drift if not in sync
+  symroute-sync --status  [--json] [OPTIONS]    per link: table, addresses/rules, routes, clash
+  symroute-sync --flush   [--dry-run] [OPTIONS] remove everything symroute owns
+  symroute-sync --listen  [OPTIONS]             D-Bus listener: a pass per burst of signals
+  symroute-sync --once --trigger SOURCE [OPTIONS] -- [ARG...]
+                                                from a hook: SOURCE is nm, networkd, dhclient,
+                                                dhcpcd, ifupdown or timer; ARGs are the hook's
+                                                own, kept verbatim after --
+
+Options (also keys of the config file, without the dashes: "priority = 32765"):
+  --table-base N              table of a link = N + ifindex (default 1000)
+  --priority N                priority of symroute's rules, 1 to 32765 (default 32765)
+  --exclude GLOB              leave links matching GLOB alone; repeatable; replaces the default
+                              list of container and tunnel links; --exclude= excludes nothing
+  --include GLOB              manage only links matching GLOB; repeatable
+  --set-route-metric NAME=VALUE
+                              set a route metric on every copied route (mtu=1400,
+                              advmss=1360, congctl=bbr, ...); repeatable
+  --lock-file PATH            lock serialising passes (default /run/symroute/sync.lock)
+
+Other flags:
+  --config FILE               config file (default /etc/symroute/symroute.conf; a missing
+                              default is fine); flags override it; refused if group or
+                              others can write it
+  -v, --verbose               log more to stderr
+  --version                   print the version and exit
+  -h, --help                  print this help and exit
+
+Exit status: 0 done; 1 failed or partial; 2 usage or config error, nothing touched;
+3 drift found by --check.
+`
