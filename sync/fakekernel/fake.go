@@ -22,15 +22,16 @@ type Kernel struct {
 var _ plan.Kernel = (*Kernel)(nil)
 
 // Snapshot returns a deep copy of the state, with the routes the real
-// adapter keeps: main and tables above tableBase.
+// adapter keeps (plan.KeepTable).
 func (k *Kernel) Snapshot(tableBase uint32) (*plan.State, error) {
 	st := &plan.State{
 		Links: append([]plan.Link(nil), k.State.Links...),
 		Addrs: append([]plan.Addr(nil), k.State.Addrs...),
 		Rules: append([]plan.Rule(nil), k.State.Rules...),
 	}
+	ruleTables := plan.RuleTables(st.Rules)
 	for _, r := range k.State.Routes {
-		if r.Table == plan.TableMain || r.Table > tableBase {
+		if plan.KeepTable(r.Table, tableBase, ruleTables) {
 			r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
 			if len(r.Nexthops) == 0 {
 				r.Nexthops = nil

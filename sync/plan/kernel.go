@@ -4,8 +4,8 @@ package plan
 // handle satisfies it, and so does package fakekernel's in-memory state.
 type Kernel interface {
 	// Snapshot reads links, addresses, rules (IPv4 and IPv6) and the routes
-	// of the main table and of every table above tableBase. TableNames is
-	// left for the caller (it comes from files, not the kernel).
+	// of the tables KeepTable keeps (rules first, then routes). TableNames
+	// is left for the caller (it comes from files, not the kernel).
 	Snapshot(tableBase uint32) (*State, error)
 	// Apply carries out ops in order and returns one error per op, nil
 	// where it was done. "Already there" on an add and "not there" on a

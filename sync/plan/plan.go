@@ -106,9 +106,9 @@ func Compute(st *State, o Options) Plan {
 
 func isHostPrefix(p netip.Prefix) bool { return p.IsValid() && p.IsSingleIP() }
 
-// fromOnly is the shape of symroute's rules and the original symrouted's:
+// FromOnly is the shape of symroute's rules and the original symrouted's:
 // "from ADDR lookup TABLE" and nothing else.
-func fromOnly(r *Rule) bool {
+func (r *Rule) FromOnly() bool {
 	return !r.Other && r.Action == RuleActionLookup && isHostPrefix(r.Src)
 }
 
@@ -146,9 +146,9 @@ func Desire(st *State, o Options) *Mirror {
 		switch {
 		case r.Protocol == Protocol:
 			m.ruleClass[i] = ruleOurs
-		case !m.RuleProtocols && r.Protocol == 0 && r.Priority == o.Priority && fromOnly(r) && r.Table > o.TableBase:
+		case !m.RuleProtocols && r.Protocol == 0 && r.Priority == o.Priority && r.FromOnly() && r.Table > o.TableBase:
 			m.ruleClass[i] = ruleOurs
-		case r.Protocol == 0 && fromOnly(r) && isLegacy(r, holders[r.Src.Addr()]):
+		case r.Protocol == 0 && r.FromOnly() && isLegacy(r, holders[r.Src.Addr()]):
 			m.ruleClass[i] = ruleLegacy
 		}
 	}

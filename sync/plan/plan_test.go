@@ -366,6 +366,25 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
+			name: "table base raised: the old tables our rules looked up are cleared",
+			state: seedSynced,
+			opts:  func(o *Options) { o.TableBase = 2000 },
+			want: []string{
+				"ip -4 route add 10.0.0.0/16 dev em1 table 2002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route add default via 10.0.0.1 dev em1 table 2002 proto 16 scope 0 metric 105",
+				"ip -4 route add 192.168.0.0/24 dev em2 table 2003 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
+				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
+				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0",
+			},
+		},
+		{
 			name: "unexplained table in range is not ours",
 			state: func() *State {
 				st := seedSynced()

@@ -112,8 +112,10 @@ type Route struct {
 	Unsupported string
 }
 
-// State is everything a pass reads. Routes holds the main table and the
-// tables above the table base only: nothing else can be ours.
+// State is everything a pass reads. Routes holds only the tables that can
+// be ours (see KeepTable): the main table, the tables above the table base,
+// and any table a "from ADDR" rule looks up (ours or the original
+// symrouted's after a change of --table-base).
 type State struct {
 	Links  []Link
 	Addrs  []Addr
@@ -122,4 +124,22 @@ type State struct {
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.
 	TableNames map[uint32]string
+}
+
+// KeepTable is the snapshot's filter: it reports whether the routes of
+// table t can matter to a pass, given the rules a snapshot read.
+func KeepTable(t, tableBase uint32, ruleTables map[uint32]bool) bool {
+	return t == TableMain || t > tableBase || ruleTables[t]
+}
+
+// RuleTables are the tables that rules shaped like ours look up: a
+// snapshot keeps their routes whatever the table base.
+func RuleTables(rules []Rule) map[uint32]bool {
+	ts := map[uint32]bool{}
+	for i := range rules {
+		if rules[i].FromOnly() && !reservedTable(rules[i].Table) {
+			ts[rules[i].Table] = true
+		}
+	}
+	return ts
 }
