@@ -366,7 +366,7 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
-			name: "table base raised: the old tables our rules looked up are cleared",
+			name:  "table base raised: the old tables our rules looked up are cleared",
 			state: seedSynced,
 			opts:  func(o *Options) { o.TableBase = 2000 },
 			want: []string{

@@ -1,0 +1,137 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+const (
+	// Requests per sendmsg. One round trip per route costs several times
+	// the kernel's own work; past a few dozen per batch the gain is gone,
+	// and every ack of a batch must fit the receive buffer at once.
+	batchMsgs  = 128
+	batchBytes = 64 << 10
+)
+
+var errAckLost = errors.New("ack lost: netlink receive buffer overflowed")
+
+// Apply implements plan.Kernel. Requests go out in batches, each with its
+// own sequence number, and every ack is matched to its op by that number.
+func (h *Handle) Apply(ops []plan.Op) []error {
+	errs := make([]error, len(ops))
+	pending := make([]int, 0, batchMsgs) // op index by seq-first
+	acked := make([]bool, batchMsgs)
+	for i := 0; i < len(ops); {
+		b := h.c.wbuf[:0]
+		pending = pending[:0]
+		first := h.c.seq + 1
+		for ; i < len(ops) && len(pending) < batchMsgs && len(b) < batchBytes; i++ {
+			var err error
+			if b, err = h.appendOp(b, &ops[i], first+uint32(len(pending))); err != nil {
+				errs[i] = h.opError(&ops[i], err)
+				continue
+			}
+			pending = append(pending, i)
+		}
+		h.c.wbuf = b
+		h.c.seq = first + uint32(len(pending)) - 1
+		if len(pending) > 0 {
+			h.exchange(b, first, pending, acked[:len(pending)], ops, errs)
+		}
+	}
+	return errs
+}
+
+func (h *Handle) appendOp(b []byte, op *plan.Op, seq uint32) ([]byte, error) {
+	switch op.Kind {
+	case plan.RouteAdd, plan.RouteReplace, plan.RouteDel:
+		return h.appendRouteMsg(b, op.Kind, &op.Route, seq)
+	case plan.RuleAdd, plan.RuleDel:
+		return appendRuleMsg(b, op.Kind, &op.Rule, seq)
+	}
+	return b, fmt.Errorf("unknown operation %d", op.Kind)
+}
+
+// exchange sends one batch and reads its acks.
+func (h *Handle) exchange(b []byte, first uint32, pending []int, acked []bool, ops []plan.Op, errs []error) {
+	clear(acked)
+	left := len(pending)
+	fail := func(err error) {
+		for k, i := range pending {
+			if !acked[k] {
+				errs[i] = h.opError(&ops[i], err)
+			}
+		}
+	}
+	if err := h.c.send(b); err != nil {
+		fail(err)
+		return
+	}
+	flags := 0
+	for left > 0 {
+		bufs, err := h.c.recvMany(flags)
+		switch {
+		case err == unix.ENOBUFS:
+			// rtnetlink handles a batch inside sendmsg, so every ack that
+			// was not dropped is queued already: read those, then stop.
+			flags = unix.MSG_DONTWAIT
+			continue
+		case err == unix.EAGAIN && flags != 0:
+			fail(errAckLost)
+			return
+		case err == unix.EAGAIN:
+			fail(fmt.Errorf("no ack within %v", recvTimeout))
+			return
+		case err != nil:
+			fail(err)
+			return
+		}
+		for _, buf := range bufs {
+			for len(buf) > 0 {
+				hd, body, rest, err := nextMsg(buf)
+				if err != nil {
+					fail(err)
+					return
+				}
+				buf = rest
+				k := hd.Seq - first
+				if hd.Type != unix.NLMSG_ERROR || k >= uint32(len(pending)) || acked[k] {
+					continue // a stale ack of an earlier batch that failed
+				}
+				acked[k] = true
+				left--
+				i := pending[k]
+				if err := ackError(hd, body); err != nil && !doneAnyway(ops[i].Kind, err) {
+					errs[i] = h.opError(&ops[i], err)
+				}
+			}
+		}
+	}
+}
+
+// doneAnyway reports errors that mean the op's goal holds: the pass reads
+// back and plans again, so a race lost here is caught there.
+func doneAnyway(kind plan.OpKind, err error) bool {
+	switch {
+	case errors.Is(err, unix.ENODEV):
+		return true
+	case kind == plan.RouteAdd || kind == plan.RuleAdd:
+		return errors.Is(err, unix.EEXIST)
+	case kind == plan.RouteDel || kind == plan.RuleDel:
+		return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH)
+	}
+	return false
+}
+
+// opError wraps err with the op as ip(8) would spell it, less "ip -4".
+func (h *Handle) opError(op *plan.Op, err error) error {
+	rn := plan.Renderer{LinkName: func(i int) string { return h.names[i] }}
+	s := rn.Render(*op)
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "ip -4 "), "ip -6 ")
+	return fmt.Errorf("%s: %w", s, err)
+}

@@ -1,0 +1,95 @@
+package kernel_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/symroute/symroute/internal/testns"
+	"github.com/symroute/symroute/sync/kernel"
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// benchRoutes returns n /32 routes via a gateway on link in table, a tenth
+// of them with a metric set, as a DHCP-fed main table might hold.
+func benchRoutes(n int, table uint32, link int) []plan.Op {
+	ops := make([]plan.Op, n)
+	mtu := plan.EncodeMetrics([]plan.Metric{{ID: 2, Value: 1400}})
+	for i := range ops {
+		r := plan.Route{Family: plan.FamilyV4, Table: table, Type: plan.RouteUnicast, Protocol: 4, Priority: 100,
+			Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32),
+			Gw:  netip.MustParseAddr("192.168.0.1"), Link: link}
+		if i%10 == 0 {
+			r.Metrics = mtu
+		}
+		ops[i] = plan.Op{Kind: plan.RouteAdd, Route: r}
+	}
+	return ops
+}
+
+func benchEnv(b *testing.B) (*kernel.Handle, int) {
+	ns := testns.New(b)
+	testns.Run(b, ns, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d0p")
+	testns.Run(b, ns, "ip", "link", "set", "d0", "up")
+	testns.Run(b, ns, "ip", "link", "set", "d0p", "up")
+	testns.Run(b, ns, "ip", "addr", "add", "192.168.0.2/24", "dev", "d0")
+	h, err := kernel.Open(kernel.Options{NetNS: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	st, err := h.Snapshot(1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range st.Links {
+		if l.Name == "d0" {
+			return h, l.Index
+		}
+	}
+	b.Fatal("no d0")
+	return nil, 0
+}
+
+func mustApply(b *testing.B, h *kernel.Handle, ops []plan.Op) {
+	for i, err := range h.Apply(ops) {
+		if err != nil {
+			b.Fatalf("op %d: %v", i, err)
+		}
+	}
+}
+
+// BenchmarkSnapshot100k reads 100k routes in main and 100k in a mirror
+// table.
+func BenchmarkSnapshot100k(b *testing.B) {
+	h, d0 := benchEnv(b)
+	mustApply(b, h, benchRoutes(100000, plan.TableMain, d0))
+	mustApply(b, h, benchRoutes(100000, 1000+uint32(d0), d0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := h.Snapshot(1000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(st.Routes) < 200000 {
+			b.Fatalf("%d routes", len(st.Routes))
+		}
+	}
+}
+
+// BenchmarkApplyAdd100k adds 100k routes to an empty table.
+func BenchmarkApplyAdd100k(b *testing.B) {
+	h, d0 := benchEnv(b)
+	add := benchRoutes(100000, 1000+uint32(d0), d0)
+	del := make([]plan.Op, len(add))
+	for i := range add {
+		del[i] = plan.Op{Kind: plan.RouteDel, Route: add[i].Route}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mustApply(b, h, add)
+		b.StopTimer()
+		mustApply(b, h, del)
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,44 @@
+// Package kernel is symroute's only door to the kernel: a Handle reads a
+// network namespace into a plan.State and carries out a plan's operations.
+// It is the only package that imports netlink.
+//
+// Links and addresses are few and come through vishvananda/netlink. Rules
+// and routes are dumped, and all writes sent, over a raw NETLINK_ROUTE
+// socket, because the library both loses facts symroute needs and costs too
+// much at the scale it must handle (100k routes in main and as many
+// mirrored):
+//
+//   - The library's RuleList drops a rule's action and its l3mdev flag;
+//     telling our rules from others needs every selector, so rules are
+//     parsed against a whitelist: any attribute not known to be harmless
+//     marks the rule as someone else's.
+//   - RouteList materialises ~160 MB for 100k routes. Here the routes a
+//     snapshot keeps (main and the tables above the base; no cache clones)
+//     are copied from the receive buffer, less the attributes nobody reads,
+//     then parsed into a slice of exactly the right size: about 240 bytes a
+//     route at the peak, and one allocation for all of them.
+//   - One request per round trip costs several times the kernel's own
+//     work. Apply sends batches of requests per sendmsg, each with
+//     NLM_F_ACK and its own sequence number, and maps acks back by it.
+//     rtnetlink handles a batch synchronously inside sendmsg, so all its
+//     acks are queued at once: the receive buffer is raised to hold them.
+//
+// Kernel quirks this package absorbs:
+//
+//   - Tables from 256 on exist only in RTA_TABLE/FRA_TABLE; the 8-bit
+//     header field says 252 (compat) on dumps and must be 0 on writes.
+//   - IPv6 reports blackhole, unreachable, prohibit and throw routes on lo;
+//     they are read with no link, and written with none.
+//   - A multipath route's nexthops flagged linkdown or dead are dropped
+//     from what is read (the kernel refuses to add a route through a down
+//     link); a route left with one nexthop is read as a plain route, the
+//     shape ip(8) would add it in. Only when every nexthop is down is the
+//     route Linkdown.
+//   - An IPv6 delete that names a gateway removes only that nexthop; a
+//     multipath route is deleted by its key alone.
+//   - NLM_F_DUMP_INTR marks a dump that raced a change: the whole snapshot
+//     is read again, a few times at most.
+//   - EEXIST on add, ENOENT/ESRCH on delete and ENODEV anywhere mean the
+//     op's goal already holds (or its link is gone): the pass reads back
+//     and plans again, which is what makes treating them as done safe.
+package kernel

@@ -1,0 +1,84 @@
+package kernel
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+var _ plan.Kernel = (*Handle)(nil)
+
+// Options say where a Handle works.
+type Options struct {
+	// NetNS is the network namespace to read and write. The handle's
+	// sockets are opened inside it and keep working there, so no caller
+	// thread ever moves. 0 or netns.None() means the caller's namespace
+	// (fd 0 is stdin, never a namespace).
+	NetNS netns.NsHandle
+}
+
+// Handle is a kernel for one network namespace. It is not safe for
+// concurrent use: a pass is serial anyway.
+type Handle struct {
+	nl *netlink.Handle
+	c  *conn
+	// names of links as of the last Snapshot, for error messages.
+	names map[int]string
+	// the last metric text Apply encoded, and its RTA_METRICS.
+	lastMetrics     string
+	lastMetricsAttr []byte
+}
+
+// Open returns a Handle on opts.NetNS.
+func Open(opts Options) (*Handle, error) {
+	h := &Handle{}
+	err := inNetns(opts.NetNS, func() error {
+		c, err := newConn()
+		if err != nil {
+			return err
+		}
+		nh, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			c.close()
+			return fmt.Errorf("netlink handle: %w", err)
+		}
+		h.c, h.nl = c, nh
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Close releases the handle's sockets.
+func (h *Handle) Close() error {
+	h.nl.Close()
+	return h.c.close()
+}
+
+// inNetns runs fn with the calling goroutine's thread in ns, when ns is
+// given. A socket keeps the namespace it was created in, so this is needed
+// only to open them.
+func inNetns(ns netns.NsHandle, fn func() error) error {
+	if ns <= 0 {
+		return fn()
+	}
+	ch := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread dies with the goroutine rather than
+		// go back to the scheduler inside ns, so nothing needs restoring.
+		runtime.LockOSThread()
+		if err := netns.Set(ns); err != nil {
+			ch <- fmt.Errorf("enter network namespace: %w", err)
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}

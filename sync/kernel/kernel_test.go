@@ -1,0 +1,663 @@
+package kernel_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/internal/testns"
+	"github.com/symroute/symroute/sync/kernel"
+	"github.com/symroute/symroute/sync/plan"
+)
+
+const (
+	base = 1000
+	tbl  = 1002
+)
+
+var eq = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+var (
+	pfx = netip.MustParsePrefix
+	ip  = netip.MustParseAddr
+)
+
+// env is a namespace with three veth pairs: a0 and b0 up with IPv4 and
+// IPv6 addresses, and c0 up but without carrier (its peer is down).
+type env struct {
+	ns  netns.NsHandle
+	h   *kernel.Handle
+	idx map[string]int
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	ns := testns.New(t)
+	e := &env{ns: ns}
+	e.ip(t, `
+		link add a0 type veth peer name a0p
+		link add b0 type veth peer name b0p
+		link add c0 type veth peer name c0p
+		link set a0 up
+		link set a0p up
+		link set b0 up
+		link set b0p up
+		link set c0 up
+		addr add 10.1.0.2/24 dev a0
+		addr add 10.2.0.2/24 dev b0
+		addr add 10.3.0.2/24 dev c0
+		-6 addr add 2001:db8:1::2/64 dev a0 nodad
+		-6 addr add 2001:db8:2::2/64 dev b0 nodad
+		-6 addr add 2001:db8:3::2/64 dev c0 nodad`)
+	h, err := kernel.Open(kernel.Options{NetNS: ns})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	e.h = h
+	e.idx = map[string]int{}
+	for _, l := range e.snapshot(t).Links {
+		e.idx[l.Name] = l.Index
+	}
+	return e
+}
+
+// ip runs one ip(8) command per line inside the namespace.
+func (e *env) ip(t *testing.T, script string) {
+	t.Helper()
+	for _, line := range strings.Split(script, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			testns.Run(t, e.ns, "ip", f...)
+		}
+	}
+}
+
+// tryIP runs an ip(8) command that may fail on kernels without a feature.
+func (e *env) tryIP(args string) error {
+	out, err := testns.Command(e.ns, "ip", strings.Fields(args)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", args, err, out)
+	}
+	return nil
+}
+
+func (e *env) snapshot(t *testing.T) *plan.State {
+	t.Helper()
+	st, err := e.h.Snapshot(base)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	return st
+}
+
+func (e *env) apply(t *testing.T, ops ...plan.Op) {
+	t.Helper()
+	for i, err := range e.h.Apply(ops) {
+		if err != nil {
+			t.Fatalf("op %d: %v", i, err)
+		}
+	}
+}
+
+// route returns the route of st with k's key, nil if none.
+func route(st *plan.State, k plan.RouteKey) *plan.Route {
+	for i := range st.Routes {
+		if st.Routes[i].Key() == k {
+			return &st.Routes[i]
+		}
+	}
+	return nil
+}
+
+func tableRoutes(st *plan.State, table uint32) string {
+	rn := plan.NewRenderer(st)
+	var b strings.Builder
+	for _, r := range st.Routes {
+		if r.Table == table {
+			b.WriteString(rn.Render(plan.Op{Kind: plan.RouteAdd, Route: r}) + "\n")
+		}
+	}
+	return b.String()
+}
+
+func metrics(ms ...plan.Metric) string { return plan.EncodeMetrics(ms) }
+
+// shapes are the routes a mirror table must be able to hold, as the dump
+// reports them: what is added must read back Equal, or every pass would
+// replace it again.
+func (e *env) shapes() []struct {
+	name string
+	r    plan.Route
+} {
+	a0, b0 := e.idx["a0"], e.idx["b0"]
+	v4 := func(r plan.Route) plan.Route {
+		r.Family = plan.FamilyV4
+		if r.Table == 0 {
+			r.Table = tbl
+		}
+		if r.Type == 0 {
+			r.Type = plan.RouteUnicast
+		}
+		return r
+	}
+	v6 := func(r plan.Route) plan.Route {
+		r = v4(r)
+		r.Family = plan.FamilyV6
+		return r
+	}
+	return []struct {
+		name string
+		r    plan.Route
+	}{
+		{"v4 link route with src, scope link", v4(plan.Route{Dst: pfx("10.1.0.0/24"), Protocol: 2, Scope: plan.ScopeLink, Link: a0, Src: ip("10.1.0.2")})},
+		{"v4 gateway with metric", v4(plan.Route{Dst: pfx("198.51.100.0/24"), Protocol: 4, Priority: 100, Gw: ip("10.1.0.1"), Link: a0})},
+		{"v4 default", v4(plan.Route{Dst: pfx("0.0.0.0/0"), Protocol: 16, Gw: ip("10.1.0.1"), Link: a0, Src: ip("10.1.0.2")})},
+		{"v4 onlink gateway", v4(plan.Route{Dst: pfx("203.0.113.0/24"), Protocol: 4, Gw: ip("192.0.2.1"), Link: a0, Flags: plan.FlagOnlink})},
+		{"v4 metrics", v4(plan.Route{Dst: pfx("198.51.100.128/25"), Protocol: 4, Gw: ip("10.1.0.1"), Link: a0,
+			Metrics: metrics(plan.Metric{ID: 2, Value: 1400, Lock: true}, plan.Metric{ID: 8, Value: 1360}, plan.Metric{ID: 11, Value: 10}, plan.Metric{ID: plan.MetricCongctl, Name: "reno"})})},
+		{"v4 via inet6", v4(plan.Route{Dst: pfx("192.0.2.128/25"), Protocol: 4, Gw: ip("2001:db8:1::1"), Link: a0})},
+		{"v4 multipath with weights", v4(plan.Route{Dst: pfx("198.51.100.64/26"), Protocol: 4, Priority: 10,
+			Nexthops: []plan.Nexthop{{Link: a0, Gw: ip("10.1.0.1"), Weight: 1}, {Link: b0, Gw: ip("10.2.0.1"), Weight: 3}}})},
+		{"v4 tos", v4(plan.Route{Dst: pfx("198.51.100.0/24"), Tos: 0x10, Protocol: 4, Gw: ip("10.1.0.1"), Link: a0})},
+		{"v4 table 70000", v4(plan.Route{Table: 70000, Dst: pfx("0.0.0.0/0"), Protocol: 4, Gw: ip("10.2.0.1"), Link: b0})},
+		{"v4 blackhole", v4(plan.Route{Dst: pfx("192.0.2.0/28"), Type: plan.RouteBlackhole, Protocol: 4})},
+		{"v4 unreachable", v4(plan.Route{Dst: pfx("192.0.2.16/28"), Type: plan.RouteUnreachable, Protocol: 4, Priority: 5})},
+		{"v4 prohibit", v4(plan.Route{Dst: pfx("192.0.2.32/28"), Type: plan.RouteProhibit, Protocol: 4})},
+		{"v4 throw", v4(plan.Route{Dst: pfx("192.0.2.48/28"), Type: plan.RouteThrow, Protocol: 4})},
+		{"v6 default via link-local", v6(plan.Route{Dst: pfx("::/0"), Protocol: 4, Priority: 1024, Gw: ip("fe80::1"), Link: a0})},
+		{"v6 link route with src", v6(plan.Route{Dst: pfx("2001:db8:5::/64"), Protocol: 3, Priority: 256, Link: a0, Src: ip("2001:db8:1::2")})},
+		{"v6 mtu", v6(plan.Route{Dst: pfx("2001:db8:6::/64"), Protocol: 4, Priority: 1024, Gw: ip("2001:db8:1::1"), Link: a0, Metrics: metrics(plan.Metric{ID: 2, Value: 1400})})},
+		{"v6 multipath", v6(plan.Route{Dst: pfx("2001:db8:99::/48"), Protocol: 4, Priority: 1024,
+			Nexthops: []plan.Nexthop{{Link: a0, Gw: ip("fe80::1"), Weight: 2}, {Link: b0, Gw: ip("fe80::2"), Weight: 1}}})},
+		{"v6 table 70000", v6(plan.Route{Table: 70000, Dst: pfx("2001:db8:7::/48"), Protocol: 4, Priority: 1024, Gw: ip("fe80::1"), Link: b0})},
+		{"v6 blackhole", v6(plan.Route{Dst: pfx("2001:db8:dead::/48"), Type: plan.RouteBlackhole, Protocol: 4, Priority: 1024})},
+		{"v6 unreachable", v6(plan.Route{Dst: pfx("2001:db8:dead:1::/64"), Type: plan.RouteUnreachable, Protocol: 4, Priority: 1024})},
+		{"v6 prohibit", v6(plan.Route{Dst: pfx("2001:db8:dead:2::/64"), Type: plan.RouteProhibit, Protocol: 4, Priority: 1024})},
+		{"v6 throw", v6(plan.Route{Dst: pfx("2001:db8:dead:3::/64"), Type: plan.RouteThrow, Protocol: 4, Priority: 1024})},
+	}
+}
+
+func TestRouteRoundTrip(t *testing.T) {
+	e := setup(t)
+	for _, tc := range e.shapes() {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.r
+			e.apply(t, plan.Op{Kind: plan.RouteAdd, Route: want})
+			st := e.snapshot(t)
+			got := route(st, want.Key())
+			if got == nil {
+				t.Fatalf("route %v not read back; table %d holds:\n%s", want.Key(), want.Table, tableRoutes(st, want.Table))
+			}
+			if diff := cmp.Diff(want, *got, eq); diff != "" {
+				t.Errorf("read back (-want +got):\n%s", diff)
+			}
+			if !got.Equal(&want) {
+				t.Errorf("read back is not Equal to what was added")
+			}
+
+			// Replacing a route with itself changes nothing; adding it
+			// again is EEXIST, which counts as done.
+			e.apply(t, plan.Op{Kind: plan.RouteReplace, Route: want}, plan.Op{Kind: plan.RouteAdd, Route: want})
+			if got := route(e.snapshot(t), want.Key()); got == nil || !got.Equal(&want) {
+				t.Errorf("after replace with itself: got %+v", got)
+			}
+
+			// Deleting it by what the dump says removes it; deleting it
+			// again is ENOENT or ESRCH, which counts as done.
+			e.apply(t, plan.Op{Kind: plan.RouteDel, Route: *got})
+			e.apply(t, plan.Op{Kind: plan.RouteDel, Route: *got})
+			if st := e.snapshot(t); route(st, want.Key()) != nil {
+				t.Errorf("still there after delete; table %d holds:\n%s", want.Table, tableRoutes(st, want.Table))
+			}
+		})
+	}
+}
+
+func TestRouteReplace(t *testing.T) {
+	e := setup(t)
+	a0, b0 := e.idx["a0"], e.idx["b0"]
+	for _, tc := range []struct {
+		name     string
+		old, new plan.Route
+	}{
+		{"v4 new gateway, device, metrics, protocol",
+			plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("0.0.0.0/0"), Type: plan.RouteUnicast, Protocol: 4, Priority: 100, Gw: ip("10.1.0.1"), Link: a0, Metrics: metrics(plan.Metric{ID: 2, Value: 1400})},
+			plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("0.0.0.0/0"), Type: plan.RouteUnicast, Protocol: 16, Priority: 100, Gw: ip("10.2.0.1"), Link: b0, Metrics: metrics(plan.Metric{ID: 8, Value: 1300})}},
+		{"v4 plain to multipath",
+			plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.100.0/24"), Type: plan.RouteUnicast, Protocol: 4, Gw: ip("10.1.0.1"), Link: a0},
+			plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.100.0/24"), Type: plan.RouteUnicast, Protocol: 4,
+				Nexthops: []plan.Nexthop{{Link: a0, Gw: ip("10.1.0.1"), Weight: 1}, {Link: b0, Gw: ip("10.2.0.1"), Weight: 1}}}},
+		{"v4 unicast to blackhole",
+			plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("192.0.2.0/24"), Type: plan.RouteUnicast, Protocol: 4, Gw: ip("10.1.0.1"), Link: a0},
+			plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("192.0.2.0/24"), Type: plan.RouteBlackhole, Protocol: 4}},
+		{"v6 new gateway",
+			plan.Route{Family: plan.FamilyV6, Table: tbl, Dst: pfx("::/0"), Type: plan.RouteUnicast, Protocol: 4, Priority: 1024, Gw: ip("fe80::1"), Link: a0},
+			plan.Route{Family: plan.FamilyV6, Table: tbl, Dst: pfx("::/0"), Type: plan.RouteUnicast, Protocol: 16, Priority: 1024, Gw: ip("fe80::2"), Link: b0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.apply(t, plan.Op{Kind: plan.RouteAdd, Route: tc.old})
+			e.apply(t, plan.Op{Kind: plan.RouteReplace, Route: tc.new})
+			st := e.snapshot(t)
+			var got []plan.Route
+			for _, r := range st.Routes {
+				if r.Key() == tc.new.Key() {
+					got = append(got, r)
+				}
+			}
+			if diff := cmp.Diff([]plan.Route{tc.new}, got, eq); diff != "" {
+				t.Errorf("after replace (-want +got):\n%s", diff)
+			}
+			e.apply(t, plan.Op{Kind: plan.RouteDel, Route: tc.new})
+		})
+	}
+}
+
+// A delete names the nexthop of a plain route, so of two IPv4 routes with
+// one key (ip route append) it removes the right one.
+func TestRouteDeleteIsPrecise(t *testing.T) {
+	e := setup(t)
+	keep := plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.100.0/24"), Type: plan.RouteUnicast, Protocol: 4, Gw: ip("10.2.0.1"), Link: e.idx["b0"]}
+	gone := keep
+	gone.Gw, gone.Link = ip("10.1.0.1"), e.idx["a0"]
+	e.apply(t, plan.Op{Kind: plan.RouteAdd, Route: gone})
+	e.ip(t, "route append 198.51.100.0/24 via 10.2.0.1 dev b0 proto 4 table 1002")
+	e.apply(t, plan.Op{Kind: plan.RouteDel, Route: gone})
+	var got []plan.Route
+	for _, r := range e.snapshot(t).Routes {
+		if r.Table == tbl {
+			got = append(got, r)
+		}
+	}
+	if diff := cmp.Diff([]plan.Route{keep}, got, eq); diff != "" {
+		t.Errorf("table %d after delete (-want +got):\n%s", tbl, diff)
+	}
+}
+
+func TestSnapshotTables(t *testing.T) {
+	e := setup(t)
+	for _, table := range []string{"100", "1000", "1001", "70000"} {
+		e.ip(t, "route add 198.51.100.0/24 via 10.1.0.1 table "+table)
+		e.ip(t, "-6 route add 2001:db8:9::/48 via fe80::1 dev a0 table "+table)
+	}
+	tables := map[uint32]int{}
+	for _, r := range e.snapshot(t).Routes {
+		tables[r.Table]++
+	}
+	// Main holds the link routes (and IPv6's fe80::/64 and multicast);
+	// 100, 1000 (the base itself) and local cannot be ours.
+	if tables[plan.TableMain] == 0 {
+		t.Errorf("no main routes read")
+	}
+	delete(tables, plan.TableMain)
+	if diff := cmp.Diff(map[uint32]int{1001: 2, 70000: 2}, tables); diff != "" {
+		t.Errorf("routes per table (-want +got):\n%s", diff)
+	}
+}
+
+func TestLinkdown(t *testing.T) {
+	e := setup(t)
+	a0, c0 := e.idx["a0"], e.idx["c0"]
+	e.ip(t, `
+		route add 10.30.0.0/24 via 10.3.0.1 dev c0
+		route add 10.31.0.0/24 nexthop via 10.1.0.1 dev a0 nexthop via 10.3.0.1 dev c0
+		route add 10.32.0.0/24 nexthop via 10.3.0.1 dev c0 nexthop via 10.3.0.3 dev c0 weight 2
+		-6 route add 2001:db8:30::/48 via 2001:db8:3::1 dev c0`)
+	st := e.snapshot(t)
+	main := func(dst string) plan.Route {
+		t.Helper()
+		fam, prio := uint8(plan.FamilyV4), uint32(0)
+		if strings.Contains(dst, ":") {
+			fam, prio = plan.FamilyV6, 1024
+		}
+		r := route(st, plan.RouteKey{Family: fam, Table: plan.TableMain, Dst: pfx(dst), Priority: prio})
+		if r == nil {
+			t.Fatalf("%s not in main:\n%s", dst, tableRoutes(st, plan.TableMain))
+		}
+		return *r
+	}
+	base := plan.Route{Family: plan.FamilyV4, Table: plan.TableMain, Type: plan.RouteUnicast, Protocol: 3}
+	for _, tc := range []struct {
+		name string
+		want plan.Route
+	}{
+		{"gateway via down link", func() plan.Route {
+			r := base
+			r.Dst, r.Gw, r.Link, r.Linkdown = pfx("10.30.0.0/24"), ip("10.3.0.1"), c0, true
+			return r
+		}()},
+		{"multipath with one nexthop down is a plain route", func() plan.Route {
+			r := base
+			r.Dst, r.Gw, r.Link = pfx("10.31.0.0/24"), ip("10.1.0.1"), a0
+			return r
+		}()},
+		{"multipath all down", func() plan.Route {
+			r := base
+			r.Dst, r.Linkdown = pfx("10.32.0.0/24"), true
+			r.Nexthops = []plan.Nexthop{{Link: c0, Gw: ip("10.3.0.1"), Weight: 1}, {Link: c0, Gw: ip("10.3.0.3"), Weight: 2}}
+			return r
+		}()},
+		{"v6 gateway via down link", plan.Route{Family: plan.FamilyV6, Table: plan.TableMain, Dst: pfx("2001:db8:30::/48"), Type: plan.RouteUnicast,
+			Protocol: 3, Priority: 1024, Gw: ip("2001:db8:3::1"), Link: c0, Linkdown: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, main(tc.want.Dst.String()), eq); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	e := setup(t)
+	for _, tc := range []struct {
+		name, setup, dst, want string
+	}{
+		{"nexthop object", "nexthop add id 10 via 10.1.0.1 dev a0\nroute add 10.40.0.0/24 nhid 10", "10.40.0.0/24", "nexthop object"},
+		{"lwtunnel encap", "route add 10.41.0.0/24 encap ip id 5 dst 10.1.0.9 dev a0", "10.41.0.0/24", "lwtunnel encap"},
+		{"IPv6 source prefix", "-6 route add 2001:db8:77::/48 from 2001:db8:1::/64 dev a0", "2001:db8:77::/48", "IPv6 source prefix"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, line := range strings.Split(tc.setup, "\n") {
+				if err := e.tryIP(line); err != nil {
+					t.Skipf("kernel without this feature: %v", err)
+				}
+			}
+			var got []string
+			for _, r := range e.snapshot(t).Routes {
+				if r.Table == plan.TableMain && r.Dst == pfx(tc.dst) {
+					got = append(got, r.Unsupported)
+				}
+			}
+			if diff := cmp.Diff([]string{tc.want}, got); diff != "" {
+				t.Errorf("Unsupported of %s (-want +got):\n%s", tc.dst, diff)
+			}
+		})
+	}
+}
+
+func TestRules(t *testing.T) {
+	e := setup(t)
+	v4 := plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: pfx("10.1.0.2/32"), Table: tbl, Action: plan.RuleActionLookup, Protocol: plan.Protocol}
+	v6 := plan.Rule{Family: plan.FamilyV6, Priority: 32765, Src: pfx("2001:db8:1::2/128"), Table: 70000, Action: plan.RuleActionLookup, Protocol: plan.Protocol}
+	ours := func() []plan.Rule {
+		var out []plan.Rule
+		for _, r := range e.snapshot(t).Rules {
+			if r.Priority == 32765 {
+				out = append(out, r)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Family < out[j].Family })
+		return out
+	}
+	// Adding twice is EEXIST, done.
+	e.apply(t, plan.Op{Kind: plan.RuleAdd, Rule: v4}, plan.Op{Kind: plan.RuleAdd, Rule: v6}, plan.Op{Kind: plan.RuleAdd, Rule: v4})
+	if diff := cmp.Diff([]plan.Rule{v4, v6}, ours(), eq); diff != "" {
+		t.Errorf("rules read back (-want +got):\n%s", diff)
+	}
+	// Deleting twice is ENOENT, done.
+	e.apply(t, plan.Op{Kind: plan.RuleDel, Rule: v4}, plan.Op{Kind: plan.RuleDel, Rule: v6}, plan.Op{Kind: plan.RuleDel, Rule: v4})
+	if got := ours(); len(got) != 0 {
+		t.Errorf("rules left after delete: %+v", got)
+	}
+}
+
+func TestRuleDeleteNamesProtocol(t *testing.T) {
+	e := setup(t)
+	e.ip(t, "rule add from 10.1.0.2 lookup 1002 priority 32765 protocol static")
+	ours := plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: pfx("10.1.0.2/32"), Table: tbl, Action: plan.RuleActionLookup, Protocol: plan.Protocol}
+	e.apply(t, plan.Op{Kind: plan.RuleDel, Rule: ours})
+	var got []plan.Rule
+	for _, r := range e.snapshot(t).Rules {
+		if r.Priority == 32765 {
+			got = append(got, r)
+		}
+	}
+	want := ours
+	want.Protocol = unix.RTPROT_STATIC
+	if diff := cmp.Diff([]plan.Rule{want}, got, eq); diff != "" {
+		t.Errorf("a delete of our rule hit another protocol's (-want +got):\n%s", diff)
+	}
+}
+
+func TestRuleOther(t *testing.T) {
+	e := setup(t)
+	nh, err := netlink.NewHandleAt(e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nh.Close()
+	mark := netlink.NewRule()
+	mark.Family, mark.Priority, mark.Table, mark.Mark = unix.AF_INET, 100, 1003, 1
+	iif := netlink.NewRule()
+	iif.Family, iif.Priority, iif.Table, iif.IifName = unix.AF_INET6, 101, 1004, "a0"
+	for _, r := range []*netlink.Rule{mark, iif} {
+		if err := nh.RuleAdd(r); err != nil {
+			t.Fatalf("rule add %v: %v", r, err)
+		}
+	}
+	e.ip(t, `
+		rule add from 10.9.9.9 lookup 1005 priority 102
+		rule add not from 10.9.9.8 lookup 1006 priority 103
+		rule add to 10.9.9.0/24 lookup 1007 priority 104
+		rule add lookup 1008 priority 105 suppress_prefixlength 0
+		rule add from 10.9.9.7 tos 0x10 lookup 1009 priority 106
+		rule add from 10.9.9.6 ipproto tcp dport 80 lookup 1010 priority 107
+		rule add from 10.9.9.5 uidrange 1-2 lookup 1011 priority 108
+		rule add from 10.9.9.4 goto 32766 priority 109`)
+	type row struct {
+		Priority uint32
+		Table    uint32
+		Action   uint8
+		Other    bool
+	}
+	var got []row
+	for _, r := range e.snapshot(t).Rules {
+		if r.Family == plan.FamilyV4 || r.Priority >= 100 && r.Priority < 200 {
+			got = append(got, row{r.Priority, r.Table, r.Action, r.Other})
+		}
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].Priority < got[j].Priority })
+	want := []row{
+		{0, 255, 1, false}, {100, 1003, 1, true}, {101, 1004, 1, true}, {102, 1005, 1, false},
+		{103, 1006, 1, true}, {104, 1007, 1, true}, {105, 1008, 1, true}, {106, 1009, 1, true},
+		{107, 1010, 1, true}, {108, 1011, 1, true}, {109, 0, 2, true},
+		{32766, 254, 1, false}, {32767, 253, 1, false},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	e := setup(t)
+	a0 := e.idx["a0"]
+	good := plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.100.0/24"), Type: plan.RouteUnicast, Protocol: 4, Gw: ip("10.1.0.1"), Link: a0}
+	unreachableGw := good
+	unreachableGw.Dst, unreachableGw.Gw = pfx("198.51.101.0/24"), ip("172.16.0.1")
+	foreign := plan.Rule{Family: plan.FamilyV4, Priority: 5, Table: tbl, Other: true}
+	errs := e.h.Apply([]plan.Op{
+		{Kind: plan.RouteAdd, Route: unreachableGw},
+		{Kind: plan.RouteAdd, Route: good},
+		{Kind: plan.RuleDel, Rule: foreign},
+		{Kind: plan.RouteReplace, Route: plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.102.0/24"), Type: plan.RouteUnicast, Metrics: "bogus 1"}},
+	})
+	if len(errs) != 4 {
+		t.Fatalf("%d errors for 4 ops", len(errs))
+	}
+	if err := errs[0]; err == nil || !strings.HasPrefix(err.Error(), "route add 198.51.101.0/24 via 172.16.0.1 dev a0 table 1002") ||
+		!(errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EINVAL)) {
+		t.Errorf("route via an unreachable gateway: got %v, want a wrapped ENETUNREACH or EINVAL", err)
+	}
+	if errs[1] != nil {
+		t.Errorf("good route: %v", errs[1])
+	}
+	if errs[2] == nil || !strings.HasPrefix(errs[2].Error(), "rule del priority 5 table 1002: ") {
+		t.Errorf("rule with other selectors: got %v, want refused", errs[2])
+	}
+	if errs[3] == nil || !strings.HasPrefix(errs[3].Error(), "route replace 198.51.102.0/24") {
+		t.Errorf("bad metric text: got %v, want refused", errs[3])
+	}
+	if route(e.snapshot(t), good.Key()) == nil {
+		t.Errorf("good route of the same batch was not added")
+	}
+}
+
+// Acks are matched to ops by sequence number across many batches: only
+// the bad ops fail, whatever batch they fall in.
+func TestApplyManyBatches(t *testing.T) {
+	e := setup(t)
+	const n = 2000
+	ops := make([]plan.Op, n)
+	bad := map[int]bool{}
+	for i := range ops {
+		r := plan.Route{Family: plan.FamilyV4, Table: tbl, Type: plan.RouteUnicast, Protocol: 4,
+			Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 100, byte(i >> 8), byte(i)}), 32), Gw: ip("10.1.0.1"), Link: e.idx["a0"]}
+		if i%97 == 5 {
+			r.Gw = ip("172.16.0.1")
+			bad[i] = true
+		}
+		ops[i] = plan.Op{Kind: plan.RouteAdd, Route: r}
+	}
+	failed := map[int]bool{}
+	for i, err := range e.h.Apply(ops) {
+		if err != nil {
+			failed[i] = true
+		}
+	}
+	if diff := cmp.Diff(bad, failed); diff != "" {
+		t.Errorf("failed ops (-want +got):\n%s", diff)
+	}
+	st := e.snapshot(t)
+	for i, op := range ops {
+		if got := route(st, op.Route.Key()); (got != nil) == bad[i] {
+			t.Errorf("op %d (bad: %v): route present: %v", i, bad[i], got != nil)
+		}
+	}
+}
+
+func TestLinksAndAddrs(t *testing.T) {
+	e := setup(t)
+	e.ip(t, `
+		link add br0 type bridge
+		link set b0p master br0`)
+	vrf := e.tryIP("link add vrf1 type vrf table 1111") == nil
+	st := e.snapshot(t)
+	byName := map[string]plan.Link{}
+	for _, l := range st.Links {
+		byName[l.Name] = l
+	}
+	want := map[string]plan.Link{
+		"lo":  {Index: 1, Name: "lo", Loopback: true},
+		"a0":  {Index: e.idx["a0"], Name: "a0", Kind: "veth"},
+		"b0p": {Index: e.idx["b0p"], Name: "b0p", Kind: "veth", Master: byName["br0"].Index},
+		"br0": {Index: byName["br0"].Index, Name: "br0", Kind: "bridge"},
+	}
+	if vrf {
+		want["vrf1"] = plan.Link{Index: byName["vrf1"].Index, Name: "vrf1", Kind: "vrf", VRFTable: 1111}
+	}
+	got := map[string]plan.Link{}
+	for name := range want {
+		got[name] = byName[name]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("links (-want +got):\n%s", diff)
+	}
+
+	var addrs []plan.Addr
+	for _, a := range st.Addrs {
+		if a.Link == e.idx["a0"] {
+			a.Prefix = a.Prefix.Masked()
+			if a.Prefix.Addr().IsLinkLocalUnicast() {
+				a.Prefix = pfx("fe80::/64") // its address is random
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Prefix.Addr().Less(addrs[j].Prefix.Addr()) })
+	a0 := e.idx["a0"]
+	wantAddrs := []plan.Addr{
+		{Link: a0, Prefix: pfx("10.1.0.0/24")},
+		{Link: a0, Prefix: pfx("2001:db8:1::/64")},
+		{Link: a0, Prefix: pfx("fe80::/64"), Scope: plan.ScopeLink},
+	}
+	if diff := cmp.Diff(wantAddrs, addrs, eq); diff != "" {
+		t.Errorf("addresses of a0 (-want +got):\n%s", diff)
+	}
+	for _, a := range st.Addrs {
+		if a.Link == a0 && a.Prefix.Addr() == ip("10.1.0.2") && a.Prefix.Bits() != 24 {
+			t.Errorf("10.1.0.2 read as %v", a.Prefix)
+		}
+	}
+}
+
+// Options{} is the caller's namespace: opened from a thread inside the
+// test namespace, it sees that namespace.
+func TestOpenCallersNamespace(t *testing.T) {
+	e := setup(t)
+	err := testns.Do(e.ns, func() error {
+		h, err := kernel.Open(kernel.Options{})
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		st, err := h.Snapshot(base)
+		if err != nil {
+			return err
+		}
+		for _, l := range st.Links {
+			if l.Name == "c0p" {
+				return nil
+			}
+		}
+		return fmt.Errorf("link c0p not seen: %+v", st.Links)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A pass planned from a snapshot and applied leaves nothing to do: what is
+// written reads back as the planner wrote it.
+func TestSecondPassEmpty(t *testing.T) {
+	e := setup(t)
+	e.ip(t, `
+		route add default via 10.1.0.1 dev a0 metric 100
+		route add default via 10.2.0.1 dev b0 metric 200 mtu lock 1400 advmss 1360
+		route add 198.51.100.0/24 proto static nexthop via 10.1.0.1 dev a0 weight 2 nexthop via 10.2.0.1 dev b0
+		route add 203.0.113.0/24 via 192.0.2.1 dev a0 onlink
+		route add blackhole 192.0.2.0/24
+		route add 10.30.0.0/24 via 10.3.0.1 dev c0
+		-6 route add default via fe80::1 dev a0 metric 1024
+		-6 route add default via fe80::2 dev b0 metric 2048 mtu 1400
+		-6 route add unreachable 2001:db8:dead::/48
+		-6 route add 2001:db8:99::/48 nexthop via fe80::1 dev a0 nexthop via fe80::2 dev b0`)
+	o := plan.DefaultOptions()
+	st := e.snapshot(t)
+	p := plan.Compute(st, o)
+	if len(p.Ops) == 0 {
+		t.Fatal("first pass planned nothing")
+	}
+	for i, err := range e.h.Apply(p.Ops) {
+		if err != nil {
+			t.Errorf("op %d: %v", i, err)
+		}
+	}
+	st = e.snapshot(t)
+	if p := plan.Compute(st, o); len(p.Ops) != 0 {
+		rn := plan.NewRenderer(st)
+		var b strings.Builder
+		for _, op := range p.Ops {
+			b.WriteString(rn.Render(op) + "\n")
+		}
+		t.Errorf("second pass planned %d ops:\n%s", len(p.Ops), b.String())
+	}
+}

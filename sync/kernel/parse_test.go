@@ -1,0 +1,211 @@
+package kernel
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// These tests need no root: they feed the parsers messages built the way
+// the kernel builds them.
+
+var eq = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+func rtmsg(fam, dstLen, table, proto, scope, typ uint8, flags uint32) []byte {
+	return ne.AppendUint32([]byte{fam, dstLen, 0, 0, table, proto, scope, typ}, flags)
+}
+
+func nexthop(flags, hops uint8, ifindex uint32, gw string) []byte {
+	b := ne.AppendUint16(nil, 0)
+	b = append(b, flags, hops)
+	b = ne.AppendUint32(b, ifindex)
+	b = appendAddrAttr(b, unix.RTA_GATEWAY, netip.MustParseAddr(gw))
+	ne.PutUint16(b, uint16(len(b)))
+	return b
+}
+
+func multipathMsg(nhs ...[]byte) []byte {
+	b := rtmsg(plan.FamilyV4, 24, unix.RT_TABLE_COMPAT, 4, 0, plan.RouteUnicast, 0)
+	b = appendU32Attr(b, unix.RTA_TABLE, 1002)
+	b = appendAddrAttr(b, unix.RTA_DST, netip.MustParseAddr("10.9.0.0"))
+	var mp []byte
+	for _, nh := range nhs {
+		mp = append(mp, nh...)
+	}
+	return appendAttr(b, unix.RTA_MULTIPATH, mp)
+}
+
+func TestParseMultipath(t *testing.T) {
+	route := plan.Route{Family: plan.FamilyV4, Table: 1002, Dst: netip.MustParsePrefix("10.9.0.0/24"), Type: plan.RouteUnicast, Protocol: 4}
+	with := func(f func(*plan.Route)) plan.Route {
+		r := route
+		f(&r)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want plan.Route
+	}{
+		{"all up", multipathMsg(nexthop(0, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_ONLINK, 2, 3, "10.2.0.1")),
+			with(func(r *plan.Route) {
+				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 3, Gw: netip.MustParseAddr("10.2.0.1"), Weight: 3, Flags: plan.FlagOnlink}}
+			})},
+		{"one left is a plain route", multipathMsg(nexthop(unix.RTNH_F_LINKDOWN, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_ONLINK, 2, 3, "10.2.0.1")),
+			with(func(r *plan.Route) { r.Link, r.Gw, r.Flags = 3, netip.MustParseAddr("10.2.0.1"), plan.FlagOnlink })},
+		{"two of three left", multipathMsg(nexthop(0, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_DEAD|unix.RTNH_F_LINKDOWN, 0, 3, "10.2.0.1"), nexthop(0, 0, 4, "10.4.0.1")),
+			with(func(r *plan.Route) {
+				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 4, Gw: netip.MustParseAddr("10.4.0.1"), Weight: 1}}
+			})},
+		{"all down", multipathMsg(nexthop(unix.RTNH_F_LINKDOWN, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_LINKDOWN|unix.RTNH_F_ONLINK, 0, 3, "10.2.0.1")),
+			with(func(r *plan.Route) {
+				r.Linkdown = true
+				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 3, Gw: netip.MustParseAddr("10.2.0.1"), Weight: 1, Flags: plan.FlagOnlink}}
+			})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got plan.Route
+			p := routeParser{keep: func(t uint32) bool { return plan.KeepTable(t, 1000, nil) }}
+			if !p.parse(tc.msg, &got) {
+				t.Fatal("not kept")
+			}
+			if diff := cmp.Diff(tc.want, got, eq); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseRouteFilters(t *testing.T) {
+	p := routeParser{keep: func(t uint32) bool { return plan.KeepTable(t, 1000, nil) }}
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		keep bool
+	}{
+		{"main", rtmsg(plan.FamilyV4, 0, plan.TableMain, 4, 0, 1, 0), true},
+		{"local", rtmsg(plan.FamilyV4, 0, plan.TableLocal, 2, 254, 2, 0), false},
+		{"the base itself", appendU32Attr(rtmsg(plan.FamilyV4, 0, unix.RT_TABLE_COMPAT, 4, 0, 1, 0), unix.RTA_TABLE, 1000), false},
+		{"above the base", appendU32Attr(rtmsg(plan.FamilyV6, 0, unix.RT_TABLE_COMPAT, 4, 0, 1, 0), unix.RTA_TABLE, 1001), true},
+		{"cache clone", rtmsg(plan.FamilyV6, 128, plan.TableMain, 4, 0, 1, unix.RTM_F_CLONED), false},
+		{"other family", rtmsg(unix.AF_MPLS, 0, plan.TableMain, 4, 0, 1, 0), false},
+	} {
+		var r plan.Route
+		if got := p.parse(tc.msg, &r); got != tc.keep {
+			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.keep)
+		}
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	var m []byte
+	m = appendU32Attr(m, 2, 1400)
+	m = appendU32Attr(m, unix.RTAX_LOCK, 1<<2|1<<16)
+	m = appendAttr(m, unix.RTAX_CC_ALGO, []byte("reno\x00"))
+	m = appendU32Attr(m, 8, 1360)
+	m = appendU32Attr(m, 31, 7) // unknown to symroute: not copied
+	b := rtmsg(plan.FamilyV4, 0, plan.TableMain, 4, 0, 1, 0)
+	b = appendAttr(b, unix.RTA_METRICS, m)
+	var r plan.Route
+	p := routeParser{keep: func(t uint32) bool { return plan.KeepTable(t, 1000, nil) }}
+	p.parse(b, &r)
+	if want := "mtu lock 1400 advmss 1360 congctl lock reno"; r.Metrics != want {
+		t.Errorf("metrics %q, want %q", r.Metrics, want)
+	}
+	// And back: the lock bits and the algorithm's name survive.
+	h := &Handle{}
+	enc, err := h.metricsAttr(r.Metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r2 plan.Route
+	p.parse(appendAttr(rtmsg(plan.FamilyV4, 0, plan.TableMain, 4, 0, 1, 0), unix.RTA_METRICS, enc[4:]), &r2)
+	if r2.Metrics != r.Metrics {
+		t.Errorf("metrics after encode and parse %q, want %q", r2.Metrics, r.Metrics)
+	}
+}
+
+func ruleMsg(flags uint32, attrs ...[]byte) []byte {
+	b := ne.AppendUint32([]byte{plan.FamilyV4, 0, 32, 0, unix.RT_TABLE_COMPAT, 0, 0, unix.FR_ACT_TO_TBL}, flags)
+	b = appendU32Attr(b, unix.FRA_TABLE, 1002)
+	b = appendU32Attr(b, unix.FRA_PRIORITY, 32765)
+	b = appendU32Attr(b, unix.FRA_SUPPRESS_PREFIXLEN, 0xffffffff)
+	b = appendAttr(b, unix.FRA_PROTOCOL, []byte{plan.Protocol})
+	b = appendAddrAttr(b, unix.FRA_SRC, netip.MustParseAddr("10.1.0.2"))
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func TestParseRule(t *testing.T) {
+	plain := plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: netip.MustParsePrefix("10.1.0.2/32"), Table: 1002, Action: 1, Protocol: plan.Protocol}
+	other := plain
+	other.Other = true
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want plan.Rule
+	}{
+		{"from only", ruleMsg(unix.FIB_RULE_PERMANENT), plain},
+		{"fwmark", ruleMsg(0, appendU32Attr(nil, unix.FRA_FWMARK, 1)), other},
+		{"iif", ruleMsg(0, appendAttr(nil, unix.FRA_IIFNAME, []byte("eth0\x00"))), other},
+		{"invert", ruleMsg(unix.FIB_RULE_INVERT), other},
+		{"suppress_prefixlength 0", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 0)), other},
+		{"unknown attribute", ruleMsg(0, appendU32Attr(nil, 99, 0)), other},
+	} {
+		got, ok := parseRule(tc.msg)
+		if !ok {
+			t.Errorf("%s: not parsed", tc.name)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, eq); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
+
+func TestAckError(t *testing.T) {
+	// A capped error ack with the kernel's message, as NETLINK_CAP_ACK and
+	// NETLINK_EXT_ACK make it.
+	errno := int32(unix.EINVAL)
+	body := ne.AppendUint32(nil, uint32(-errno))
+	body = appendMsgHdr(body, unix.RTM_NEWROUTE, unix.NLM_F_REQUEST, 7)
+	body = appendAttr(body, unix.NLMSGERR_ATTR_MSG, []byte("Nexthop device is not up\x00"))
+	err := ackError(msgHdr{Type: unix.NLMSG_ERROR, Flags: unix.NLM_F_ACK_TLVS | nlmFCapped}, body)
+	if !errors.Is(err, unix.EINVAL) || err.Error() != "invalid argument (Nexthop device is not up)" {
+		t.Errorf("got %v", err)
+	}
+	if err := ackError(msgHdr{Type: unix.NLMSG_ERROR}, ne.AppendUint32(nil, 0)); err != nil {
+		t.Errorf("plain ack: %v", err)
+	}
+}
+
+func TestDoneAnyway(t *testing.T) {
+	wrapped := func(e unix.Errno) error { return &kernelError{errno: e} }
+	for _, tc := range []struct {
+		kind plan.OpKind
+		err  unix.Errno
+		done bool
+	}{
+		{plan.RouteAdd, unix.EEXIST, true},
+		{plan.RuleAdd, unix.EEXIST, true},
+		{plan.RouteReplace, unix.EEXIST, false},
+		{plan.RouteDel, unix.ESRCH, true},
+		{plan.RouteDel, unix.ENOENT, true},
+		{plan.RuleDel, unix.ENOENT, true},
+		{plan.RouteAdd, unix.ENOENT, false},
+		{plan.RouteReplace, unix.ENODEV, true},
+		{plan.RouteAdd, unix.EINVAL, false},
+	} {
+		if got := doneAnyway(tc.kind, wrapped(tc.err)); got != tc.done {
+			t.Errorf("%v %v: done %v, want %v", tc.kind, tc.err, got, tc.done)
+		}
+	}
+}

@@ -1,0 +1,394 @@
+package kernel
+
+import (
+	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+const (
+	rtaNHID    = 30 // RTA_NH_ID (kernel 5.3), not in x/sys/unix v0.30
+	nhDown     = unix.RTNH_F_LINKDOWN | unix.RTNH_F_DEAD
+	maxMetrics = 32
+)
+
+// routeTable returns the table of a route message, and false for messages a
+// snapshot does not keep: other families, cache clones, tables that cannot
+// be ours. Cheap, so that the local table's routes and clones cost no more.
+func routeTable(b []byte, keep func(uint32) bool) (uint32, bool) {
+	if len(b) < unix.SizeofRtMsg || (b[0] != plan.FamilyV4 && b[0] != plan.FamilyV6) ||
+		ne.Uint32(b[8:])&unix.RTM_F_CLONED != 0 {
+		return 0, false
+	}
+	t := uint32(b[4])
+	// The kernel puts RTA_TABLE first; rtm_table holds RT_TABLE_COMPAT
+	// (252) for tables >= 256.
+	for a := b[unix.SizeofRtMsg:]; ; {
+		typ, val, rest, ok := nextAttr(a)
+		if !ok {
+			break
+		}
+		if typ == unix.RTA_TABLE && len(val) >= 4 {
+			t = ne.Uint32(val)
+			break
+		}
+		a = rest
+	}
+	return t, keep(t)
+}
+
+// routeParser turns route messages into plan.Routes. Metric text is interned
+// by the raw attribute: at 100k routes a handful of metric sets repeat.
+type routeParser struct {
+	keep    func(table uint32) bool
+	metrics map[string]string
+}
+
+// parse fills r from one RTM_NEWROUTE body; false means not kept.
+func (p *routeParser) parse(b []byte, r *plan.Route) bool {
+	table, keep := routeTable(b, p.keep)
+	if !keep {
+		return false
+	}
+	fam, flags := b[0], ne.Uint32(b[8:])
+	*r = plan.Route{
+		Family: fam, Table: table, Tos: b[3], Protocol: b[5], Scope: b[6], Type: b[7],
+		Flags:    uint8(flags & unix.RTNH_F_ONLINK),
+		Linkdown: flags&nhDown != 0,
+	}
+	if fam == plan.FamilyV6 && b[2] != 0 {
+		r.Unsupported = "IPv6 source prefix"
+	}
+	var dst netip.Addr
+	var mp []byte
+	for a := b[unix.SizeofRtMsg:]; ; {
+		typ, val, rest, ok := nextAttr(a)
+		if !ok {
+			break
+		}
+		a = rest
+		switch typ {
+		case unix.RTA_DST:
+			dst = addrOf(val)
+		case unix.RTA_PRIORITY:
+			r.Priority = u32(val)
+		case unix.RTA_GATEWAY:
+			r.Gw = addrOf(val)
+		case unix.RTA_VIA:
+			r.Gw = viaAddr(val)
+		case unix.RTA_OIF:
+			r.Link = int(u32(val))
+		case unix.RTA_PREFSRC:
+			r.Src = addrOf(val)
+		case unix.RTA_METRICS:
+			r.Metrics = p.metricText(val)
+		case unix.RTA_MULTIPATH:
+			mp = val
+		case rtaNHID:
+			r.Unsupported = "nexthop object"
+		case unix.RTA_ENCAP:
+			r.Unsupported = "lwtunnel encap"
+		}
+	}
+	if !dst.IsValid() {
+		dst = netip.IPv4Unspecified()
+		if fam == plan.FamilyV6 {
+			dst = netip.IPv6Unspecified()
+		}
+	}
+	r.Dst = netip.PrefixFrom(dst, int(b[1]))
+	if plan.Deviceless(r.Type) {
+		r.Link = 0 // IPv6 reports them on lo; re-adding needs no device
+	}
+	if mp != nil {
+		p.multipath(mp, r)
+	}
+	return true
+}
+
+// multipath sets r's nexthops. Nexthops the kernel flags down are dropped
+// (they come back with their link, and a copy of them would be refused); a
+// route left with one is a plain route, as ip(8) would show it.
+func (p *routeParser) multipath(mp []byte, r *plan.Route) {
+	var all [8]plan.Nexthop
+	nhs := all[:0]
+	live := 0
+	for len(mp) >= unix.SizeofRtNexthop {
+		l := int(ne.Uint16(mp))
+		if l < unix.SizeofRtNexthop || l > len(mp) {
+			break
+		}
+		nh := plan.Nexthop{Link: int(int32(ne.Uint32(mp[4:]))), Weight: int(mp[3]) + 1, Flags: mp[2]}
+		for a := mp[unix.SizeofRtNexthop:l]; ; {
+			typ, val, rest, ok := nextAttr(a)
+			if !ok {
+				break
+			}
+			a = rest
+			switch typ {
+			case unix.RTA_GATEWAY:
+				nh.Gw = addrOf(val)
+			case unix.RTA_VIA:
+				nh.Gw = viaAddr(val)
+			case unix.RTA_ENCAP:
+				r.Unsupported = "lwtunnel encap"
+			}
+		}
+		if nh.Flags&nhDown == 0 {
+			live++
+		}
+		nhs = append(nhs, nh)
+		if n := align4(l); n < len(mp) {
+			mp = mp[n:]
+		} else {
+			mp = nil
+		}
+	}
+	if live > 0 {
+		kept := nhs[:0]
+		for _, nh := range nhs {
+			if nh.Flags&nhDown == 0 {
+				kept = append(kept, nh)
+			}
+		}
+		nhs = kept
+	}
+	r.Linkdown = live == 0
+	for i := range nhs {
+		nhs[i].Flags &= unix.RTNH_F_ONLINK
+	}
+	if len(nhs) == 1 {
+		r.Gw, r.Link, r.Flags = nhs[0].Gw, nhs[0].Link, nhs[0].Flags
+		return
+	}
+	r.Nexthops = append([]plan.Nexthop(nil), nhs...)
+}
+
+// metricText returns the canonical text of a nested RTA_METRICS.
+func (p *routeParser) metricText(raw []byte) string {
+	if s, ok := p.metrics[string(raw)]; ok {
+		return s
+	}
+	var buf [maxMetrics]plan.Metric
+	ms := buf[:0]
+	var lock uint32
+	for a := raw; ; {
+		typ, val, rest, ok := nextAttr(a)
+		if !ok {
+			break
+		}
+		a = rest
+		switch {
+		case typ == unix.RTAX_LOCK:
+			lock = u32(val)
+		case plan.MetricName(typ) == "":
+			// Newer than symroute: not copied.
+		case typ == unix.RTAX_CC_ALGO:
+			ms = append(ms, plan.Metric{ID: typ, Name: cString(val)})
+		default:
+			ms = append(ms, plan.Metric{ID: typ, Value: u32(val)})
+		}
+	}
+	for i := range ms {
+		ms[i].Lock = ms[i].ID < 32 && lock&(1<<ms[i].ID) != 0
+	}
+	s := plan.EncodeMetrics(ms)
+	if p.metrics == nil {
+		p.metrics = map[string]string{}
+	}
+	p.metrics[string(raw)] = s
+	return s
+}
+
+func u32(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return ne.Uint32(b)
+}
+
+func addrOf(b []byte) netip.Addr {
+	switch len(b) {
+	case 4:
+		return netip.AddrFrom4([4]byte(b))
+	case 16:
+		return netip.AddrFrom16([16]byte(b))
+	}
+	return netip.Addr{}
+}
+
+// viaAddr decodes a struct rtvia: a family, then an address.
+func viaAddr(b []byte) netip.Addr {
+	if len(b) < 2 {
+		return netip.Addr{}
+	}
+	return addrOf(b[2:])
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// appendRouteMsg appends the request for a route operation.
+func (h *Handle) appendRouteMsg(b []byte, kind plan.OpKind, r *plan.Route, seq uint32) ([]byte, error) {
+	if !r.Dst.IsValid() {
+		return b, fmt.Errorf("route has no destination")
+	}
+	if (r.Family == plan.FamilyV4) != r.Dst.Addr().Is4() {
+		return b, fmt.Errorf("destination %s is not of the route's family", r.Dst)
+	}
+	start := len(b)
+	typ, flags := uint16(unix.RTM_NEWROUTE), uint16(unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	switch kind {
+	case plan.RouteAdd:
+		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL
+	case plan.RouteReplace:
+		flags |= unix.NLM_F_CREATE | unix.NLM_F_REPLACE
+	default:
+		typ = unix.RTM_DELROUTE
+	}
+	del := kind == plan.RouteDel
+	single := r.Nexthops == nil && !plan.Deviceless(r.Type)
+	scope := r.Scope
+	if del && r.Family == plan.FamilyV6 {
+		scope = unix.RT_SCOPE_NOWHERE // matches any; IPv6 keys ignore scope
+	}
+	var rtFlags uint32
+	if single && r.Flags&plan.FlagOnlink != 0 && !del {
+		rtFlags = unix.RTNH_F_ONLINK
+	}
+	b = appendMsgHdr(b, typ, flags, seq)
+	b = append(b, r.Family, uint8(r.Dst.Bits()), 0, r.Tos, table8(r.Table), r.Protocol, scope, r.Type)
+	b = ne.AppendUint32(b, rtFlags)
+	b = appendU32Attr(b, unix.RTA_TABLE, r.Table)
+	if r.Dst.Bits() > 0 {
+		b = appendAddrAttr(b, unix.RTA_DST, r.Dst.Addr())
+	}
+	if r.Priority != 0 {
+		b = appendU32Attr(b, unix.RTA_PRIORITY, r.Priority)
+	}
+	// A delete names the nexthop of a plain route: an IPv6 delete without
+	// one removes every route of that key.
+	if single {
+		if r.Gw.IsValid() {
+			b = appendGateway(b, unix.RTA_GATEWAY, r.Family, r.Gw)
+		}
+		if r.Link != 0 {
+			b = appendU32Attr(b, unix.RTA_OIF, uint32(r.Link))
+		}
+	}
+	if del {
+		return finishMsg(b, start), nil
+	}
+	if r.Src.IsValid() {
+		b = appendAddrAttr(b, unix.RTA_PREFSRC, r.Src)
+	}
+	if r.Metrics != "" {
+		m, err := h.metricsAttr(r.Metrics)
+		if err != nil {
+			return b[:start], err
+		}
+		b = append(b, m...)
+	}
+	if r.Nexthops != nil {
+		var mst int
+		b, mst = startNested(b, unix.RTA_MULTIPATH)
+		for _, nh := range r.Nexthops {
+			nst := len(b)
+			hops := nh.Weight - 1
+			if hops < 0 || hops > 255 {
+				return b[:start], fmt.Errorf("nexthop weight %d is not from 1 to 256", nh.Weight)
+			}
+			b = ne.AppendUint16(b, 0)
+			b = append(b, nh.Flags&plan.FlagOnlink, uint8(hops))
+			b = ne.AppendUint32(b, uint32(nh.Link))
+			if nh.Gw.IsValid() {
+				b = appendGateway(b, unix.RTA_GATEWAY, r.Family, nh.Gw)
+			}
+			ne.PutUint16(b[nst:], uint16(len(b)-nst))
+		}
+		b = endNested(b, mst)
+	}
+	return finishMsg(b, start), nil
+}
+
+// metricsAttr encodes a route's metric text as RTA_METRICS, remembering the
+// last one: a plan's routes mostly share one metric set.
+func (h *Handle) metricsAttr(text string) ([]byte, error) {
+	if text == h.lastMetrics && h.lastMetricsAttr != nil {
+		return h.lastMetricsAttr, nil
+	}
+	ms, err := plan.DecodeMetrics(text)
+	if err != nil {
+		return nil, err
+	}
+	b, st := startNested(nil, unix.RTA_METRICS)
+	var lock uint32
+	for _, m := range ms {
+		if m.Lock && m.ID < 32 {
+			lock |= 1 << m.ID
+		}
+		if m.ID == unix.RTAX_CC_ALGO {
+			b = appendAttr(b, m.ID, append([]byte(m.Name), 0))
+		} else {
+			b = appendU32Attr(b, m.ID, m.Value)
+		}
+	}
+	if lock != 0 {
+		b = appendU32Attr(b, unix.RTAX_LOCK, lock)
+	}
+	b = endNested(b, st)
+	h.lastMetrics, h.lastMetricsAttr = text, b
+	return b, nil
+}
+
+// table8 is the table for the 8-bit rtm_table/frh.table field: tables from
+// 256 on travel in the 32-bit attribute only.
+func table8(t uint32) uint8 {
+	if t < 256 {
+		return uint8(t)
+	}
+	return unix.RT_TABLE_UNSPEC
+}
+
+func appendAddrAttr(b []byte, typ uint16, a netip.Addr) []byte {
+	if a.Is4() {
+		x := a.As4()
+		return appendAttr(b, typ, x[:])
+	}
+	x := a.As16()
+	return appendAttr(b, typ, x[:])
+}
+
+// appendGateway writes gw as RTA_GATEWAY, or as RTA_VIA when its family
+// differs from the route's (an IPv4 route via an IPv6 neighbour).
+func appendGateway(b []byte, typ uint16, fam uint8, gw netip.Addr) []byte {
+	if gw.Is4() == (fam == plan.FamilyV4) {
+		return appendAddrAttr(b, typ, gw)
+	}
+	st := len(b)
+	b = ne.AppendUint16(b, 0)
+	b = ne.AppendUint16(b, unix.RTA_VIA)
+	if gw.Is4() {
+		x := gw.As4()
+		b = ne.AppendUint16(b, unix.AF_INET)
+		b = append(b, x[:]...)
+	} else {
+		x := gw.As16()
+		b = ne.AppendUint16(b, unix.AF_INET6)
+		b = append(b, x[:]...)
+	}
+	ne.PutUint16(b[st:], uint16(len(b)-st))
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}

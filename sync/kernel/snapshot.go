@@ -1,0 +1,199 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// snapshotTries bounds retries of dumps the kernel flags as interrupted:
+// each retry needs a change racing the dump, which a busy host makes rare
+// and a pathological one would make endless.
+const snapshotTries = 5
+
+// Snapshot implements plan.Kernel.
+func (h *Handle) Snapshot(tableBase uint32) (*plan.State, error) {
+	var err error
+	for try := 0; try < snapshotTries; try++ {
+		var st *plan.State
+		if st, err = h.snapshot(tableBase); err == nil {
+			h.names = make(map[int]string, len(st.Links))
+			for _, l := range st.Links {
+				h.names[l.Index] = l.Name
+			}
+			return st, nil
+		}
+		if !errors.Is(err, errInterrupted) && !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("snapshot: %d tries in a row: %w", snapshotTries, err)
+}
+
+func (h *Handle) snapshot(base uint32) (*plan.State, error) {
+	st := &plan.State{}
+	var err error
+	if st.Links, err = h.links(); err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	if st.Addrs, err = h.addrs(); err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
+		err := h.c.dump(unix.RTM_GETRULE, dumpHdr(fam), func(b []byte) {
+			if r, ok := parseRule(b); ok {
+				st.Rules = append(st.Rules, r)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dump %s rules: %w", famName(fam), err)
+		}
+	}
+	// Rules first: the tables they look up decide which routes are kept.
+	ruleTables := plan.RuleTables(st.Rules)
+	keep := func(t uint32) bool { return plan.KeepTable(t, base, ruleTables) }
+	if st.Routes, err = h.routes(keep); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// routes dumps the routes a snapshot keeps. The kept messages are copied,
+// less what parse ignores, into 1 MiB chunks, then parsed into a slice of
+// exactly the right size: at 200k routes of 184 bytes a growing slice would
+// briefly hold twice what it needs, against 56 bytes a route here, and a
+// second dump to count would double the kernel's time, which dominates.
+func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, error) {
+	var raw rawRoutes
+	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
+		err := h.c.dump(unix.RTM_GETROUTE, dumpHdr(fam), func(b []byte) {
+			if _, ok := routeTable(b, keep); ok {
+				raw.add(b)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
+		}
+	}
+	routes := make([]plan.Route, raw.n)
+	p := routeParser{keep: keep}
+	n := 0
+	for _, c := range raw.chunks {
+		for len(c) >= 4 {
+			l := int(ne.Uint32(c))
+			if p.parse(c[4:4+l], &routes[n]) {
+				n++
+			}
+			c = c[4+l:]
+		}
+	}
+	return routes[:n], nil
+}
+
+const rawChunk = 1 << 20
+
+// rawRoutes holds route messages, each as a 4-byte length and the message
+// less the attributes parse ignores (IPv6's cacheinfo alone is 36 bytes).
+type rawRoutes struct {
+	chunks [][]byte
+	n      int
+}
+
+func (r *rawRoutes) add(b []byte) {
+	last := len(r.chunks) - 1
+	if need := 4 + len(b) + 3; last < 0 || cap(r.chunks[last])-len(r.chunks[last]) < need {
+		r.chunks = append(r.chunks, make([]byte, 0, max(rawChunk, need)))
+		last++
+	}
+	c := r.chunks[last]
+	st := len(c)
+	c = append(c, 0, 0, 0, 0)
+	c = append(c, b[:unix.SizeofRtMsg]...)
+	for a := b[unix.SizeofRtMsg:]; len(a) >= 4; {
+		l := int(ne.Uint16(a))
+		if l < 4 || l > len(a) {
+			break
+		}
+		n := min(align4(l), len(a))
+		switch ne.Uint16(a[2:]) & nlaTypeMask {
+		case unix.RTA_TABLE, unix.RTA_DST, unix.RTA_PRIORITY, unix.RTA_GATEWAY, unix.RTA_VIA,
+			unix.RTA_OIF, unix.RTA_PREFSRC, unix.RTA_METRICS, unix.RTA_MULTIPATH, rtaNHID, unix.RTA_ENCAP:
+			c = append(c, a[:n]...)
+			for len(c)%4 != 0 {
+				c = append(c, 0)
+			}
+		}
+		a = a[n:]
+	}
+	ne.PutUint32(c[st:], uint32(len(c)-st-4))
+	r.chunks[last] = c
+	r.n++
+}
+
+// dumpHdr is the body of a dump request: an rtmsg, or a fib_rule_hdr of
+// the same size, naming only the family.
+func dumpHdr(fam uint8) []byte { return []byte{fam, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} }
+
+func famName(fam uint8) string {
+	if fam == plan.FamilyV6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+func (h *Handle) links() ([]plan.Link, error) {
+	ls, err := h.nl.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plan.Link, 0, len(ls))
+	for _, l := range ls {
+		a := l.Attrs()
+		pl := plan.Link{
+			Index: a.Index, Name: a.Name, Kind: l.Type(), Master: a.MasterIndex,
+			Loopback: a.Flags&net.FlagLoopback != 0,
+		}
+		// The library names some kinds its own way; Kind is the kernel's.
+		switch pl.Kind {
+		case "device": // no IFLA_INFO_KIND
+			pl.Kind = ""
+		case "tuntap":
+			pl.Kind = "tun"
+		}
+		if v, ok := l.(*netlink.Vrf); ok {
+			pl.VRFTable = v.Table
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+func (h *Handle) addrs() ([]plan.Addr, error) {
+	as, err := h.nl.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]plan.Addr, 0, len(as))
+	for _, a := range as {
+		if a.IPNet == nil {
+			continue
+		}
+		ip := a.IP.To16()
+		if len(a.Mask) == net.IPv4len {
+			ip = a.IP.To4()
+		}
+		addr, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			continue
+		}
+		ones, _ := a.Mask.Size()
+		out = append(out, plan.Addr{Link: a.LinkIndex, Prefix: netip.PrefixFrom(addr, ones), Scope: uint8(a.Scope)})
+	}
+	return out, nil
+}
