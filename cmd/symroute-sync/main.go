@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+
+	"github.com/symroute/symroute/config"
+	"github.com/symroute/symroute/sync/kernel"
+	"github.com/symroute/symroute/sync/pass"
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// Exit codes, as documented in the README and the man page.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // failed, or partial (a clashing link was skipped)
+	exitUsage   = 2 // bad flag or config: nothing was touched
+	exitDrifted = 3 // --check found the kernel out of sync
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "symroute-sync: %v\n", err)
+		fmt.Fprintln(stderr, "Try 'symroute-sync --help'.")
+		return exitUsage
+	}
+	if cfg.Help {
+		fmt.Fprint(stdout, config.Usage())
+		return exitOK
+	}
+	if cfg.Version {
+		fmt.Fprintf(stdout, "symroute-sync %s (rule protocol %d)\n", version, plan.Protocol)
+		return exitOK
+	}
+	log := newLogger(stderr, cfg.Verbose)
+
+	k, err := kernel.Open(kernel.Options{})
+	if err != nil {
+		log.Error("open netlink", "err", err)
+		return exitFailed
+	}
+	defer k.Close()
+	po := pass.Options{Plan: cfg.Options, LockFile: cfg.LockFile, Trigger: cfg.Trigger, Log: log}
+
+	switch {
+	case cfg.DryRun:
+		return dryRun(k, po, stdout, log)
+	case cfg.Mode == config.ModeCheck:
+		return check(k, po, stdout, log)
+	case cfg.Mode == config.ModeStatus:
+		return status(k, po, cfg.JSON, stdout, log)
+	case cfg.Mode == config.ModeOnce, cfg.Mode == config.ModeFlush:
+		return once(k, po, log)
+	}
+	fmt.Fprintf(stderr, "symroute-sync: this mode is not available in this version\n")
+	return exitUsage
+}
+
+// newLogger logs to stderr; under journald (JOURNAL_STREAM set) without
+// timestamps, which the journal adds itself.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func once(k plan.Kernel, po pass.Options, log *slog.Logger) int {
+	res, err := pass.Once(k, po)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, pass.ErrPartial):
+		log.Warn("pass partial", "skipped_links", len(res.Clashes))
+		return exitFailed
+	default:
+		log.Error("pass failed", "err", err)
+		return exitFailed
+	}
+}
+
+func computeOrLog(k plan.Kernel, po pass.Options, log *slog.Logger) (*plan.State, *plan.Mirror, plan.Plan, bool) {
+	st, m, p, err := pass.Compute(k, po)
+	if err != nil {
+		log.Error("plan", "err", err)
+		return nil, nil, p, false
+	}
+	for _, c := range p.Clashes {
+		log.Warn(c.String())
+	}
+	for _, w := range p.Warnings {
+		log.Warn(w)
+	}
+	return st, m, p, true
+}
+
+func printPlan(w io.Writer, st *plan.State, p plan.Plan) {
+	rn := plan.NewRenderer(st)
+	for _, op := range p.Ops {
+		fmt.Fprintln(w, rn.Render(op))
+	}
+}
+
+func dryRun(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) int {
+	st, _, p, ok := computeOrLog(k, po, log)
+	if !ok {
+		return exitFailed
+	}
+	printPlan(stdout, st, p)
+	return exitOK
+}
+
+func check(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) int {
+	st, _, p, ok := computeOrLog(k, po, log)
+	switch {
+	case !ok:
+		return exitFailed
+	case len(p.Ops) > 0:
+		printPlan(stdout, st, p)
+		return exitDrifted
+	case len(p.Clashes) > 0:
+		return exitFailed
+	}
+	return exitOK
+}
+
+func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *slog.Logger) int {
+	st, m, p, ok := computeOrLog(k, po, log)
+	if !ok {
+		return exitFailed
+	}
+	links := plan.Status(st, m, p, po.Plan)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Links    []plan.LinkStatus `json:"links"`
+			Pending  int               `json:"pending_changes"`
+			Warnings []string          `json:"warnings"`
+		}{links, len(p.Ops), append([]string{}, p.Warnings...)}); err != nil {
+			log.Error("write status", "err", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINK\tTABLE\tMANAGED\tRULES\tROUTES\tSTATE")
+	for _, l := range links {
+		rules := ""
+		for i, r := range l.Rules {
+			if i > 0 {
+				rules += ","
+			}
+			rules += r.From
+			if !r.Present {
+				rules += "(missing)"
+			}
+		}
+		if rules == "" {
+			rules = "-"
+		}
+		state := "in sync"
+		switch {
+		case l.Clash != "":
+			state = "clash: table used by " + l.Clash
+		case !l.InSync:
+			state = "out of sync"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%d/%d\t%s\n", l.Name, l.Table, l.Managed, rules, l.Routes, l.WantRoutes, state)
+	}
+	tw.Flush()
+	if len(p.Ops) > 0 {
+		fmt.Fprintf(stdout, "%d changes pending (see --dry-run)\n", len(p.Ops))
+	}
+	return exitOK
+}
