@@ -1,0 +1,202 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	runs      int
+	bigRuns   int
+	routes    int
+	bin       string
+	scenarios map[string]bool
+}
+
+func parseFlags() (config, error) {
+	var cfg config
+	var scen string
+	flag.IntVar(&cfg.runs, "runs", 21, "timed runs per side on the small host (scenario 1)")
+	flag.IntVar(&cfg.bigRuns, "big-runs", 9, "timed runs per side on the big host (scenarios 2 and 3)")
+	flag.IntVar(&cfg.routes, "routes", 100000, "main routes on the big host, half via each link")
+	flag.StringVar(&cfg.bin, "bin", "", "symroute-sync binary to time (default: build ./cmd/symroute-sync)")
+	flag.StringVar(&scen, "scenarios", "1,2,3", "comma-separated scenarios to run")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./bench [flags]   (as root; see bench/doc.go)")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", flag.Arg(0))
+	}
+	if cfg.runs < 1 || cfg.bigRuns < 1 {
+		return cfg, errors.New("-runs and -big-runs must be at least 1")
+	}
+	if cfg.routes < 2 || cfg.routes/2 > maxRoutesEm1 {
+		return cfg, fmt.Errorf("-routes must be between 2 and %d", 2*maxRoutesEm1)
+	}
+	cfg.scenarios = map[string]bool{}
+	for _, s := range strings.Split(scen, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "1", "2", "3":
+			cfg.scenarios[s] = true
+		default:
+			return cfg, fmt.Errorf("unknown scenario %q (want 1, 2, 3)", s)
+		}
+	}
+	return cfg, nil
+}
+
+func main() {
+	cfg, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigc
+		fmt.Fprintf(os.Stderr, "bench: %v: removing namespaces\n", s)
+		cleanup()
+		os.Exit(130)
+	}()
+	err = run(cfg)
+	cleanup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	if os.Geteuid() != 0 {
+		return errors.New("must run as root: it creates network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return fmt.Errorf("iproute2's ip is needed: %w", err)
+	}
+	start := time.Now()
+	tmp, err := os.MkdirTemp("", "symroute-bench-")
+	if err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	atCleanup(func() { os.RemoveAll(tmp) })
+
+	e := &env{cfg: cfg, tmp: tmp}
+	if e.dumpOnly, err = build(tmp, "./bench/dumponly", "dumponly"); err != nil {
+		return err
+	}
+	var oursErr error
+	switch {
+	case cfg.bin != "":
+		if e.ours, oursErr = filepath.Abs(cfg.bin); oursErr == nil {
+			_, oursErr = os.Stat(e.ours)
+		}
+	default:
+		e.ours, oursErr = build(tmp, "./cmd/symroute-sync", "symroute-sync")
+	}
+	if oursErr != nil {
+		// The reference side and the setup are still worth seeing; the run fails at the end.
+		e.ours = ""
+		progress("symroute-sync unavailable, timing the reference side only: %v", oursErr)
+	}
+
+	// Names carry the pid so that concurrent or crashed runs never collide.
+	prefix := fmt.Sprintf("symroute-bench-%d", os.Getpid())
+	var rows []row
+	if cfg.scenarios["1"] {
+		rs, err := e.small(prefix + "-small")
+		if err != nil {
+			return fmt.Errorf("scenario 1: %w", err)
+		}
+		rows = append(rows, rs...)
+	}
+	if cfg.scenarios["2"] || cfg.scenarios["3"] {
+		rs, err := e.big(prefix+"-big", cfg.scenarios["2"], cfg.scenarios["3"])
+		if err != nil {
+			return fmt.Errorf("scenarios 2-3: %w", err)
+		}
+		rows = append(rows, rs...)
+	}
+
+	fmt.Println()
+	if err := printTable(os.Stdout, rows); err != nil {
+		return fmt.Errorf("print table: %w", err)
+	}
+	fmt.Println()
+	ours := "symroute-sync"
+	if e.ours == "" {
+		ours = "symroute-sync (unavailable)"
+	}
+	fmt.Printf("ours: %s --once --lock-file L (scenario 3: from empty tables, --flush between runs, untimed)\n", ours)
+	fmt.Printf("floors (1f, 2f): bench/dumponly in the ours column, raw RTM_GETROUTE dumps of IPv4 and IPv6, output discarded\n")
+	fmt.Printf("reference: ip route show table all >/dev/null (IPv4 only, as ip does by default); scenario 3: ip -batch adding the mirrored routes into tables 1000+ifindex, flushed between runs\n")
+	fmt.Printf("times: fork+exec to reaped exit, wall clock, median; each side warmed up once, sides alternated; host %s, ip %s\n", kernelRelease(), ipVersion())
+	fmt.Printf("peak RSS: the child's ru_maxrss, which Linux never lets fall below the forking parent's peak RSS; floor (what true reports): %s\n", strings.Join(e.floors, ", "))
+	for _, n := range e.notes {
+		fmt.Println("note:", n)
+	}
+	fmt.Printf("total %s\n", time.Since(start).Round(time.Second))
+	if oursErr != nil {
+		return fmt.Errorf("symroute-sync not timed: %w", oursErr)
+	}
+	return nil
+}
+
+// build compiles a package of this module into tmp. The module root is asked of go itself, so
+// the benchmark works from any directory inside the module.
+func build(tmp, pkg, name string) (string, error) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return "", errors.New("not inside the symroute module: run from its directory")
+	}
+	out := filepath.Join(tmp, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(msg)))
+	}
+	return out, nil
+}
+
+func kernelRelease() string {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		return "?"
+	}
+	b := make([]byte, 0, len(u.Release))
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return "linux " + string(b)
+}
+
+func ipVersion() string {
+	out, err := exec.Command("ip", "-V").Output()
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(out))
+	for _, w := range f {
+		if strings.HasPrefix(w, "iproute2-") {
+			return strings.TrimRight(strings.TrimPrefix(w, "iproute2-"), ",")
+		}
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// row is one line of the result table.
+type row struct {
+	name      string
+	ours, ref []sample // ours empty: not run
+	target    float64  // ratio target, ours/ref at most this; 0: informational row
+	// targetText replaces the printed target of an informational row.
+	targetText string
+	rssKiB     int64 // peak-RSS target for ours, 0 for none
+}
+
+// job is one side of a comparison: the command timed, and untimed work after every run of it
+// (checking what it did, resetting the namespace for the next run).
+type job struct {
+	argv  []string
+	after func() error
+}
+
+// series times the jobs in turn, run after run, so that drift in the machine's load hits every
+// side alike, after one untimed warm-up run of each (page cache, dentries, the kernel's FIB
+// caches). It returns the samples of each job, in order; a nil job is skipped.
+func (r *runner) series(n int, jobs ...*job) ([][]sample, error) {
+	out := make([][]sample, len(jobs))
+	for i := -1; i < n; i++ {
+		for k, j := range jobs {
+			if j == nil {
+				continue
+			}
+			s, err := r.timed(j.argv)
+			if err != nil {
+				return nil, err
+			}
+			if j.after != nil {
+				if err := j.after(); err != nil {
+					return nil, err
+				}
+			}
+			if i >= 0 {
+				out[k] = append(out[k], s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// noOpSeries times a no-op pass of ours, ip's dump and the dump-only floor in one series, so
+// the no-op row and its floor row share one reference series, under a monitor that notes any
+// change the passes make.
+func (e *env) noOpSeries(r *runner, t *topology, lock string, n int, noOp, floor *row) error {
+	return e.watchNoOp(r, t, func() error {
+		s, err := r.series(n, e.noOp(lock), &job{argv: showAll}, &job{argv: []string{e.dumpOnly}})
+		if err != nil {
+			return err
+		}
+		noOp.ours, noOp.ref = s[0], s[1]
+		floor.ours, floor.ref = s[2], s[1]
+		return nil
+	})
+}
+
+// env is what every scenario needs.
+type env struct {
+	cfg      config
+	tmp      string
+	ours     string // path of symroute-sync, "" when it is not available
+	dumpOnly string
+	notes    []string
+	floors   []string // per host: the peak RSS a child doing nothing reports
+}
+
+// recordFloor notes what a child that does nothing reports as peak RSS after a host's series:
+// Linux folds the forking parent's peak RSS into a child's ru_maxrss at exec (Go forks with
+// CLONE_VM), so no child of this process can report less.
+func (e *env) recordFloor(r *runner, host string) error {
+	s, err := r.timed([]string{"true"})
+	if err != nil {
+		return err
+	}
+	e.floors = append(e.floors, fmt.Sprintf("%s %s", host, fmtKiB(s.maxRSSKiB)))
+	return nil
+}
+
+func (e *env) note(format string, args ...any) {
+	e.notes = append(e.notes, fmt.Sprintf(format, args...))
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+var showAll = []string{"ip", "route", "show", "table", "all"}
+
+func (e *env) oursArgv(lock string, mode string) []string {
+	return []string{e.ours, mode, "--lock-file", lock}
+}
+
+// noOp times a no-op pass; the pass is expected to make no change, which a route and rule
+// monitor on the namespace checks for the whole series.
+func (e *env) noOp(lock string) *job {
+	if e.ours == "" {
+		return nil
+	}
+	return &job{argv: e.oursArgv(lock, "--once")}
+}
+
+// initialSync runs one untimed pass and checks it mirrored at least the routes the scenario
+// put in main, so a binary that does nothing cannot look fast.
+func (e *env) initialSync(r *runner, t *topology, lock string) ([2]int, error) {
+	var got [2]int
+	s, err := r.timed(e.oursArgv(lock, "--once"))
+	if err != nil {
+		return got, fmt.Errorf("first pass: %w", err)
+	}
+	progress("%s: first pass took %s, peak RSS %s", t.ns, fmtDur(s.wall), fmtKiB(s.maxRSSKiB))
+	for i, table := range t.tables {
+		n, err := r.tableRoutes(table)
+		if err != nil {
+			return got, err
+		}
+		got[i] = n
+		if n != t.refLines[i] {
+			e.note("%s: table %d holds %d routes after symroute-sync's pass; the reference adds %d", t.ns, table, n, t.refLines[i])
+		}
+		if n < t.generated/2 {
+			return got, fmt.Errorf("symroute-sync mirrored only %d routes into table %d, want at least %d", n, table, t.generated/2)
+		}
+		rules, err := r.rulesTo(table)
+		if err != nil {
+			return got, err
+		}
+		if rules != 2 {
+			e.note("%s: %d rules look up table %d after the pass, want 2 (one IPv4, one IPv6 address)", t.ns, rules, table)
+		}
+	}
+	return got, nil
+}
+
+// watchNoOp runs f with a monitor on the namespace and notes any route or rule change seen.
+func (e *env) watchNoOp(r *runner, t *topology, f func() error) error {
+	m, err := r.startMonitor(e.tmp)
+	if err != nil {
+		return err
+	}
+	ferr := f()
+	events, err := m.stop()
+	if ferr != nil {
+		return ferr
+	}
+	if err != nil {
+		return err
+	}
+	if len(events) > 0 {
+		first := events[0]
+		if len(first) > 120 {
+			first = first[:120] + "..."
+		}
+		e.note("%s: %d route/rule change lines seen during the no-op runs (want none); first: %s", t.ns, len(events), first)
+	}
+	return nil
+}
+
+// small: scenario 1 and its floor.
+func (e *env) small(ns string) ([]row, error) {
+	progress("setting up %s (small host)", ns)
+	t, err := setupTopology(ns, e.tmp, true, 0)
+	if err != nil {
+		return nil, err
+	}
+	lock := filepath.Join(e.tmp, "small.lock")
+	n := e.cfg.runs
+	r1 := row{name: "1. no-op pass, small host", target: 2.0}
+	r1f := row{name: "1f. floor: Go process doing only the 2 dumps", targetText: "1.4-1.8 (issue)"}
+	err = inNetns(ns, e.tmp, func(r *runner) error {
+		if e.ours != "" {
+			if _, err := e.initialSync(r, t, lock); err != nil {
+				return err
+			}
+		}
+		progress("scenario 1: %d runs per side", n)
+		if err := e.noOpSeries(r, t, lock, n, &r1, &r1f); err != nil {
+			return err
+		}
+		return e.recordFloor(r, "small host")
+	})
+	return []row{r1, r1f}, err
+}
+
+// big: scenarios 2 and 3 (and a floor for 2), on one namespace with cfg.routes main routes.
+func (e *env) big(ns string, want2, want3 bool) ([]row, error) {
+	progress("setting up %s (%d main routes)", ns, e.cfg.routes)
+	t, err := setupTopology(ns, e.tmp, false, e.cfg.routes)
+	if err != nil {
+		return nil, err
+	}
+	lock := filepath.Join(e.tmp, "big.lock")
+	n := e.cfg.bigRuns
+	k := fmtCount(e.cfg.routes)
+	r2 := row{name: fmt.Sprintf("2. no-op pass, %s routes", k), target: 0.5, rssKiB: 64 << 10}
+	r2f := row{name: fmt.Sprintf("2f. floor: dumps only, %s routes", k), targetText: "(floor)"}
+	r3 := row{name: fmt.Sprintf("3. first pass, mirror %s routes", k), target: 0.3}
+	var rows []row
+	err = inNetns(ns, e.tmp, func(r *runner) error {
+		var mirrored [2]int
+		if e.ours != "" {
+			var err error
+			if mirrored, err = e.initialSync(r, t, lock); err != nil {
+				return err
+			}
+		} else {
+			e.note("%s: symroute-sync unavailable: the tables stay empty, so scenario 2's reference dumps only main", ns)
+		}
+		if want2 {
+			progress("scenario 2: %d runs per side", n)
+			if err := e.noOpSeries(r, t, lock, n, &r2, &r2f); err != nil {
+				return err
+			}
+			rows = append(rows, r2, r2f)
+		}
+		if !want3 {
+			return e.recordFloor(r, "big host")
+		}
+		progress("scenario 3: %d runs per side (each reset untimed)", n)
+		// Every timed run starts from empty tables: ours from its own --flush, the reference
+		// from ip route flush. Both are checked, or a failed reset would time a no-op.
+		empty := func() error {
+			for _, table := range t.tables {
+				c, err := r.tableRoutes(table)
+				if err != nil {
+					return err
+				}
+				if c != 0 {
+					return fmt.Errorf("table %d holds %d routes before a first-pass run, want 0", table, c)
+				}
+			}
+			return nil
+		}
+		check := func(who string, want [2]int) error {
+			for i, table := range t.tables {
+				c, err := r.tableRoutes(table)
+				if err != nil {
+					return err
+				}
+				if c != want[i] {
+					return fmt.Errorf("%s left %d routes in table %d, want %d", who, c, table, want[i])
+				}
+			}
+			return nil
+		}
+		var oursJob *job
+		if e.ours != "" {
+			if _, err := r.timed(e.oursArgv(lock, "--flush")); err != nil {
+				return fmt.Errorf("reset: %w", err)
+			}
+			oursJob = &job{argv: e.oursArgv(lock, "--once"), after: func() error {
+				if err := check("symroute-sync's first pass", mirrored); err != nil {
+					return err
+				}
+				if _, err := r.timed(e.oursArgv(lock, "--flush")); err != nil {
+					return fmt.Errorf("reset: %w", err)
+				}
+				return empty()
+			}}
+		}
+		if err := empty(); err != nil {
+			return err
+		}
+		refJob := &job{argv: []string{"ip", "-batch", t.refBatch}, after: func() error {
+			if err := check("ip -batch", t.refLines); err != nil {
+				return err
+			}
+			if err := r.flushTables(t); err != nil {
+				return err
+			}
+			return empty()
+		}}
+		s, err := r.series(n, oursJob, refJob)
+		if err != nil {
+			return err
+		}
+		r3.ours, r3.ref = s[0], s[1]
+		rows = append(rows, r3)
+		return e.recordFloor(r, "big host")
+	})
+	return rows, err
+}
