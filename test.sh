@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
 
 # Programs the tests run, by Debian package.
-pkgs=(iproute2 iputils-ping util-linux procps)
+pkgs=(iproute2 util-linux procps)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	missing=()
 	for p in "${pkgs[@]}"; do
