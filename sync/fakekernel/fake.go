@@ -75,7 +75,7 @@ func (k *Kernel) findRoute(key plan.RouteKey) int {
 func (k *Kernel) apply(op plan.Op) error {
 	switch op.Kind {
 	case plan.RouteAdd, plan.RouteReplace:
-		r := op.Route
+		r := *op.Route
 		for _, l := range append([]plan.Nexthop{{Link: r.Link}}, r.Nexthops...) {
 			if l.Link != 0 && !k.hasLink(l.Link) {
 				return nil // ENODEV: counts as done, the read-back decides
@@ -102,7 +102,7 @@ func (k *Kernel) apply(op plan.Op) error {
 		k.State.Routes = append(k.State.Routes[:i], k.State.Routes[i+1:]...)
 		k.Writes++
 	case plan.RuleAdd:
-		r := op.Rule
+		r := *op.Rule
 		if k.NoRuleProtocol {
 			r.Protocol = 0
 		}

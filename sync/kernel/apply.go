@@ -50,9 +50,9 @@ func (h *Handle) Apply(ops []plan.Op) []error {
 func (h *Handle) appendOp(b []byte, op *plan.Op, seq uint32) ([]byte, error) {
 	switch op.Kind {
 	case plan.RouteAdd, plan.RouteReplace, plan.RouteDel:
-		return h.appendRouteMsg(b, op.Kind, &op.Route, seq)
+		return h.appendRouteMsg(b, op.Kind, op.Route, seq)
 	case plan.RuleAdd, plan.RuleDel:
-		return appendRuleMsg(b, op.Kind, &op.Rule, seq)
+		return appendRuleMsg(b, op.Kind, op.Rule, seq)
 	}
 	return b, fmt.Errorf("unknown operation %d", op.Kind)
 }

@@ -21,7 +21,7 @@ func benchRoutes(n int, table uint32, link int) []plan.Op {
 		if i%10 == 0 {
 			r.Metrics = mtu
 		}
-		ops[i] = plan.Op{Kind: plan.RouteAdd, Route: r}
+		ops[i] = plan.Op{Kind: plan.RouteAdd, Route: &r}
 	}
 	return ops
 }

@@ -60,7 +60,7 @@ func (p *routeParser) parse(b []byte, r *plan.Route) bool {
 		Linkdown: flags&nhDown != 0,
 	}
 	if fam == plan.FamilyV6 && b[2] != 0 {
-		r.Unsupported = "IPv6 source prefix"
+		r.Unsupported = plan.UnsupportedSourcePrefix
 	}
 	var dst netip.Addr
 	var mp []byte
@@ -88,9 +88,9 @@ func (p *routeParser) parse(b []byte, r *plan.Route) bool {
 		case unix.RTA_MULTIPATH:
 			mp = val
 		case rtaNHID:
-			r.Unsupported = "nexthop object"
+			r.Unsupported = plan.UnsupportedNexthopObject
 		case unix.RTA_ENCAP:
-			r.Unsupported = "lwtunnel encap"
+			r.Unsupported = plan.UnsupportedEncap
 		}
 	}
 	if !dst.IsValid() {
@@ -134,7 +134,7 @@ func (p *routeParser) multipath(mp []byte, r *plan.Route) {
 			case unix.RTA_VIA:
 				nh.Gw = viaAddr(val)
 			case unix.RTA_ENCAP:
-				r.Unsupported = "lwtunnel encap"
+				r.Unsupported = plan.UnsupportedEncap
 			}
 		}
 		if nh.Flags&nhDown == 0 {

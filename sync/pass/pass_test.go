@@ -92,7 +92,7 @@ func randomWorld(rng *rand.Rand) world {
 	main(plan.Route{Family: 2, Dst: pfx("172.17.0.0/16"), Type: 1, Protocol: 2, Scope: 253, Link: 20, Src: addr("172.17.0.1")})
 	main(plan.Route{Family: 2, Dst: pfx("10.99.0.0/16"), Type: plan.RouteBlackhole, Protocol: 4})
 	main(plan.Route{Family: 10, Dst: pfx("2001:db8:dead::/48"), Type: plan.RouteUnreachable, Protocol: 4, Priority: 1024})
-	main(plan.Route{Family: 2, Dst: pfx("10.77.0.0/16"), Type: 1, Protocol: 4, Link: 2, Unsupported: "nexthop object"})
+	main(plan.Route{Family: 2, Dst: pfx("10.77.0.0/16"), Type: 1, Protocol: 4, Link: 2, Unsupported: plan.UnsupportedNexthopObject})
 	main(plan.Route{Family: 2, Dst: pfx("198.51.100.0/24"), Type: 1, Protocol: 4, Nexthops: []plan.Nexthop{
 		{Link: 2, Gw: addr("10.0.0.1"), Weight: 1}, {Link: 3, Gw: addr("10.1.0.1"), Weight: 2}, {Link: 20, Gw: addr("172.17.0.9"), Weight: 1}}})
 
@@ -236,11 +236,11 @@ func oracle(w world, o plan.Options) oracleResult {
 				fam = 10
 			}
 			fams[fam] = true
-			res.rules = append(res.rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: plan.Rule{Family: fam, Priority: o.Priority,
+			res.rules = append(res.rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: &plan.Rule{Family: fam, Priority: o.Priority,
 				Src: netip.PrefixFrom(a.Prefix.Addr(), a.Prefix.Addr().BitLen()), Table: t, Action: 1, Protocol: plan.Protocol}}))
 		}
 		for _, r := range st.Routes {
-			if r.Table != 254 || !fams[r.Family] || r.Linkdown || r.Unsupported != "" {
+			if r.Table != 254 || !fams[r.Family] || r.Linkdown || r.Unsupported != plan.Supported {
 				continue
 			}
 			if r.Family == 10 && r.Dst.Bits() >= 10 && pfx("fe80::/10").Contains(r.Dst.Addr()) {
@@ -264,7 +264,7 @@ func oracle(w world, o plan.Options) oracleResult {
 			} else if r.Link != l.Index && r.Link != 0 && isManaged(r.Link) {
 				continue
 			}
-			res.routes = append(res.routes, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: c}))
+			res.routes = append(res.routes, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: &c}))
 		}
 	}
 	sort.Strings(res.rules)
@@ -278,14 +278,14 @@ func oracle(w world, o plan.Options) oracleResult {
 func split(st plan.State, owned map[uint32]bool, rn plan.Renderer) (rules, routes []string, foreign plan.State) {
 	for _, r := range st.Rules {
 		if r.Protocol == plan.Protocol {
-			rules = append(rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: r}))
+			rules = append(rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: &r}))
 		} else {
 			foreign.Rules = append(foreign.Rules, r)
 		}
 	}
 	for _, r := range st.Routes {
 		if owned[r.Table] {
-			routes = append(routes, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: r}))
+			routes = append(routes, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: &r}))
 		} else {
 			foreign.Routes = append(foreign.Routes, r)
 		}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"sort"
 )
@@ -42,6 +43,28 @@ func (r *Route) Equal(o *Route) bool {
 // first; they are added after and deleted before link routes.
 func (r *Route) gatewayed() bool { return r.Gw.IsValid() || r.Nexthops != nil }
 
+// hashKey is RouteKey packed into 32 bytes with no pointer and no padding,
+// so maps hash it as one block of memory: at 100k routes per table the
+// diff is mostly map probes, and netip.Prefix's 32 bytes (with a pointer)
+// hash field by field.
+type hashKey struct {
+	hi, lo   uint64
+	table    uint32
+	priority uint32
+	bits     uint8
+	tos      uint8
+	family   uint8
+	pad      [5]uint8
+}
+
+func (k RouteKey) hash() hashKey {
+	a := k.Dst.Addr().As16()
+	return hashKey{
+		hi: binary.BigEndian.Uint64(a[:8]), lo: binary.BigEndian.Uint64(a[8:]),
+		table: k.Table, priority: k.Priority, bits: uint8(k.Dst.Bits()), tos: k.Tos, family: k.Family,
+	}
+}
+
 type ruleKey struct {
 	Family   uint8
 	Priority uint32
@@ -60,59 +83,39 @@ func keyOfRule(r *Rule) ruleKey {
 func Diff(st *State, m *Mirror) Plan {
 	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings}
 
-	// Routes, grouped by table so the order within a table can be kept.
-	want := make(map[RouteKey]int, len(m.Routes))
-	for i := range m.Routes {
-		k := m.Routes[i].Key()
-		if j, dup := want[k]; dup {
-			// Two main routes with one key land in one table (a route via
-			// the link and one via an unmanaged link): the link's own wins.
-			if !m.ownRoute(&m.Routes[i]) || m.ownRoute(&m.Routes[j]) {
-				continue
-			}
-		}
-		want[k] = i
-	}
-	matched := make([]bool, len(m.Routes))
-	type tableOps struct{ add, del [2][]Op } // [0] link routes, [1] gateway routes
-	perTable := map[uint32]*tableOps{}
-	ops := func(t uint32) *tableOps {
-		to := perTable[t]
-		if to == nil {
-			to = &tableOps{}
-			perTable[t] = to
-		}
-		return to
-	}
-	cls := func(r *Route) int {
-		if r.gatewayed() {
-			return 1
-		}
-		return 0
-	}
+	// Routes, table by table.
+	cur := map[uint32][]int32{} // owned table -> indices into st.Routes
 	for i := range st.Routes {
-		cur := &st.Routes[i]
-		if !m.Owned[cur.Table] {
-			continue
+		if t := st.Routes[i].Table; m.Owned[t] {
+			cur[t] = append(cur[t], int32(i))
 		}
-		if j, ok := want[cur.Key()]; ok && !matched[j] {
-			matched[j] = true
-			if !cur.Equal(&m.Routes[j]) {
-				to := ops(cur.Table)
-				to.add[cls(&m.Routes[j])] = append(to.add[cls(&m.Routes[j])], Op{Kind: RouteReplace, Route: m.Routes[j]})
-			}
-			continue
-		}
-		to := ops(cur.Table)
-		to.del[cls(cur)] = append(to.del[cls(cur)], Op{Kind: RouteDel, Route: *cur})
 	}
-	for i := range m.Routes {
-		if matched[i] || want[m.Routes[i].Key()] != i {
+	want := map[uint32][]int32{} // table -> indices into m.want
+	for i, w := range m.want {
+		want[w.table] = append(want[w.table], int32(i))
+	}
+	type tableOps struct {
+		add, del [2][]Op // [0] link routes, [1] gateway routes
+	}
+	perTable := map[uint32]*tableOps{}
+	d := differ{st: st, m: m}
+	for t := range m.Owned {
+		if len(cur[t]) == 0 && len(want[t]) == 0 {
 			continue
 		}
-		r := &m.Routes[i]
-		to := ops(r.Table)
-		to.add[cls(r)] = append(to.add[cls(r)], Op{Kind: RouteAdd, Route: *r})
+		to := &tableOps{}
+		perTable[t] = to
+		d.table(cur[t], want[t], func(op Op) {
+			c := 0
+			if op.Route.gatewayed() {
+				c = 1
+			}
+			if op.Kind == RouteDel {
+				to.del[c] = append(to.del[c], op)
+			} else {
+				to.add[c] = append(to.add[c], op)
+			}
+		})
 	}
 	tables := make([]uint32, 0, len(perTable))
 	for t := range perTable {
@@ -138,7 +141,7 @@ func Diff(st *State, m *Mirror) Plan {
 				continue
 			}
 		}
-		ruleDels = append(ruleDels, Op{Kind: RuleDel, Rule: *cur})
+		ruleDels = append(ruleDels, Op{Kind: RuleDel, Rule: cur})
 	}
 
 	for _, t := range tables {
@@ -147,7 +150,7 @@ func Diff(st *State, m *Mirror) Plan {
 	}
 	for i := range m.Rules {
 		if !ruleMatched[i] {
-			p.Ops = append(p.Ops, Op{Kind: RuleAdd, Rule: m.Rules[i]})
+			p.Ops = append(p.Ops, Op{Kind: RuleAdd, Rule: &m.Rules[i]})
 		}
 	}
 	p.Ops = append(p.Ops, ruleDels...)
@@ -156,6 +159,83 @@ func Diff(st *State, m *Mirror) Plan {
 		p.Ops = append(p.Ops, perTable[t].del[0]...)
 	}
 	return p
+}
+
+// differ diffs one table at a time.
+type differ struct {
+	st   *State
+	m    *Mirror
+	tmp  Route
+	tmp2 Route
+	pool []Route // chunk that materialised routes are cut from
+}
+
+// table emits the operations that turn the routes cur (indices into
+// st.Routes) into want (indices into m.want). The kernel dumps every table
+// in the same trie order, and want keeps main's order, so on a host in sync
+// the two line up: they are walked side by side, and only from the first
+// difference on does a map pair them up.
+func (d *differ) table(cur, want []int32, emit func(Op)) {
+	st, m := d.st, d.m
+	i := 0
+	for ; i < len(cur) && i < len(want); i++ {
+		c := &st.Routes[cur[i]]
+		k := m.key(m.want[want[i]])
+		if c.Key() != k || (i+1 < len(want) && m.key(m.want[want[i+1]]) == k) {
+			break // out of step, or two wanted routes with one key
+		}
+		if w := m.route(m.want[want[i]], &d.tmp); !c.Equal(w) {
+			emit(Op{Kind: RouteReplace, Route: d.materialise(m.want[want[i]])})
+		}
+	}
+	cur, want = cur[i:], want[i:]
+	if len(cur) == 0 && len(want) == 0 {
+		return
+	}
+	byKey := make(map[hashKey]int32, len(want))
+	for j, wi := range want {
+		k := m.key(m.want[wi]).hash()
+		if prev, dup := byKey[k]; dup {
+			// Two main routes with one key land in one table (a route via
+			// the link and one via an unmanaged link): the link's own wins.
+			if !m.ownRoute(m.route(m.want[wi], &d.tmp)) || m.ownRoute(m.route(m.want[want[prev]], &d.tmp2)) {
+				continue
+			}
+		}
+		byKey[k] = int32(j)
+	}
+	matched := make([]bool, len(want))
+	for _, ci := range cur {
+		c := &st.Routes[ci]
+		j, ok := byKey[c.Key().hash()]
+		if !ok || matched[j] {
+			emit(Op{Kind: RouteDel, Route: c})
+			continue
+		}
+		matched[j] = true
+		if !c.Equal(m.route(m.want[want[j]], &d.tmp)) {
+			emit(Op{Kind: RouteReplace, Route: d.materialise(m.want[want[j]])})
+		}
+	}
+	for j, wi := range want {
+		if !matched[j] && byKey[m.key(m.want[wi]).hash()] == int32(j) {
+			emit(Op{Kind: RouteAdd, Route: d.materialise(m.want[wi])})
+		}
+	}
+}
+
+// materialise returns a wanted route that outlives the diff.
+func (d *differ) materialise(w wantRoute) *Route {
+	if w.alt >= 0 {
+		return &d.m.alts[w.alt]
+	}
+	if len(d.pool) == cap(d.pool) {
+		d.pool = make([]Route, 0, 1024)
+	}
+	d.pool = d.pool[:len(d.pool)+1]
+	r := &d.pool[len(d.pool)-1]
+	d.m.route(w, r)
+	return r
 }
 
 // ownRoute reports whether r goes through the link whose table it is in.

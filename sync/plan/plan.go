@@ -36,11 +36,13 @@ func (k OpKind) String() string {
 // IsRoute tells route operations from rule operations.
 func (k OpKind) IsRoute() bool { return k == RouteAdd || k == RouteReplace || k == RouteDel }
 
-// Op is one change; Route or Rule is set according to Kind.
+// Op is one change; Route or Rule is set according to Kind. They point into
+// the State or Mirror the plan was made from (a first pass over 100k routes
+// must not copy each one again).
 type Op struct {
 	Kind  OpKind
-	Route Route
-	Rule  Rule
+	Route *Route
+	Rule  *Rule
 }
 
 // Table is the table the operation writes.
@@ -75,8 +77,14 @@ type Plan struct {
 // Mirror is the desired state: every rule and route symroute should have,
 // and which tables it owns.
 type Mirror struct {
-	Rules  []Rule
-	Routes []Route
+	Rules []Rule
+	// want are the desired routes, as references to the main-table routes
+	// of st they copy: a copy differs from its source only in its table,
+	// unless it is a multipath route's share or has metrics overridden, and
+	// those few are materialised in alts.
+	want []wantRoute
+	alts []Route
+	st   *State
 	// Owned are the tables symroute may write and clear.
 	Owned map[uint32]bool
 	// Clashing are tables another program uses, with the user.
@@ -117,7 +125,7 @@ func reservedTable(t uint32) bool { return t == 0 || (t >= 252 && t <= 255) }
 
 // Desire computes the mirror of st.
 func Desire(st *State, o Options) *Mirror {
-	m := &Mirror{Owned: map[uint32]bool{}, Clashing: map[uint32]string{}, tableBase: o.TableBase}
+	m := &Mirror{Owned: map[uint32]bool{}, Clashing: map[uint32]string{}, tableBase: o.TableBase, st: st}
 	byIndex := make(map[int]*Link, len(st.Links))
 	for i := range st.Links {
 		byIndex[st.Links[i].Index] = &st.Links[i]
@@ -249,13 +257,31 @@ func Desire(st *State, o Options) *Mirror {
 	}
 	sort.Ints(links[0])
 	sort.Ints(links[1])
-	skipped := map[string]int{}
+	skipped := map[Unsupported]int{}
+	nMain := 0
+	for i := range st.Routes {
+		if st.Routes[i].Table == TableMain {
+			nMain++
+		}
+	}
+	m.want = make([]wantRoute, 0, nMain)
+	add := func(src int, c *Route, link int) {
+		w := wantRoute{src: int32(src), table: o.TableOf(link), alt: -1}
+		if c != nil || len(o.RouteMetrics) > 0 {
+			if c == nil {
+				c = &st.Routes[src]
+			}
+			m.alts = append(m.alts, finishCopy(*c, o, link))
+			w.alt = int32(len(m.alts) - 1)
+		}
+		m.want = append(m.want, w)
+	}
 	for i := range st.Routes {
 		r := &st.Routes[i]
 		if r.Table != TableMain {
 			continue
 		}
-		if r.Unsupported != "" {
+		if r.Unsupported != Supported {
 			skipped[r.Unsupported]++
 			continue
 		}
@@ -266,7 +292,7 @@ func Desire(st *State, o Options) *Mirror {
 		if r.Nexthops != nil {
 			for _, l := range links[fi] {
 				if c, ok := multipathCopy(r, l, managed); ok {
-					m.Routes = append(m.Routes, finishCopy(c, o, l))
+					add(i, &c, l)
 				}
 			}
 			continue
@@ -276,17 +302,17 @@ func Desire(st *State, o Options) *Mirror {
 				continue
 			} else if mg {
 				if routed[famLink{r.Family, r.Link}] {
-					m.Routes = append(m.Routes, finishCopy(*r, o, r.Link))
+					add(i, nil, r.Link)
 				}
 				continue
 			}
 		}
 		for _, l := range links[fi] {
-			m.Routes = append(m.Routes, finishCopy(*r, o, l))
+			add(i, nil, l)
 		}
 	}
 	for why, n := range skipped {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why))
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
 	}
 	sort.Strings(m.Warnings)
 	return m
@@ -299,6 +325,46 @@ func famIndex(f uint8) int {
 		return 1
 	}
 	return 0
+}
+
+// wantRoute is one desired route: the main route st.Routes[src] copied into
+// table, or alts[alt] when alt >= 0.
+type wantRoute struct {
+	src   int32
+	table uint32
+	alt   int32
+}
+
+// route returns w as a Route; tmp is scratch space for the common case.
+func (m *Mirror) route(w wantRoute, tmp *Route) *Route {
+	if w.alt >= 0 {
+		return &m.alts[w.alt]
+	}
+	*tmp = m.st.Routes[w.src]
+	tmp.Table = w.table
+	tmp.Linkdown = false
+	return tmp
+}
+
+func (m *Mirror) key(w wantRoute) RouteKey {
+	if w.alt >= 0 {
+		return m.alts[w.alt].Key()
+	}
+	k := m.st.Routes[w.src].Key()
+	k.Table = w.table
+	return k
+}
+
+// Routes returns the desired routes, materialised.
+func (m *Mirror) Routes() []Route {
+	out := make([]Route, len(m.want))
+	for i, w := range m.want {
+		m.route(w, &out[i])
+		if w.alt >= 0 {
+			out[i] = m.alts[w.alt]
+		}
+	}
+	return out
 }
 
 func finishCopy(r Route, o Options, link int) Route {

@@ -53,7 +53,7 @@ func famFlag(f uint8) string {
 }
 
 func (rn Renderer) route(b *strings.Builder, op Op) {
-	r := &op.Route
+	r := op.Route
 	b.WriteString(famFlag(r.Family))
 	switch op.Kind {
 	case RouteAdd:
@@ -153,7 +153,7 @@ func (rn Renderer) dev(b *strings.Builder, idx int) {
 }
 
 func (rn Renderer) rule(b *strings.Builder, op Op) {
-	r := &op.Rule
+	r := op.Rule
 	b.WriteString(famFlag(r.Family))
 	if op.Kind == RuleAdd {
 		b.WriteString("rule add")

@@ -43,8 +43,8 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 		}
 	}
 	want := map[uint32]int{}
-	for i := range m.Routes {
-		want[m.Routes[i].Table]++
+	for _, w := range m.want {
+		want[w.table]++
 	}
 	dirty := map[uint32]bool{}
 	for _, op := range p.Ops {

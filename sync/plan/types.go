@@ -84,32 +84,55 @@ type Nexthop struct {
 
 // Route is one route of any table. Only the attributes symroute copies are
 // kept; Linkdown and Unsupported are read-only facts about a dumped route.
+// Fields are ordered to keep it small: a pass may hold 200k of them.
 type Route struct {
-	Family   uint8
-	Table    uint32
-	Dst      netip.Prefix
-	Tos      uint8
-	Priority uint32
-	Type     uint8
-	Protocol uint8
-	Scope    uint8
-	Gw       netip.Addr // may be IPv6 on an IPv4 route (RTA_VIA)
-	Link     int        // 0 for routes with no device (blackhole...)
-	Src      netip.Addr // preferred source
-	Flags    uint8      // FlagOnlink only
+	Dst netip.Prefix
+	Gw  netip.Addr // may be IPv6 on an IPv4 route (RTA_VIA)
+	Src netip.Addr // preferred source
 	// Metrics is the route's RTA_METRICS as canonical text, "" if none
-	// (see Metrics type); a string keeps Route small and comparable field
-	// by field at 100k routes.
+	// (see EncodeMetrics): one string keeps Route small and comparable.
 	Metrics string
 	// Nexthops is set for multipath routes only; Gw and Link are then zero.
 	Nexthops []Nexthop
+	Table    uint32
+	Priority uint32
+	Link     int // 0 for routes with no device (blackhole...)
+	Family   uint8
+	Tos      uint8
+	Type     uint8
+	Protocol uint8
+	Scope    uint8
+	Flags    uint8 // FlagOnlink only
 	// Linkdown: the kernel keeps the route but flags its device down; such
 	// a route cannot be added to another table until the link comes back.
 	Linkdown bool
-	// Unsupported names an attribute symroute does not copy (nexthop
-	// object, lwtunnel encap, IPv6 source prefix); such routes are left out
-	// of the mirror.
-	Unsupported string
+	// Unsupported names an attribute symroute does not copy; such routes
+	// are left out of the mirror.
+	Unsupported Unsupported
+}
+
+// Unsupported is why a route is not mirrored (0: it is).
+type Unsupported uint8
+
+const (
+	Supported Unsupported = iota
+	UnsupportedNexthopObject
+	UnsupportedEncap
+	UnsupportedSourcePrefix
+)
+
+func (u Unsupported) String() string {
+	switch u {
+	case Supported:
+		return ""
+	case UnsupportedNexthopObject:
+		return "nexthop object (nhid)"
+	case UnsupportedEncap:
+		return "lightweight tunnel encapsulation"
+	case UnsupportedSourcePrefix:
+		return "IPv6 source prefix (from)"
+	}
+	return "unknown"
 }
 
 // State is everything a pass reads. Routes holds only the tables that can
