@@ -166,6 +166,9 @@ func build(tmp, pkg, name string) (string, error) {
 	out := filepath.Join(tmp, name)
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
+	// Static, as the README builds and the packages ship it: no dynamic
+	// loader at every start (about 1 ms of a 4 ms pass).
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(msg)))
 	}
