@@ -13,13 +13,16 @@
 //     parsed against a whitelist: any attribute not known to be harmless
 //     marks the rule as someone else's.
 //   - RouteList materialises ~160 MB for 100k routes. Here the routes a
-//     snapshot keeps (main and the tables above the base; no cache clones)
+//     snapshot keeps (plan.KeepTable: main, tables above the base, tables a
+//     from-only rule looks up; no cache clones)
 //     are copied from the receive buffer, less the attributes nobody reads,
 //     then parsed into a slice of exactly the right size: about 240 bytes a
 //     route at the peak, and one allocation for all of them.
 //   - One request per round trip costs several times the kernel's own
-//     work. Apply sends batches of requests per sendmsg, each with
-//     NLM_F_ACK and its own sequence number, and maps acks back by it.
+//     work. Apply sends batches of requests per sendmsg, each with its own
+//     sequence number; failures are answered whatever the flags, so only
+//     the last request of a batch asks for an ack (NLM_F_ACK), and errors
+//     are mapped back to their ops by sequence number.
 //     rtnetlink handles a batch synchronously inside sendmsg, so all its
 //     acks are queued at once: the receive buffer is raised to hold them.
 //

@@ -246,7 +246,7 @@ func (h *Handle) appendRouteMsg(b []byte, kind plan.OpKind, r *plan.Route, seq u
 		return b, fmt.Errorf("destination %s is not of the route's family", r.Dst)
 	}
 	start := len(b)
-	typ, flags := uint16(unix.RTM_NEWROUTE), uint16(unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	typ, flags := uint16(unix.RTM_NEWROUTE), uint16(unix.NLM_F_REQUEST)
 	switch kind {
 	case plan.RouteAdd:
 		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL

@@ -80,7 +80,7 @@ func appendRuleMsg(b []byte, kind plan.OpKind, r *plan.Rule, seq uint32) ([]byte
 		action = unix.FR_ACT_TO_TBL
 	}
 	start := len(b)
-	typ, flags := uint16(unix.RTM_NEWRULE), uint16(unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	typ, flags := uint16(unix.RTM_NEWRULE), uint16(unix.NLM_F_REQUEST)
 	if kind == plan.RuleAdd {
 		flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL
 	} else {
