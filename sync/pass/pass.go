@@ -78,10 +78,12 @@ func run(k plan.Kernel, o Options) (Result, error) {
 	}
 	var res Result
 	for round := 1; ; round++ {
+		t0 := time.Now()
 		st, _, p, err := Compute(k, o)
 		if err != nil {
 			return res, err
 		}
+		log.Debug("planned", "round", round, "routes", len(st.Routes), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
 		res.Rounds = round
 		if round == 1 {
 			res.Clashes = p.Clashes
@@ -104,7 +106,9 @@ func run(k plan.Kernel, o Options) (Result, error) {
 			}
 			return res, fmt.Errorf("not in sync after %d rounds: %d changes still planned", rounds, len(p.Ops))
 		}
+		t1 := time.Now()
 		errs := k.Apply(p.Ops)
+		log.Debug("applied", "round", round, "changes", len(p.Ops), "took", time.Since(t1))
 		res.Errors = res.Errors[:0]
 		done := logApplied(log, st, o, p.Ops, errs)
 		res.Applied += done
