@@ -3,6 +3,7 @@ package pass
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -117,6 +118,10 @@ func run(k plan.Kernel, o Options) (Result, error) {
 				res.Errors = append(res.Errors, e)
 			}
 		}
+		// Retrying cannot help a process that may not change routes.
+		if done == 0 && len(res.Errors) > 0 && errors.Is(res.Errors[0], fs.ErrPermission) {
+			return res, fmt.Errorf("%w (symroute-sync needs CAP_NET_ADMIN: run it as root)", res.Errors[0])
+		}
 	}
 }
 
@@ -154,7 +159,8 @@ func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs
 	}
 	for i, op := range ops {
 		if errs[i] != nil {
-			log.Warn("change failed", "err", errs[i].Error(), "trigger", o.Trigger)
+			// Logged at the end if the read-back rounds do not mend it.
+			log.Debug("change failed", "err", errs[i].Error(), "trigger", o.Trigger)
 			continue
 		}
 		if sums != nil {
