@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -468,6 +470,27 @@ func (r *refusing) Apply(ops []plan.Op) []error {
 	errs := make([]error, len(ops))
 	for i := range errs {
 		errs[i] = errors.New("operation not permitted")
+	}
+	return errs
+}
+
+// Without CAP_NET_ADMIN every change is refused: one round, one error
+// saying why, not four rounds of the same refusals.
+func TestPassStopsWithoutPermission(t *testing.T) {
+	w := randomWorld(rand.New(rand.NewSource(3)))
+	k := &notPermitted{fakekernel.Kernel{State: w.st}}
+	res, err := Once(k, testOptions(t, w.names))
+	if !errors.Is(err, fs.ErrPermission) || res.Rounds != 1 {
+		t.Fatalf("Once() = %v after %d rounds, want a permission error after 1", err, res.Rounds)
+	}
+}
+
+type notPermitted struct{ fakekernel.Kernel }
+
+func (r *notPermitted) Apply(ops []plan.Op) []error {
+	errs := make([]error, len(ops))
+	for i := range errs {
+		errs[i] = fmt.Errorf("rule add: %w", syscall.EPERM)
 	}
 	return errs
 }
