@@ -9,3 +9,5 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/sys v0.30.0
 )
+
+require github.com/godbus/dbus/v5 v5.1.0 // indirect

@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
 
-# Programs the tests run, by Debian package.
-pkgs=(iproute2 util-linux procps)
+# Programs the tests run, by Debian package: the kernel tools, and the real
+# network stacks the end-to-end tests drive in throwaway namespaces.
+pkgs=(iproute2 util-linux procps dbus dnsmasq-base isc-dhcp-client dhcpcd-base
+	network-manager systemd networkd-dispatcher)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	missing=()
 	for p in "${pkgs[@]}"; do

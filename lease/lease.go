@@ -1,0 +1,134 @@
+package lease
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultDir is where hooks record leases and passes read them.
+const DefaultDir = "/run/symroute/leases"
+
+// Record is one interface's lease router.
+type Record struct {
+	Iface  string
+	Router netip.Addr
+	Expiry time.Time
+}
+
+// ValidIface reports whether name can be a Linux interface name (and so a
+// file name here): 1-15 bytes, no '/', no whitespace, not "." or "..".
+func ValidIface(name string) bool {
+	if name == "" || len(name) > 15 || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '/' || c <= ' ' || c == 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// Write records r, replacing any record of its interface.
+func Write(dir string, r Record) error {
+	if !ValidIface(r.Iface) {
+		return fmt.Errorf("record lease: bad interface name %q", r.Iface)
+	}
+	if !r.Router.IsValid() || !r.Router.Is4() || r.Router.IsUnspecified() || r.Router.IsMulticast() || r.Router.IsLoopback() {
+		return fmt.Errorf("record lease of %s: %q is not a usable IPv4 router", r.Iface, r.Router)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("record lease: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".lease-*")
+	if err != nil {
+		return fmt.Errorf("record lease: %w", err)
+	}
+	_, err = fmt.Fprintf(tmp, "router=%s\nexpiry=%d\n", r.Router, r.Expiry.Unix())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, r.Iface))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("record lease of %s: %w", r.Iface, err)
+	}
+	return nil
+}
+
+// Remove drops the record of iface, if any.
+func Remove(dir, iface string) error {
+	if !ValidIface(iface) {
+		return fmt.Errorf("drop lease: bad interface name %q", iface)
+	}
+	if err := os.Remove(filepath.Join(dir, iface)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("drop lease of %s: %w", iface, err)
+	}
+	return nil
+}
+
+// Read returns the live records in dir: expired and malformed ones are
+// skipped (a hook's record is never trusted further than it parses). A
+// missing dir is no records.
+func Read(dir string, now time.Time) ([]Record, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read leases: %w", err)
+	}
+	var out []Record
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !ValidIface(e.Name()) || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		r, ok := readOne(filepath.Join(dir, e.Name()))
+		if !ok || !now.Before(r.Expiry) {
+			continue
+		}
+		r.Iface = e.Name()
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func readOne(path string) (Record, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Record{}, false
+	}
+	defer f.Close()
+	var r Record
+	sc := bufio.NewScanner(io.LimitReader(f, 1024)) // records are a few dozen bytes
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			return Record{}, false
+		}
+		switch k {
+		case "router":
+			if r.Router, err = netip.ParseAddr(v); err != nil || !r.Router.Is4() {
+				return Record{}, false
+			}
+		case "expiry":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Record{}, false
+			}
+			r.Expiry = time.Unix(n, 0)
+		}
+	}
+	return r, r.Router.IsValid() && !r.Expiry.IsZero()
+}
