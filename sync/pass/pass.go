@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/symroute/symroute/lease"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -19,6 +20,9 @@ type Options struct {
 	LockWait time.Duration
 	// Iproute2Dirs hold rt_tables; nil means DefaultIproute2Dirs.
 	Iproute2Dirs []string
+	// LeaseDir holds the dhclient hook's lease records; "" means
+	// lease.DefaultDir.
+	LeaseDir string
 	// Trigger names what started the pass, for the logs.
 	Trigger string
 	// MaxRounds bounds apply-and-read-back rounds; 0 means 4.
@@ -56,8 +60,33 @@ func Compute(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, er
 		dirs = DefaultIproute2Dirs
 	}
 	st.TableNames = ReadTableNames(dirs)
+	if err := readLeases(st, o.LeaseDir); err != nil {
+		// Leases only add routes: a pass without them is still right
+		// for everything else.
+		o.log().Warn("lease records not read", "err", err)
+	}
 	m := plan.Desire(st, o.Plan)
 	return st, m, plan.Diff(st, m), nil
+}
+
+func readLeases(st *plan.State, dir string) error {
+	if dir == "" {
+		dir = lease.DefaultDir
+	}
+	recs, err := lease.Read(dir, time.Now())
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	byName := make(map[string]int, len(st.Links))
+	for _, l := range st.Links {
+		byName[l.Name] = l.Index
+	}
+	for _, r := range recs {
+		if idx, ok := byName[r.Iface]; ok {
+			st.LeaseRouters = append(st.LeaseRouters, plan.LeaseRouter{Link: idx, Gw: r.Router})
+		}
+	}
+	return nil
 }
 
 // Once runs one writing pass under the lock. It returns ErrPartial (with

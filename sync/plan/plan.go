@@ -207,10 +207,6 @@ func Desire(st *State, o Options) *Mirror {
 	for _, l := range st.Links {
 		managed[l.Index] = o.Managed(l, byIndex)
 	}
-	type famLink struct {
-		fam  uint8
-		link int
-	}
 	routed := map[famLink]bool{} // links that get a table, per family
 	clashReported := map[int]bool{}
 	for _, a := range st.Addrs {
@@ -311,6 +307,7 @@ func Desire(st *State, o Options) *Mirror {
 			add(i, nil, l)
 		}
 	}
+	m.leaseDefaults(st, o, routed)
 	for why, n := range skipped {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
 	}
@@ -327,8 +324,60 @@ func famIndex(f uint8) int {
 	return 0
 }
 
+// famLink is a link in one address family.
+type famLink struct {
+	fam  uint8
+	link int
+}
+
+// RTPROT_DHCP: a lease router's default is marked as coming from DHCP.
+const protoDHCP = 16
+
+// leaseDefaults gives a routed link's table a default via its recorded
+// lease router when main has no IPv4 default through the link (stock
+// Debian dhclient-script fails to add a second interface's default). Only
+// a router on one of the link's own subnets is used: anything else could
+// not be added and would fail every pass.
+func (m *Mirror) leaseDefaults(st *State, o Options, routed map[famLink]bool) {
+	for _, lr := range st.LeaseRouters {
+		if !lr.Gw.Is4() || !routed[famLink{FamilyV4, lr.Link}] || m.mainDefaultVia(st, lr.Link) {
+			continue
+		}
+		onLink := false
+		for _, a := range st.Addrs {
+			onLink = onLink || (a.Link == lr.Link && a.Scope == ScopeUniverse && a.Prefix.Masked().Contains(lr.Gw))
+		}
+		if !onLink {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("lease router %s of link %d is not on its subnets: not used", lr.Gw, lr.Link))
+			continue
+		}
+		m.alts = append(m.alts, Route{Family: FamilyV4, Table: o.TableOf(lr.Link), Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0),
+			Type: RouteUnicast, Protocol: protoDHCP, Gw: lr.Gw, Link: lr.Link})
+		m.want = append(m.want, wantRoute{src: -1, table: o.TableOf(lr.Link), alt: int32(len(m.alts) - 1)})
+	}
+}
+
+func (m *Mirror) mainDefaultVia(st *State, link int) bool {
+	for i := range st.Routes {
+		r := &st.Routes[i]
+		if r.Table != TableMain || r.Family != FamilyV4 || r.Dst.Bits() != 0 {
+			continue
+		}
+		if r.Link == link {
+			return true
+		}
+		for _, nh := range r.Nexthops {
+			if nh.Link == link {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // wantRoute is one desired route: the main route st.Routes[src] copied into
-// table, or alts[alt] when alt >= 0.
+// table, or alts[alt] when alt >= 0 (src is then -1 for routes of no main
+// route, like a lease router's default).
 type wantRoute struct {
 	src   int32
 	table uint32

@@ -147,6 +147,16 @@ type State struct {
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.
 	TableNames map[uint32]string
+	// LeaseRouters are the routers of live DHCP leases recorded by the
+	// dhclient hook (package lease), for links whose default route never
+	// reached main.
+	LeaseRouters []LeaseRouter
+}
+
+// LeaseRouter is a recorded lease's router on a link.
+type LeaseRouter struct {
+	Link int
+	Gw   netip.Addr
 }
 
 // KeepTable is the snapshot's filter: it reports whether the routes of
