@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/symroute/symroute/lease"
 	"github.com/symroute/symroute/sync/fakekernel"
 	"github.com/symroute/symroute/sync/plan"
 )
@@ -493,4 +495,47 @@ func (r *notPermitted) Apply(ops []plan.Op) []error {
 		errs[i] = fmt.Errorf("rule add: %w", syscall.EPERM)
 	}
 	return errs
+}
+
+// A lease record written by the dhclient hook gives em2's table the
+// default its stock dhclient-script never got into main; once the record
+// is gone, the next pass removes it.
+func TestPassUsesLeaseRecords(t *testing.T) {
+	k := &fakekernel.Kernel{State: plan.State{
+		Links: []plan.Link{{Index: 1, Name: "lo", Loopback: true}, {Index: 2, Name: "em1"}, {Index: 3, Name: "em2"}},
+		Addrs: []plan.Addr{{Link: 2, Prefix: pfx("10.0.0.2/16")}, {Link: 3, Prefix: pfx("192.168.0.2/24")}},
+		Rules: []plan.Rule{{Family: 2, Priority: 32766, Table: 254, Action: 1, Protocol: 2}},
+		Routes: []plan.Route{
+			{Family: 2, Table: 254, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("10.0.0.1"), Link: 2},
+			{Family: 2, Table: 254, Dst: pfx("192.168.0.0/24"), Type: 1, Protocol: 2, Scope: 253, Link: 3, Src: addr("192.168.0.2")},
+		},
+	}}
+	o := testOptions(t, nil)
+	o.LeaseDir = t.TempDir()
+	if err := lease.Write(o.LeaseDir, lease.Record{Iface: "em2", Router: addr("192.168.0.1"), Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	hasDefault := func() bool {
+		for _, r := range k.State.Routes {
+			if r.Table == 1003 && r.Dst.Bits() == 0 && r.Gw == addr("192.168.0.1") {
+				return true
+			}
+		}
+		return false
+	}
+	if _, err := Once(k, o); err != nil {
+		t.Fatal(err)
+	}
+	if !hasDefault() {
+		t.Fatal("table 1003 has no default via the lease router")
+	}
+	if err := lease.Remove(o.LeaseDir, "em2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Once(k, o); err != nil {
+		t.Fatal(err)
+	}
+	if hasDefault() {
+		t.Fatal("the default stayed after its lease record went")
+	}
 }
