@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
