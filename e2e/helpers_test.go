@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/symroute/symroute/internal/testns"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,13 +59,7 @@ func runMain(m *testing.M) int {
 // requireRoot skips t when not root, and fails it under CI.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (it creates network namespaces); CI must run it privileged")
-	}
-	t.Skip("skipped: needs root to create network namespaces")
+	testns.RequireRoot(t)
 }
 
 // Generous: namespaces, links and carriers come up asynchronously.

@@ -239,8 +239,10 @@ func (d *differ) materialise(w wantRoute) *Route {
 }
 
 // ownRoute reports whether r goes through the link whose table it is in.
-func (m *Mirror) ownRoute(r *Route) bool {
-	link := int(r.Table - m.tableBase)
+func (m *Mirror) ownRoute(r *Route) bool { return r.Via(int(r.Table - m.tableBase)) }
+
+// Via reports whether r goes through link, alone or as one of its nexthops.
+func (r *Route) Via(link int) bool {
 	if r.Link == link {
 		return true
 	}

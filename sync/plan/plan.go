@@ -360,16 +360,8 @@ func (m *Mirror) leaseDefaults(st *State, o Options, routed map[famLink]bool) {
 func (m *Mirror) mainDefaultVia(st *State, link int) bool {
 	for i := range st.Routes {
 		r := &st.Routes[i]
-		if r.Table != TableMain || r.Family != FamilyV4 || r.Dst.Bits() != 0 {
-			continue
-		}
-		if r.Link == link {
+		if r.Table == TableMain && r.Family == FamilyV4 && r.Dst.Bits() == 0 && r.Via(link) {
 			return true
-		}
-		for _, nh := range r.Nexthops {
-			if nh.Link == link {
-				return true
-			}
 		}
 	}
 	return false
