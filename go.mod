@@ -10,4 +10,4 @@ require (
 	golang.org/x/sys v0.30.0
 )
 
-require github.com/godbus/dbus/v5 v5.1.0 // indirect
+require github.com/godbus/dbus/v5 v5.1.0
