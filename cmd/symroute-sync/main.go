@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/symroute/symroute/config"
+	"github.com/symroute/symroute/dispatch"
+	"github.com/symroute/symroute/hooks"
+	"github.com/symroute/symroute/lease"
 	"github.com/symroute/symroute/sync/kernel"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
@@ -47,6 +51,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.Verbose)
 
+	// A hook's call (--trigger): decided before anything is opened, so an
+	// ignored action costs no netlink socket. No pass, or malformed input,
+	// exits 0: a hook must never fail the stack that called it.
+	var trig *hooks.Trigger
+	if cfg.Trigger != "" {
+		t := hooks.Decide(cfg.Trigger, cfg.TriggerArgs, os.Environ(), time.Now())
+		t.Log(log)
+		if !t.Pass {
+			return exitOK
+		}
+		// Recorded before the lock: if this pass gives up waiting, the
+		// next one (the timer's at worst) still reads the record.
+		if !cfg.DryRun {
+			if err := t.ApplyLease(lease.DefaultDir); err != nil {
+				log.Error("lease record", "trigger", t.String(), "err", err)
+			}
+		}
+		trig = &t
+	}
+
 	k, err := kernel.Open(kernel.Options{})
 	if err != nil {
 		log.Error("open netlink", "err", err)
@@ -54,6 +78,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer k.Close()
 	po := pass.Options{Plan: cfg.Options, LockFile: cfg.LockFile, Trigger: cfg.Trigger, Log: log}
+	if trig != nil {
+		// Bounded: the hook's caller waits for us.
+		po.Trigger, po.LockWait = trig.String(), hooks.LockWait
+	}
 
 	switch {
 	case cfg.DryRun:
@@ -64,6 +92,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return status(k, po, cfg.JSON, stdout, log)
 	case cfg.Mode == config.ModeOnce, cfg.Mode == config.ModeFlush:
 		return once(k, po, log)
+	case cfg.Mode == config.ModeListen:
+		// Runs until SIGTERM/SIGINT; SIGHUP re-reads the config from args.
+		dispatch.Serve(k, args, cfg, log)
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "symroute-sync: this mode is not available in this version\n")
 	return exitUsage
@@ -96,6 +128,11 @@ func once(k plan.Kernel, po pass.Options, log *slog.Logger) int {
 	case errors.Is(err, pass.ErrPartial):
 		log.Warn("pass partial", "skipped_links", len(res.Clashes))
 		return exitFailed
+	case errors.Is(err, pass.ErrLockBusy):
+		// Only a hook's pass waits a bounded time. The pass holding the
+		// lock, or the next trigger (the timer at worst), covers this one.
+		log.Info("another pass holds the lock: leaving this trigger to it", "trigger", po.Trigger, "waited", po.LockWait)
+		return exitOK
 	default:
 		log.Error("pass failed", "err", err)
 		return exitFailed
