@@ -12,8 +12,12 @@ export PATH="$PATH:/usr/local/go/bin"
 
 # Programs the tests run, by Debian package: the kernel tools, and the real
 # network stacks the end-to-end tests drive in throwaway namespaces.
+# packaging/test.sh builds, lints and installs the packages into a throwaway
+# root.
 pkgs=(iproute2 util-linux procps dbus dnsmasq-base isc-dhcp-client dhcpcd-base
-	network-manager systemd networkd-dispatcher)
+	network-manager systemd networkd-dispatcher ifupdown
+	dpkg-dev debhelper lintian rpm rpmlint debootstrap systemd-container
+	groff-base man-db xz-utils git)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	missing=()
 	for p in "${pkgs[@]}"; do
@@ -34,3 +38,4 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...
+bash packaging/test.sh

@@ -30,6 +30,18 @@ func TestMain(m *testing.M) {
 // SYMROUTE_E2E_BINARY names a ready-built binary to test instead (a
 // packaged one, or a deliberately broken one to show the tests can fail).
 func runMain(m *testing.M) int {
+	// Every test keeps symroute's lock and lease records in its own
+	// directories: the host's /run/symroute must not appear because of
+	// them (it may exist already on a host running symroute).
+	hostRun := "/run/symroute"
+	_, err := os.Lstat(hostRun)
+	hadHostRun := err == nil
+	defer func() {
+		if _, err := os.Lstat(hostRun); err == nil && !hadHostRun {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: a test wrote the host's %s\n", hostRun)
+			os.Exit(1)
+		}
+	}()
 	if bin := os.Getenv("SYMROUTE_E2E_BINARY"); bin != "" {
 		syncBin = bin
 		return m.Run()
@@ -49,6 +61,7 @@ func runMain(m *testing.M) int {
 	syncBin = filepath.Join(dir, "symroute-sync")
 	build := exec.Command("go", "build", "-o", syncBin, "./cmd/symroute-sync")
 	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as packaged
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/symroute-sync: %v\n%s", err, out)
 		return 1
