@@ -85,14 +85,23 @@ const (
 // t with cond's last error.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(pollTimeout)
+	waitFor(t, what, pollTimeout, cond)
+}
+
+// waitFor polls cond until it returns nil or timeout passes, and fails t
+// with cond's last error. Every wait in these tests is one of these: the
+// kernel and the daemons are asynchronous, and a generous timeout costs
+// nothing when things go right.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for {
 		err := cond()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %v: %v", what, pollTimeout, err)
+			t.Fatalf("%s: still not true after %v: %v", what, timeout, err)
 		}
 		time.Sleep(pollInterval)
 	}

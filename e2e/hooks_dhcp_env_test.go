@@ -416,15 +416,5 @@ func dhcpDefaultOf(routes []string, link string) string {
 // dhcpWaitFor polls cond for up to dhcpHookTimeout.
 func dhcpWaitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(dhcpHookTimeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %v: %v", what, dhcpHookTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, what, dhcpHookTimeout, cond)
 }

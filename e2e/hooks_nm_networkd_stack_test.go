@@ -118,17 +118,7 @@ func startHookDnsmasq(t *testing.T, n *ns, pool, router string) {
 // passes, and fails t with cond's last error.
 func waitHookStack(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(hookStackTimeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %v: %v", what, hookStackTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, what, hookStackTimeout, cond)
 }
 
 // --- the network stack in a private mount and PID namespace ---------------

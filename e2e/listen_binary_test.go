@@ -54,7 +54,7 @@ func nextNotify(t *testing.T, ch <-chan string, wantPrefix string) {
 
 func (l *listenProc) waitLog(t *testing.T, s string) {
 	t.Helper()
-	listenWait(t, "log says "+s, listenStackTimeout, func() error {
+	waitFor(t, "log says "+s, listenStackTimeout, func() error {
 		if strings.Contains(l.stderr.String(), s) {
 			return nil
 		}
@@ -83,7 +83,7 @@ func TestListenBinary(t *testing.T) {
 	dbustest.Own(t, nm, dispatch.NetworkManager)
 	// A new owner is worth a pass of its own; let it happen first.
 	l.waitLog(t, "service owner changed")
-	listenWait(t, "the owner change's pass", listenStackTimeout, func() error {
+	waitFor(t, "the owner change's pass", listenStackTimeout, func() error {
 		if strings.Count(l.stderr.String(), "listener pass") > passes {
 			return nil
 		}

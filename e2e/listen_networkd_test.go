@@ -15,18 +15,18 @@ func TestListenNetworkd(t *testing.T) {
 	nd := startListenNetworkd(t, s.host)
 	l := startListenProc(t, s.host, nd.busAddr, "")
 	l.listening(t)
-	listenWait(t, "em1 mirrored", listenStackTimeout, listenMirrored(s.host, "em1", "10.0.0.1"))
+	waitFor(t, "em1 mirrored", listenStackTimeout, listenMirrored(s.host, "em1", "10.0.0.1"))
 
 	s.up2.ip("link", "set", "up2", "up")
-	listenWait(t, "em2 mirrored after its carrier came", listenStackTimeout, listenMirrored(s.host, "em2", "192.168.0.1"))
+	waitFor(t, "em2 mirrored after its carrier came", listenStackTimeout, listenMirrored(s.host, "em2", "192.168.0.1"))
 	mustPing(t, s.host, listenAddr4(s.host, "em2"), "198.51.100.1")
 	mustPing(t, s.host, listenAddr4(s.host, "em1"), "198.51.100.1")
 
 	s.host.ip("link", "set", "em2", "down")
-	listenWait(t, "em2's rule and table gone after link down", listenStackTimeout, listenUnmirrored(s.host, "em2"))
-	listenWait(t, "em1 untouched", listenStackTimeout, listenMirrored(s.host, "em1", "10.0.0.1"))
+	waitFor(t, "em2's rule and table gone after link down", listenStackTimeout, listenUnmirrored(s.host, "em2"))
+	waitFor(t, "em1 untouched", listenStackTimeout, listenMirrored(s.host, "em1", "10.0.0.1"))
 
 	s.host.ip("link", "set", "em2", "up")
-	listenWait(t, "em2 mirrored again after link up", listenStackTimeout, listenMirrored(s.host, "em2", "192.168.0.1"))
+	waitFor(t, "em2 mirrored again after link up", listenStackTimeout, listenMirrored(s.host, "em2", "192.168.0.1"))
 	mustPing(t, s.host, listenAddr4(s.host, "em2"), "198.51.100.1")
 }

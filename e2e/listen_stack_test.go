@@ -26,22 +26,6 @@ import (
 // listenStackTimeout is for what real daemons do: DHCP, link state, renewals.
 const listenStackTimeout = 90 * time.Second
 
-// listenWait polls cond until it returns nil or timeout passes.
-func listenWait(t *testing.T, what string, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %v: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func listenRequire(t *testing.T, pkg string, names ...string) {
 	t.Helper()
 	for _, n := range names {
@@ -177,7 +161,7 @@ func (s *listenDHCP) stopDnsmasq(i int) {
 	s.t.Helper()
 	c := s.dnsmasq[i]
 	c.Process.Signal(syscall.SIGTERM)
-	listenWait(s.t, "dnsmasq exits", 10*time.Second, func() error {
+	waitFor(s.t, "dnsmasq exits", 10*time.Second, func() error {
 		if c.Process.Signal(syscall.Signal(0)) == nil {
 			return fmt.Errorf("still running")
 		}
@@ -397,7 +381,7 @@ func startListenProc(t *testing.T, n *ns, busAddr, conf string, env ...string) *
 // listening waits until the listener has subscribed on the bus.
 func (l *listenProc) listening(t *testing.T) {
 	t.Helper()
-	listenWait(t, "listener subscribed", listenStackTimeout, func() error {
+	waitFor(t, "listener subscribed", listenStackTimeout, func() error {
 		if strings.Contains(l.stderr.String(), "listening") {
 			return nil
 		}
