@@ -24,8 +24,12 @@ func (r *Route) Key() RouteKey {
 }
 
 // Equal compares everything symroute copies.
-func (r *Route) Equal(o *Route) bool {
-	if r.Family != o.Family || r.Table != o.Table || r.Dst != o.Dst || r.Tos != o.Tos ||
+func (r *Route) Equal(o *Route) bool { return r.Table == o.Table && r.equalBut(o) }
+
+// equalBut compares everything symroute copies but the table: a copy in
+// one table against its source in main, with no copy made.
+func (r *Route) equalBut(o *Route) bool {
+	if r.Family != o.Family || r.Dst != o.Dst || r.Tos != o.Tos ||
 		r.Priority != o.Priority || r.Type != o.Type || r.Protocol != o.Protocol ||
 		r.Scope != o.Scope || r.Gw != o.Gw || r.Link != o.Link || r.Src != o.Src ||
 		r.Flags != o.Flags || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
@@ -84,15 +88,21 @@ func Diff(st *State, m *Mirror) Plan {
 	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings}
 
 	// Routes, table by table.
-	cur := map[uint32][]int32{} // owned table -> indices into st.Routes
-	for i := range st.Routes {
-		if t := st.Routes[i].Table; m.Owned[t] {
-			cur[t] = append(cur[t], int32(i))
+	// Grouped by table; the kernel dumps a table's routes together and
+	// want holds runs of one table, so the last table's slice is kept at
+	// hand rather than hashed for every route.
+	cur := map[uint32]*[]int32{} // owned table -> indices into st.Routes
+	group(len(st.Routes), func(i int) (uint32, bool) {
+		t := st.Routes[i].Table
+		return t, m.Owned[t]
+	}, cur)
+	want := map[uint32]*[]int32{} // table -> indices into m.want
+	group(len(m.want), func(i int) (uint32, bool) { return m.want[i].table, true }, want)
+	list := func(g map[uint32]*[]int32, t uint32) []int32 {
+		if p := g[t]; p != nil {
+			return *p
 		}
-	}
-	want := map[uint32][]int32{} // table -> indices into m.want
-	for i, w := range m.want {
-		want[w.table] = append(want[w.table], int32(i))
+		return nil
 	}
 	type tableOps struct {
 		add, del [2][]Op // [0] link routes, [1] gateway routes
@@ -100,12 +110,13 @@ func Diff(st *State, m *Mirror) Plan {
 	perTable := map[uint32]*tableOps{}
 	d := differ{st: st, m: m}
 	for t := range m.Owned {
-		if len(cur[t]) == 0 && len(want[t]) == 0 {
+		c, w := list(cur, t), list(want, t)
+		if len(c) == 0 && len(w) == 0 {
 			continue
 		}
 		to := &tableOps{}
 		perTable[t] = to
-		d.table(cur[t], want[t], func(op Op) {
+		d.table(c, w, func(op Op) {
 			c := 0
 			if op.Route.gatewayed() {
 				c = 1
@@ -161,6 +172,26 @@ func Diff(st *State, m *Mirror) Plan {
 	return p
 }
 
+// group appends each index i < n to g[table] where of(i) keeps it.
+func group(n int, of func(int) (uint32, bool), g map[uint32]*[]int32) {
+	var last *[]int32
+	lastT := uint32(0)
+	for i := 0; i < n; i++ {
+		t, keep := of(i)
+		if !keep {
+			continue
+		}
+		if last == nil || t != lastT {
+			if last = g[t]; last == nil {
+				last = new([]int32)
+				g[t] = last
+			}
+			lastT = t
+		}
+		*last = append(*last, int32(i))
+	}
+}
+
 // differ diffs one table at a time.
 type differ struct {
 	st   *State
@@ -179,13 +210,13 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 	st, m := d.st, d.m
 	i := 0
 	for ; i < len(cur) && i < len(want); i++ {
-		c := &st.Routes[cur[i]]
-		k := m.key(m.want[want[i]])
-		if c.Key() != k || (i+1 < len(want) && m.key(m.want[want[i+1]]) == k) {
+		c, w := &st.Routes[cur[i]], m.want[want[i]]
+		src := m.source(w)
+		if !c.sameKey(src) || (i+1 < len(want) && src.sameKey(m.source(m.want[want[i+1]]))) {
 			break // out of step, or two wanted routes with one key
 		}
-		if w := m.route(m.want[want[i]], &d.tmp); !c.Equal(w) {
-			emit(Op{Kind: RouteReplace, Route: d.materialise(m.want[want[i]])})
+		if !c.equalBut(src) {
+			emit(Op{Kind: RouteReplace, Route: d.materialise(w)})
 		}
 	}
 	cur, want = cur[i:], want[i:]
@@ -222,6 +253,20 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 			emit(Op{Kind: RouteAdd, Route: d.materialise(m.want[wi])})
 		}
 	}
+}
+
+// source is the route w copies: its main-table source, or its alt. Every
+// field but Table is what w wants.
+func (m *Mirror) source(w wantRoute) *Route {
+	if w.alt >= 0 {
+		return &m.alts[w.alt]
+	}
+	return &m.st.Routes[w.src]
+}
+
+// sameKey compares the kernel's key of r and o, but for the table.
+func (r *Route) sameKey(o *Route) bool {
+	return r.Dst == o.Dst && r.Priority == o.Priority && r.Tos == o.Tos && r.Family == o.Family
 }
 
 // materialise returns a wanted route that outlives the diff.
