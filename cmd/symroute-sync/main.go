@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"text/tabwriter"
 	"time"
 
@@ -51,14 +50,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	log := newLogger(stderr, cfg.Verbose)
-	if cfg.Mode != config.ModeListen {
-		// A pass lives for milliseconds and its heap is nearly all live
-		// data (the routes it read): collecting it costs a fifth of a
-		// no-op pass at 100k routes and frees almost nothing. The limit
-		// brings the collector back on hosts far larger than that.
-		debug.SetGCPercent(-1)
-		debug.SetMemoryLimit(256 << 20)
-	}
 
 	// A hook's call (--trigger): decided before anything is opened, so an
 	// ignored action costs no netlink socket. No pass, or malformed input,
