@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The read-only modes need no root: reading links, addresses, rules and
+// routes is unprivileged. A writing pass run without CAP_NET_ADMIN changes
+// nothing and says why, once.
+func TestReadOnlyModesNeedNoRoot(t *testing.T) {
+	t.Parallel()
+	s := newSeed(t, false)
+	h := s.host
+
+	// Everything nobody must reach: a copy of the binary, an empty config
+	// (owned by root, not writable by others, as the config check wants)
+	// and a directory it may make its lock in.
+	dir, err := os.MkdirTemp("", "symroute-e2e-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin, conf, lockDir := filepath.Join(dir, "symroute-sync"), filepath.Join(dir, "symroute.conf"), filepath.Join(dir, "lock")
+	copyFile(t, syncBin, bin, 0o755)
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(lockDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// Set after creation: the umask would take bits off.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(lockDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) result {
+		t.Helper()
+		argv := append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin,
+			"--config", conf, "--lock-file", filepath.Join(lockDir, "sync.lock")}, args...)
+		return runResult(t, h.execCmd("setpriv", argv...))
+	}
+
+	plan := asNobody("--dry-run")
+	if plan.code != 0 || !strings.Contains(plan.stdout, "rule add priority 32765 from 192.168.0.2/32") {
+		t.Fatalf("--dry-run as nobody: want exit 0 and the plan, got %s", plan)
+	}
+	if r := asNobody("--check"); r.code != 3 || r.stdout != plan.stdout {
+		t.Errorf("--check as nobody before the pass: want exit 3 and the dry-run's plan, got %s", r)
+	}
+	var st struct {
+		Links []struct {
+			Name   string `json:"name"`
+			InSync bool   `json:"in_sync"`
+		} `json:"links"`
+		Pending int `json:"pending_changes"`
+	}
+	r := asNobody("--status", "--json")
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.Pending == 0 {
+		t.Errorf("--status --json as nobody before the pass: want exit 0 and pending changes, got %s", r)
+	}
+
+	before := h.dump()
+	r = asNobody("--once")
+	if r.code != 1 || !strings.Contains(r.stderr, "CAP_NET_ADMIN") || strings.Count(r.stderr, "\n") > 2 {
+		t.Errorf("--once as nobody: want exit 1 and one line naming CAP_NET_ADMIN, got %s", r)
+	}
+	if diff := cmp.Diff(before, h.dump()); diff != "" {
+		t.Errorf("--once as nobody changed the kernel (-before +after):\n%s", diff)
+	}
+
+	h.pass()
+	if r := asNobody("--check"); r.code != 0 || r.stdout != "" {
+		t.Errorf("--check as nobody after the pass: want exit 0 and no output, got %s", r)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
