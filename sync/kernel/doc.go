@@ -14,10 +14,10 @@
 //     marks the rule as someone else's.
 //   - RouteList materialises ~160 MB for 100k routes. Here the routes a
 //     snapshot keeps (plan.KeepTable: main, tables above the base, tables a
-//     from-only rule looks up; no cache clones)
-//     are copied from the receive buffer, less the attributes nobody reads,
-//     then parsed into a slice of exactly the right size: about 240 bytes a
-//     route at the peak, and one allocation for all of them.
+//     from-only rule looks up; no cache clones) are copied from the receive
+//     buffer (IPv6 ones less the attributes nobody reads), then parsed into
+//     a slice of exactly the right size: about 240 bytes a route at the
+//     peak, and one allocation for all of them.
 //   - One request per round trip costs several times the kernel's own
 //     work. Apply sends batches of requests per sendmsg, each with its own
 //     sequence number; failures are answered whatever the flags, so only

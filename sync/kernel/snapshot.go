@@ -64,11 +64,12 @@ func (h *Handle) snapshot(base uint32) (*plan.State, error) {
 	return st, nil
 }
 
-// routes dumps the routes a snapshot keeps. The kept messages are copied,
-// less what parse ignores, into 1 MiB chunks, then parsed into a slice of
-// exactly the right size: at 200k routes of 184 bytes a growing slice would
-// briefly hold twice what it needs, against 56 bytes a route here, and a
-// second dump to count would double the kernel's time, which dominates.
+// routes dumps the routes a snapshot keeps. The kept messages are copied
+// (IPv6 ones less what parse ignores) into 1 MiB chunks, then parsed into a
+// slice of exactly the right size: at 200k routes of 144 bytes a growing
+// slice would briefly hold twice what it needs, against about 60 bytes a
+// route here, and a second dump to count would double the kernel's time,
+// which dominates.
 func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, error) {
 	var raw rawRoutes
 	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
@@ -99,7 +100,7 @@ func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, error) {
 const rawChunk = 1 << 20
 
 // rawRoutes holds route messages, each as a 4-byte length and the message
-// less the attributes parse ignores (IPv6's cacheinfo alone is 36 bytes).
+// (IPv6 ones less the attributes parse ignores: cacheinfo alone is 36 bytes).
 type rawRoutes struct {
 	chunks [][]byte
 	n      int
@@ -114,22 +115,29 @@ func (r *rawRoutes) add(b []byte) {
 	c := r.chunks[last]
 	st := len(c)
 	c = append(c, 0, 0, 0, 0)
-	c = append(c, b[:unix.SizeofRtMsg]...)
-	for a := b[unix.SizeofRtMsg:]; len(a) >= 4; {
-		l := int(ne.Uint16(a))
-		if l < 4 || l > len(a) {
-			break
-		}
-		n := min(align4(l), len(a))
-		switch ne.Uint16(a[2:]) & nlaTypeMask {
-		case unix.RTA_TABLE, unix.RTA_DST, unix.RTA_PRIORITY, unix.RTA_GATEWAY, unix.RTA_VIA,
-			unix.RTA_OIF, unix.RTA_PREFSRC, unix.RTA_METRICS, unix.RTA_MULTIPATH, rtaNHID, unix.RTA_ENCAP:
-			c = append(c, a[:n]...)
-			for len(c)%4 != 0 {
-				c = append(c, 0)
+	// IPv4 messages carry little parse ignores: one copy is cheaper than
+	// sifting attributes. IPv6 ones carry cacheinfo and more (about 50
+	// bytes a route), so they are sifted.
+	if b[0] == plan.FamilyV4 {
+		c = append(c, b...)
+	} else {
+		c = append(c, b[:unix.SizeofRtMsg]...)
+		for a := b[unix.SizeofRtMsg:]; len(a) >= 4; {
+			l := int(ne.Uint16(a))
+			if l < 4 || l > len(a) {
+				break
 			}
+			n := min(align4(l), len(a))
+			switch ne.Uint16(a[2:]) & nlaTypeMask {
+			case unix.RTA_TABLE, unix.RTA_DST, unix.RTA_PRIORITY, unix.RTA_GATEWAY, unix.RTA_VIA,
+				unix.RTA_OIF, unix.RTA_PREFSRC, unix.RTA_METRICS, unix.RTA_MULTIPATH, rtaNHID, unix.RTA_ENCAP, unix.RTA_SRC:
+				c = append(c, a[:n]...)
+				for len(c)%4 != 0 {
+					c = append(c, 0)
+				}
+			}
+			a = a[n:]
 		}
-		a = a[n:]
 	}
 	ne.PutUint32(c[st:], uint32(len(c)-st-4))
 	r.chunks[last] = c
