@@ -360,15 +360,43 @@ func (n *ns) pass() result {
 // --- ip monitor -----------------------------------------------------------
 
 // monitor is `ip -o monitor route rule address link` running in a
-// namespace. Markers (a rule added and deleted at a private priority)
-// delimit what it printed while something ran, so a quiet window is proved
-// to have been watched, not just missed.
+// namespace, each line stamped when read (ip flushes after every message).
+// Markers (a rule added and deleted at a private priority) delimit what it
+// printed while something ran, so a quiet window is proved to have been
+// watched, not just missed.
 type monitor struct {
 	t     *testing.T
 	n     *ns
 	mu    sync.Mutex
-	lines []string
+	lines []tsLine
 	seq   int
+}
+
+type tsLine struct {
+	at   time.Time
+	text string
+}
+
+// texts returns the text of lines; m.mu held.
+func texts(lines []tsLine) string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.text
+	}
+	return strings.Join(out, "\n")
+}
+
+// since returns the lines read at or after from that match re.
+func (m *monitor) since(from time.Time, re *regexp.Regexp) []tsLine {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []tsLine
+	for _, l := range m.lines {
+		if !l.at.Before(from) && re.MatchString(l.text) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func startMonitor(t *testing.T, n *ns) *monitor {
@@ -389,7 +417,7 @@ func startMonitor(t *testing.T, n *ns) *monitor {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			m.mu.Lock()
-			m.lines = append(m.lines, sc.Text())
+			m.lines = append(m.lines, tsLine{time.Now(), sc.Text()})
 			m.mu.Unlock()
 		}
 	}()
@@ -419,10 +447,10 @@ func (m *monitor) mark() (added, after int) {
 			added = -1
 			m.mu.Lock()
 			for i, l := range m.lines {
-				if !strings.Contains(l, key) {
+				if !strings.Contains(l.text, key) {
 					continue
 				}
-				if !strings.HasPrefix(l, "Deleted") {
+				if !strings.HasPrefix(l.text, "Deleted") {
 					added = i
 				} else if added >= 0 {
 					m.mu.Unlock()
@@ -435,7 +463,7 @@ func (m *monitor) mark() (added, after int) {
 		if time.Now().After(deadline) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			m.t.Fatalf("ip monitor in %s never printed a marker rule; it printed:\n%s", m.n.Name, strings.Join(m.lines, "\n"))
+			m.t.Fatalf("ip monitor in %s never printed a marker rule; it printed:\n%s", m.n.Name, texts(m.lines))
 		}
 	}
 }
@@ -450,7 +478,7 @@ func (m *monitor) during(fn func()) []string {
 	to, _ := m.mark()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if got := normalize(strings.Join(m.lines[from:to], "\n")); got != nil {
+	if got := normalize(texts(m.lines[from:to])); got != nil {
 		return got
 	}
 	return []string{}

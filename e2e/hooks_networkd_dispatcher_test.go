@@ -45,7 +45,7 @@ func testNetworkd(t *testing.T, dropIn bool) {
 	net := newHookNet(t)
 	h := net.host
 	dir := networkdStackDir(t, dropIn)
-	m := startTSMonitor(t, h)
+	m := startMonitor(t, h)
 	t1, t2 := h.table("em1"), h.table("em2")
 	var lat []stackLatency
 

@@ -22,7 +22,7 @@ func TestNMDispatcher(t *testing.T) {
 	net := newHookNet(t)
 	h := net.host
 	dir := nmStackDir(t)
-	m := startTSMonitor(t, h)
+	m := startMonitor(t, h)
 	t1, t2 := h.table("em1"), h.table("em2")
 	var lat []stackLatency
 

@@ -7,7 +7,6 @@ package e2e
 // mirror.
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -348,58 +346,6 @@ type stackHookCall struct {
 	args string
 }
 
-// --- a timestamped ip monitor ---------------------------------------------
-
-// tsMonitor is `ip -o monitor address route rule` in a namespace, each line
-// stamped when read (ip flushes after every message).
-type tsMonitor struct {
-	mu    sync.Mutex
-	lines []tsLine
-}
-
-type tsLine struct {
-	at   time.Time
-	text string
-}
-
-func startTSMonitor(t *testing.T, n *ns) *tsMonitor {
-	t.Helper()
-	m := &tsMonitor{}
-	cmd := exec.Command("ip", "-n", n.Name, "-o", "monitor", "address", "route", "rule")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ip monitor: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			m.mu.Lock()
-			m.lines = append(m.lines, tsLine{time.Now(), sc.Text()})
-			m.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done; cmd.Wait() })
-	return m
-}
-
-// since returns the lines read at or after from that match re.
-func (m *tsMonitor) since(from time.Time, re *regexp.Regexp) []tsLine {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []tsLine
-	for _, l := range m.lines {
-		if !l.at.Before(from) && re.MatchString(l.text) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // ourTableLines matches what a pass writes for table: its rules and routes.
 func ourTableLines(table string) *regexp.Regexp {
 	return regexp.MustCompile(`\b(table|lookup) ` + table + `\b`)
@@ -530,7 +476,7 @@ type stackLatency struct {
 // monitor line matching it (what the stack did to the link: an address
 // added or removed). A phase in which nothing was written to the table
 // reports nothing.
-func hookConvergence(t *testing.T, s *hookStack, m *tsMonitor, from time.Time, what, table string, event *regexp.Regexp) []stackLatency {
+func hookConvergence(t *testing.T, s *hookStack, m *monitor, from time.Time, what, table string, event *regexp.Regexp) []stackLatency {
 	t.Helper()
 	ours := m.since(from, ourTableLines(table))
 	if len(ours) == 0 {
@@ -628,7 +574,7 @@ func logHookLatencies(t *testing.T, s *hookStack, ls []stackLatency) {
 
 // logHookTimeline logs, when SYMROUTE_E2E_TIMELINE is set or t failed, every
 // hook call and ip monitor line since from, in time order.
-func logHookTimeline(t *testing.T, s *hookStack, m *tsMonitor, from time.Time) {
+func logHookTimeline(t *testing.T, s *hookStack, m *monitor, from time.Time) {
 	t.Helper()
 	if os.Getenv("SYMROUTE_E2E_TIMELINE") == "" && !t.Failed() {
 		return
