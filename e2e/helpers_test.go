@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/symroute/symroute/internal/testns"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // syncBin is the symroute-sync built by TestMain.

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/symroute/symroute/dispatch/dbustest"
 )
 
 // listenStackTimeout is for what real daemons do: DHCP, link state, renewals.
@@ -183,24 +185,6 @@ func listenAddr4(n *ns, dev string) string {
 	return ""
 }
 
-// listenBusConfig is the testbed's permissive system-bus policy, listening on
-// the private /run.
-const listenBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/> <allow own="*"/> <allow send_type="method_call"/> <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/> <allow receive_type="method_return"/>
-    <allow receive_type="error"/> <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-`
-
 // listenStack is NetworkManager or networkd with its private bus.
 type listenStack struct {
 	dir     string
@@ -219,7 +203,7 @@ func startListenStack(t *testing.T, host *ns, dir, mounts, daemonCmd string) *li
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "dbus.conf"), []byte(listenBusConfig), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "dbus.conf"), []byte(dbustest.Config("/run/dbus/system_bus_socket")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	inner := fmt.Sprintf(`#!/bin/sh

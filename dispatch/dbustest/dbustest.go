@@ -11,6 +11,10 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
+// Config is a permissive system-bus configuration listening on the unix
+// socket at path: the testbed's policy, for buses that only tests use.
+func Config(path string) string { return fmt.Sprintf(config, path) }
+
 const config = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -63,7 +67,7 @@ func Start(t testing.TB, dir string) *Bus {
 	}
 	b := &Bus{t: t, Socket: filepath.Join(dir, "bus.sock"), conf: filepath.Join(dir, "bus.conf")}
 	b.Addr = "unix:path=" + b.Socket
-	if err := os.WriteFile(b.conf, []byte(fmt.Sprintf(config, b.Socket)), 0o644); err != nil {
+	if err := os.WriteFile(b.conf, []byte(Config(b.Socket)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b.Restart()
