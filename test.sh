@@ -26,8 +26,17 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "installing test dependencies: ${missing[*]}"
 		export DEBIAN_FRONTEND=noninteractive
+		# NetworkManager, dnsmasq and networkd must never start on this
+		# machine: the tests run them in namespaces of their own. Unless the
+		# machine already forbids service starts, forbid them for the install.
+		policy=/usr/sbin/policy-rc.d
+		if [ ! -e "$policy" ]; then
+			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+			trap 'rm -f "$policy"' EXIT
+		fi
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		if [ -n "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
 	fi
 fi
 
