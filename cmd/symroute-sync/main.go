@@ -97,8 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		dispatch.Serve(k, args, cfg, log)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "symroute-sync: this mode is not available in this version\n")
-	return exitUsage
+	return exitUsage // unreachable: config.Parse accepts no command line without a mode
 }
 
 // newLogger logs to stderr; under journald (JOURNAL_STREAM set) without

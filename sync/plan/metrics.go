@@ -22,7 +22,6 @@ type Metric struct {
 
 // RTAX_* numbers; the names are ip(8)'s.
 const (
-	MetricLock       = 1
 	MetricCongctl    = 16
 	metricMaxID      = 17
 	metricFeaturesID = 12

@@ -396,17 +396,6 @@ func (m *Mirror) key(w wantRoute) RouteKey {
 	return k
 }
 
-// Routes returns the desired routes, materialised.
-func (m *Mirror) Routes() []Route {
-	out := make([]Route, len(m.want))
-	for i, w := range m.want {
-		m.route(w, &out[i])
-		if w.alt >= 0 {
-			out[i] = m.alts[w.alt]
-		}
-	}
-	return out
-}
 
 func finishCopy(r Route, o Options, link int) Route {
 	r.Table = o.TableOf(link)
