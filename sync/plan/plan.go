@@ -396,7 +396,6 @@ func (m *Mirror) key(w wantRoute) RouteKey {
 	return k
 }
 
-
 func finishCopy(r Route, o Options, link int) Route {
 	r.Table = o.TableOf(link)
 	r.Metrics = overrideMetrics(r.Metrics, o.RouteMetrics)
