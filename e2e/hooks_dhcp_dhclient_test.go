@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookDhclient runs ISC dhclient with Debian's own dhclient-script and
@@ -37,7 +39,7 @@ func TestHookDhclient(t *testing.T) {
 func dhNeed(t *testing.T) {
 	t.Helper()
 	requireRoot(t)
-	dhcpNeed(t, "dhclient", "dnsmasq", "unshare", "run-parts")
+	testns.RequirePrograms(t, "", "dhclient", "dnsmasq", "unshare", "run-parts")
 }
 
 type dhclientRun struct {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookDhcpcd runs dhcpcd on two uplinks with its own dhcpcd-run-hooks
@@ -16,7 +18,7 @@ import (
 func TestHookDhcpcd(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
-	dhcpNeed(t, "dhcpcd", "dnsmasq", "unshare", "nsenter")
+	testns.RequirePrograms(t, "", "dhcpcd", "dnsmasq", "unshare", "nsenter")
 	d := newDhcpNet(t, false)
 	r := newDhcpRoot(t, syncBin)
 	hooks := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")

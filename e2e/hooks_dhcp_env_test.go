@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // dhcpTimeout is generous: a DHCP exchange takes a second or two, a
@@ -62,7 +64,7 @@ var dhcpUplinks = [2]struct{ net, router, lo, hi, mask string }{
 func newDhcpNet(t *testing.T, classless bool) *dhcpNet {
 	t.Helper()
 	requireRoot(t)
-	dhcpNeed(t, "dnsmasq")
+	testns.RequirePrograms(t, "", "dnsmasq")
 	tag := randomTag()
 	d := &dhcpNet{t: t, host: newNS(t, tag, "host"), dir: t.TempDir(), classless: classless}
 	for i := range d.up {
@@ -74,19 +76,6 @@ func newDhcpNet(t *testing.T, classless bool) *dhcpNet {
 		d.startDnsmasq(i, dhcpUplinks[i].router)
 	}
 	return d
-}
-
-// dhcpNeed skips (or, under CI, fails) a test whose program is missing.
-func dhcpNeed(t *testing.T, progs ...string) {
-	t.Helper()
-	for _, p := range progs {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed: CI must install it (test.sh)", p)
-			}
-			t.Skipf("skipped: %s is not installed", p)
-		}
-	}
 }
 
 // startDnsmasq (re)starts uplink i's dnsmasq handing out router.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookDhcpHostile hands hostile interface names and variables ($(...),
@@ -23,7 +25,7 @@ import (
 func TestHookDhcpHostile(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
-	dhcpNeed(t, "unshare", "run-parts", "bash", "dhclient", "dhcpcd")
+	testns.RequirePrograms(t, "", "unshare", "run-parts", "bash", "dhclient", "dhcpcd")
 	tag := randomTag()
 	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
 	const evil = "$(>m)" // a valid Linux interface name, and a shell command
@@ -200,7 +202,7 @@ func TestHookDhcpHostile(t *testing.T) {
 func TestHookDhcpLockBusy(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
-	dhcpNeed(t, "unshare", "flock")
+	testns.RequirePrograms(t, "", "unshare", "flock")
 	tag := randomTag()
 	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
 	veth(t, h, "em1", "10.0.0.2/16", peer, "up0", "10.0.0.1/16")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookIfupdown runs ifupdown's ifup and ifdown on two static uplinks
@@ -19,7 +21,7 @@ import (
 func TestHookIfupdown(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
-	dhcpNeed(t, "ifup", "ifdown", "unshare", "run-parts")
+	testns.RequirePrograms(t, "", "ifup", "ifdown", "unshare", "run-parts")
 	ifup, _ := exec.LookPath("ifup")
 	ifdown, _ := exec.LookPath("ifdown")
 	tag := randomTag()

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookDhclientRHEL runs real dhclients whose script follows RHEL's
@@ -17,7 +19,7 @@ import (
 func TestHookDhclientRHEL(t *testing.T) {
 	t.Parallel()
 	dhNeed(t)
-	dhcpNeed(t, "bash")
+	testns.RequirePrograms(t, "", "bash")
 	c := &dhclientRun{t: t, net: newDhcpNet(t, false), root: newDhcpRoot(t, syncBin), procs: map[string]*dhcpProc{}, seen: map[string]int{}}
 	// No /etc/dhcp/dhclient.d on a Debian host: the overlay's upper
 	// layer makes it.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // networkdStates are the networkd-dispatcher state directories our script
@@ -40,8 +42,8 @@ func TestNetworkdDispatcher(t *testing.T) {
 
 func testNetworkd(t *testing.T, dropIn bool) {
 	requireRoot(t)
-	hookNeed(t, "systemd", "/lib/systemd/systemd-networkd", "networkctl")
-	hookNeed(t, "networkd-dispatcher", "networkd-dispatcher")
+	testns.RequirePrograms(t, "systemd", "/lib/systemd/systemd-networkd", "networkctl")
+	testns.RequirePrograms(t, "networkd-dispatcher", "networkd-dispatcher")
 	net := newHookNet(t)
 	h := net.host
 	dir := networkdStackDir(t, dropIn)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestNMDispatcher runs NetworkManager 1.42 on HOST's em1 and em2 (DHCP
@@ -18,7 +20,7 @@ import (
 func TestNMDispatcher(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
-	hookNeed(t, "network-manager", "NetworkManager", "nmcli", "/usr/lib/NetworkManager/nm-dispatcher")
+	testns.RequirePrograms(t, "network-manager", "NetworkManager", "nmcli", "/usr/lib/NetworkManager/nm-dispatcher")
 	net := newHookNet(t)
 	h := net.host
 	dir := nmStackDir(t)

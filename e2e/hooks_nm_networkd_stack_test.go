@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // hookStackTimeout bounds every wait on a real network stack: DHCP, daemons
@@ -43,9 +45,9 @@ type hookNet struct {
 func newHookNet(t *testing.T) *hookNet {
 	t.Helper()
 	requireRoot(t)
-	hookNeed(t, "dnsmasq-base", "dnsmasq")
-	hookNeed(t, "dbus", "dbus-daemon")
-	hookNeed(t, "util-linux", "unshare", "nsenter")
+	testns.RequirePrograms(t, "dnsmasq-base", "dnsmasq")
+	testns.RequirePrograms(t, "dbus", "dbus-daemon")
+	testns.RequirePrograms(t, "util-linux", "unshare", "nsenter")
 	tag := randomTag()
 	s := &hookNet{
 		host:   newNS(t, tag, "host"),
@@ -70,22 +72,6 @@ func newHookNet(t *testing.T) *hookNet {
 		"route add 192.168.0.0/24 via 172.31.2.1 dev r2",
 	)
 	return s
-}
-
-// hookNeed skips t (fails it under CI) unless the programs, names in PATH
-// or absolute paths, of Debian package pkg are installed (test.sh installs
-// them).
-func hookNeed(t *testing.T, pkg string, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err == nil {
-			continue
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed: CI must install %s", n, pkg)
-		}
-		t.Skipf("skipped: %s is not installed (Debian package %s)", n, pkg)
-	}
 }
 
 // startHookDnsmasq serves DHCP on up0 of n until t ends. --no-ping: else each

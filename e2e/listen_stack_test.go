@@ -23,25 +23,12 @@ import (
 	"time"
 
 	"github.com/symroute/symroute/dispatch/dbustest"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // listenStackTimeout is for what real daemons do: DHCP, link state, renewals.
 const listenStackTimeout = 90 * time.Second
-
-func listenRequire(t *testing.T, pkg string, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if _, err := os.Stat(n); err == nil {
-				continue
-			}
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found: CI must install %s", n, pkg)
-			}
-			t.Skipf("skipped: %s not installed (Debian package %s)", n, pkg)
-		}
-	}
-}
 
 // listenBuffer collects a process's output while it runs.
 type listenBuffer struct {
@@ -129,7 +116,7 @@ var listenUplinks = [3]struct{ gw, net, lo, hi, mask string }{
 func newListenDHCP(t *testing.T) *listenDHCP {
 	t.Helper()
 	requireRoot(t)
-	listenRequire(t, "dnsmasq-base", "dnsmasq")
+	testns.RequirePrograms(t, "dnsmasq-base", "dnsmasq")
 	s := &listenDHCP{t: t, dir: t.TempDir()}
 	tag := randomTag()
 	s.host = newNS(t, tag, "host")
@@ -240,8 +227,8 @@ exec %[3]s
 // directory, so nm-dispatcher is never activated and no hook runs.
 func startListenNM(t *testing.T, host *ns) *listenStack {
 	t.Helper()
-	listenRequire(t, "network-manager", "NetworkManager", "nmcli")
-	listenRequire(t, "dbus", "dbus-daemon")
+	testns.RequirePrograms(t, "network-manager", "NetworkManager", "nmcli")
+	testns.RequirePrograms(t, "dbus", "dbus-daemon")
 	dir := t.TempDir()
 	for _, d := range []string{"varlib", "conf.d", "sysconf.d", "connections"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -304,8 +291,8 @@ func (p *listenStack) mustNmcli(t *testing.T, host *ns, args ...string) {
 func startListenNetworkd(t *testing.T, host *ns) *listenStack {
 	t.Helper()
 	networkd := "/lib/systemd/systemd-networkd"
-	listenRequire(t, "systemd", networkd)
-	listenRequire(t, "dbus", "dbus-daemon")
+	testns.RequirePrograms(t, "systemd", networkd)
+	testns.RequirePrograms(t, "dbus", "dbus-daemon")
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "network"), 0o755); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // Config is a permissive system-bus configuration listening on the unix
@@ -43,13 +45,7 @@ type Bus struct {
 // Require skips t when dbus-daemon is not installed, and fails it under CI.
 func Require(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("dbus-daemon"); err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("dbus-daemon not found: CI must install the dbus package")
-	}
-	t.Skip("skipped: dbus-daemon not installed (Debian package dbus)")
+	testns.RequirePrograms(t, "dbus", "dbus-daemon")
 }
 
 // Start starts a bus in dir ("" for a fresh temporary directory), stopped

@@ -99,3 +99,23 @@ func Run(t testing.TB, ns netns.NsHandle, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// RequirePrograms skips t when one of names (a program in PATH, or a path)
+// is missing, or fails it under CI, which must install the Debian package
+// pkg ("" when the names come from several).
+func RequirePrograms(t testing.TB, pkg string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err == nil {
+			continue
+		}
+		from := "test.sh's packages"
+		if pkg != "" {
+			from = "Debian package " + pkg
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed: CI must install it (%s)", n, from)
+		}
+		t.Skipf("skipped: %s is not installed (%s)", n, from)
+	}
+}
