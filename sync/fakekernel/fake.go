@@ -117,6 +117,8 @@ func (k *Kernel) apply(op plan.Op) error {
 		for i, c := range k.State.Rules {
 			if c.Family == op.Rule.Family && c.Priority == op.Rule.Priority && c.Src == op.Rule.Src &&
 				c.Table == op.Rule.Table && !c.Other &&
+				// The kernel matches a mark and a mask only when given.
+				(op.Rule.Mark == 0 || c.Mark == op.Rule.Mark) && (op.Rule.Mask == 0 || c.Mask == op.Rule.Mask) &&
 				(op.Rule.Protocol == 0 || c.Protocol == op.Rule.Protocol) {
 				k.State.Rules = append(k.State.Rules[:i], k.State.Rules[i+1:]...)
 				k.Writes++

@@ -392,23 +392,38 @@ func TestRules(t *testing.T) {
 	e := setup(t)
 	v4 := plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: pfx("10.1.0.2/32"), Table: tbl, Action: plan.RuleActionLookup, Protocol: plan.Protocol}
 	v6 := plan.Rule{Family: plan.FamilyV6, Priority: 32765, Src: pfx("2001:db8:1::2/128"), Table: 70000, Action: plan.RuleActionLookup, Protocol: plan.Protocol}
+	mark4 := plan.Rule{Family: plan.FamilyV4, Priority: 32764, Mark: 0x1000000, Mask: 0xff000000, Table: tbl, Action: plan.RuleActionLookup, Protocol: plan.Protocol}
+	mark6 := mark4
+	mark6.Family, mark6.Mark = plan.FamilyV6, 0x2000000
 	ours := func() []plan.Rule {
 		var out []plan.Rule
 		for _, r := range e.snapshot(t).Rules {
-			if r.Priority == 32765 {
+			if r.Priority == 32765 || r.Priority == 32764 {
 				out = append(out, r)
 			}
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Family < out[j].Family })
+		sort.Slice(out, func(i, j int) bool {
+			return out[i].Family < out[j].Family || out[i].Family == out[j].Family && out[i].Priority < out[j].Priority
+		})
 		return out
 	}
 	// Adding twice is EEXIST, done.
-	e.apply(t, plan.Op{Kind: plan.RuleAdd, Rule: &v4}, plan.Op{Kind: plan.RuleAdd, Rule: &v6}, plan.Op{Kind: plan.RuleAdd, Rule: &v4})
-	if diff := cmp.Diff([]plan.Rule{v4, v6}, ours(), eq); diff != "" {
+	e.apply(t, plan.Op{Kind: plan.RuleAdd, Rule: &v4}, plan.Op{Kind: plan.RuleAdd, Rule: &v6}, plan.Op{Kind: plan.RuleAdd, Rule: &v4},
+		plan.Op{Kind: plan.RuleAdd, Rule: &mark4}, plan.Op{Kind: plan.RuleAdd, Rule: &mark6}, plan.Op{Kind: plan.RuleAdd, Rule: &mark4})
+	if diff := cmp.Diff([]plan.Rule{mark4, v4, mark6, v6}, ours(), eq); diff != "" {
 		t.Errorf("rules read back (-want +got):\n%s", diff)
 	}
+	// A delete names the mark: another value's rule at the same priority
+	// and table stays.
+	other := mark4
+	other.Mark = 0x3000000
+	e.apply(t, plan.Op{Kind: plan.RuleDel, Rule: &other})
+	if got := ours(); len(got) != 4 {
+		t.Errorf("a delete of fwmark %#x removed another rule: %+v", other.Mark, got)
+	}
 	// Deleting twice is ENOENT, done.
-	e.apply(t, plan.Op{Kind: plan.RuleDel, Rule: &v4}, plan.Op{Kind: plan.RuleDel, Rule: &v6}, plan.Op{Kind: plan.RuleDel, Rule: &v4})
+	e.apply(t, plan.Op{Kind: plan.RuleDel, Rule: &v4}, plan.Op{Kind: plan.RuleDel, Rule: &v6}, plan.Op{Kind: plan.RuleDel, Rule: &v4},
+		plan.Op{Kind: plan.RuleDel, Rule: &mark4}, plan.Op{Kind: plan.RuleDel, Rule: &mark6}, plan.Op{Kind: plan.RuleDel, Rule: &mark4})
 	if got := ours(); len(got) != 0 {
 		t.Errorf("rules left after delete: %+v", got)
 	}
@@ -440,7 +455,7 @@ func TestRuleOther(t *testing.T) {
 	}
 	defer nh.Close()
 	mark := netlink.NewRule()
-	mark.Family, mark.Priority, mark.Table, mark.Mark = unix.AF_INET, 100, 1003, 1
+	mark.Family, mark.Priority, mark.Table, mark.Mark, mark.Invert = unix.AF_INET, 100, 1003, 1, true
 	iif := netlink.NewRule()
 	iif.Family, iif.Priority, iif.Table, iif.IifName = unix.AF_INET6, 101, 1004, "a0"
 	for _, r := range []*netlink.Rule{mark, iif} {

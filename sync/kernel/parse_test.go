@@ -148,13 +148,17 @@ func TestParseRule(t *testing.T) {
 	plain := plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: netip.MustParsePrefix("10.1.0.2/32"), Table: 1002, Action: 1, Protocol: plan.Protocol}
 	other := plain
 	other.Other = true
+	marked := plain
+	marked.Mark, marked.Mask = 0x1000000, 0xff000000
 	for _, tc := range []struct {
 		name string
 		msg  []byte
 		want plan.Rule
 	}{
 		{"from only", ruleMsg(unix.FIB_RULE_PERMANENT), plain},
-		{"fwmark", ruleMsg(0, appendU32Attr(nil, unix.FRA_FWMARK, 1)), other},
+		{"fwmark", ruleMsg(0, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)), marked},
+		{"not fwmark", ruleMsg(unix.FIB_RULE_INVERT, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)),
+			plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: plain.Src, Mark: 0x1000000, Mask: 0xff000000, Table: 1002, Action: 1, Protocol: plan.Protocol, Other: true}},
 		{"iif", ruleMsg(0, appendAttr(nil, unix.FRA_IIFNAME, []byte("eth0\x00"))), other},
 		{"invert", ruleMsg(unix.FIB_RULE_INVERT), other},
 		{"suppress_prefixlength 0", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 0)), other},

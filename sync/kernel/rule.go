@@ -14,7 +14,7 @@ import (
 const sizeofRuleHdr = 12
 
 // parseRule decodes one RTM_NEWRULE body. Anything that narrows the rule
-// beyond a source prefix sets Other: a whitelist, so selectors added by
+// beyond a source prefix and a firewall mark sets Other: a whitelist, so selectors added by
 // kernels newer than this code (dscp, flowlabel...) count too. The library's
 // RuleList is not used because it drops the action and l3mdev.
 func parseRule(b []byte) (plan.Rule, bool) {
@@ -40,6 +40,10 @@ func parseRule(b []byte) (plan.Rule, bool) {
 			if ip := addrOf(val); ip.IsValid() {
 				r.Src = netip.PrefixFrom(ip, int(b[2]))
 			}
+		case unix.FRA_FWMARK:
+			r.Mark = u32(val)
+		case unix.FRA_FWMASK:
+			r.Mask = u32(val)
 		case unix.FRA_PROTOCOL:
 			if len(val) > 0 {
 				r.Protocol = val[0]
@@ -51,7 +55,7 @@ func parseRule(b []byte) (plan.Rule, bool) {
 			}
 		case unix.FRA_PAD:
 		default:
-			// iif, oif, fwmark/mask, goto, realms, tun_id, l3mdev, uid
+			// iif, oif, goto, realms, tun_id, l3mdev, uid
 			// range, ports, ip_proto, and whatever comes next: the kernel
 			// dumps these only when set.
 			r.Other = true
@@ -95,6 +99,12 @@ func appendRuleMsg(b []byte, kind plan.OpKind, r *plan.Rule, seq uint32) ([]byte
 	b = appendU32Attr(b, unix.FRA_TABLE, r.Table)
 	if srcLen > 0 {
 		b = appendAddrAttr(b, unix.FRA_SRC, r.Src.Addr())
+	}
+	// A delete without a mark matches rules whatever their mark: ours
+	// always name it, so they can only hit the rule meant.
+	if r.HasMark() {
+		b = appendU32Attr(b, unix.FRA_FWMARK, r.Mark)
+		b = appendU32Attr(b, unix.FRA_FWMASK, r.Mask)
 	}
 	if r.Protocol != 0 {
 		b = appendAttr(b, unix.FRA_PROTOCOL, []byte{r.Protocol})

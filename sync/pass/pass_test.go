@@ -57,7 +57,7 @@ func randomWorld(rng *rand.Rand) world {
 		{Family: plan.FamilyV6, Priority: 0, Table: 255, Action: 1, Protocol: 2},
 		{Family: plan.FamilyV6, Priority: 32766, Table: 254, Action: 1, Protocol: 2},
 		// wg-quick's rule and table: in our range, not ours.
-		{Family: plan.FamilyV4, Priority: 32765, Table: 51820, Action: 1, Other: true},
+		{Family: plan.FamilyV4, Priority: 32765, Table: 51820, Action: 1, Mark: 51820, Mask: 0xffffffff, Other: true},
 	}
 	main := func(r plan.Route) { r.Table = 254; st.Routes = append(st.Routes, r) }
 	for i := 0; i < nLinks; i++ {
@@ -178,7 +178,7 @@ func oracle(w world, o plan.Options) oracleResult {
 		return false
 	}
 	mine := func(r plan.Rule) bool {
-		host := !r.Other && r.Action == 1 && r.Src.IsValid() && r.Src.Bits() == r.Src.Addr().BitLen()
+		host := !r.Other && r.Mark == 0 && r.Mask == 0 && r.Action == 1 && r.Src.IsValid() && r.Src.Bits() == r.Src.Addr().BitLen()
 		if r.Protocol == plan.Protocol {
 			return true
 		}

@@ -70,14 +70,15 @@ func (k RouteKey) hash() hashKey {
 }
 
 type ruleKey struct {
-	Family   uint8
-	Priority uint32
-	Src      netip.Prefix
-	Table    uint32
+	Family     uint8
+	Priority   uint32
+	Src        netip.Prefix
+	Mark, Mask uint32
+	Table      uint32
 }
 
 func keyOfRule(r *Rule) ruleKey {
-	return ruleKey{Family: r.Family, Priority: r.Priority, Src: r.Src, Table: r.Table}
+	return ruleKey{Family: r.Family, Priority: r.Priority, Src: r.Src, Mark: r.Mark, Mask: r.Mask, Table: r.Table}
 }
 
 // Diff returns the operations that make st equal to m, in apply order:

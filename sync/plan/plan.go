@@ -117,7 +117,7 @@ func isHostPrefix(p netip.Prefix) bool { return p.IsValid() && p.IsSingleIP() }
 // FromOnly is the shape of symroute's rules and the original symrouted's:
 // "from ADDR lookup TABLE" and nothing else.
 func (r *Rule) FromOnly() bool {
-	return !r.Other && r.Action == RuleActionLookup && isHostPrefix(r.Src)
+	return !r.Other && !r.HasMark() && r.Action == RuleActionLookup && isHostPrefix(r.Src)
 }
 
 // reservedTable reports tables no pass may ever write.
@@ -449,6 +449,9 @@ func ruleSummary(r *Rule) string {
 	s := fmt.Sprintf("priority %d", r.Priority)
 	if r.Src.IsValid() {
 		s += " from " + r.Src.String()
+	}
+	if r.HasMark() {
+		s += fmt.Sprintf(" fwmark %#x/%#x", r.Mark, r.Mask)
 	}
 	if r.Other {
 		s += " with other selectors"

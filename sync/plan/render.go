@@ -166,6 +166,12 @@ func (rn Renderer) rule(b *strings.Builder, op Op) {
 		b.WriteString(" from ")
 		b.WriteString(r.Src.String())
 	}
+	if r.HasMark() {
+		b.WriteString(" fwmark 0x")
+		b.WriteString(strconv.FormatUint(uint64(r.Mark), 16))
+		b.WriteString("/0x")
+		b.WriteString(strconv.FormatUint(uint64(r.Mask), 16))
+	}
 	b.WriteString(" table ")
 	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
 	if r.Protocol != 0 {

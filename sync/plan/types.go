@@ -61,18 +61,25 @@ type Addr struct {
 }
 
 // Rule is one policy routing rule. Only what symroute needs to decide
-// ownership is kept; any selector other than a source prefix (iif, oif,
-// fwmark, tos, ports, uid range, invert...) sets Other, which makes the rule
-// certainly not ours.
+// ownership is kept: a source prefix and a firewall mark are the selectors
+// symroute's rules use; any other (iif, oif, tos, ports, uid range,
+// invert...) sets Other, which makes the rule certainly not ours.
 type Rule struct {
 	Family   uint8
 	Priority uint32
 	Src      netip.Prefix // zero if the rule matches any source
-	Table    uint32
-	Action   uint8 // FR_ACT_*; RuleActionLookup for "lookup TABLE"
-	Protocol uint8
-	Other    bool
+	// Mark and Mask are "fwmark MARK/MASK"; both zero if the rule has no
+	// fwmark selector. The kernel takes a mark given alone with the mask
+	// 0xffffffff, and dumps both.
+	Mark, Mask uint32
+	Table      uint32
+	Action     uint8 // FR_ACT_*; RuleActionLookup for "lookup TABLE"
+	Protocol   uint8
+	Other      bool
 }
+
+// HasMark reports whether r selects by firewall mark.
+func (r *Rule) HasMark() bool { return r.Mark != 0 || r.Mask != 0 }
 
 // Nexthop is one path of a multipath route.
 type Nexthop struct {
