@@ -85,7 +85,8 @@ func usagef(format string, a ...any) error {
 
 // optionKeys are the flags that are also config file keys, in the order
 // their errors are reported.
-var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file"}
+var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file",
+	"follow-ingress", "ingress-mark-mask"}
 
 func isList(key string) bool {
 	return key == "exclude" || key == "include" || key == "set-route-metric"
@@ -140,6 +141,11 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.StringArrayVar(f.lists["include"], "include", nil, "")
 	fs.StringArrayVar(f.lists["set-route-metric"], "set-route-metric", nil, "")
 	fs.StringVar(f.scalars["lock-file"], "lock-file", "", "")
+	fs.StringVar(f.scalars["follow-ingress"], "follow-ingress", "", "")
+	// A bare --follow-ingress switches it on; =false too is accepted, so
+	// a flag can turn off what the config file turned on.
+	fs.Lookup("follow-ingress").NoOptDefVal = "true"
+	fs.StringVar(f.scalars["ingress-mark-mask"], "ingress-mark-mask", "", "")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
 	fs.BoolVarP(&f.help, "help", "h", false, "")
@@ -312,6 +318,8 @@ type optionSet struct {
 	lockFile            string
 	exclude, include    []string
 	metrics             []plan.Metric
+	followIngress       bool
+	ingressMask         uint32
 }
 
 func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}} }
@@ -367,6 +375,21 @@ func (s *optionSet) set(key, value string) error {
 			}
 		}
 		s.metrics = append(s.metrics, m)
+	case "follow-ingress":
+		b, err := parseBool(value)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", key, value, err)
+		}
+		s.followIngress = b
+	case "ingress-mark-mask":
+		n, err := parseMask(value)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", key, value, err)
+		}
+		s.ingressMask = n
+		o := plan.DefaultOptions()
+		o.IngressMask = n
+		return o.Validate()
 	case "lock-file":
 		// Hooks run with any working directory; a relative lock file
 		// would let two passes hold different locks.
@@ -400,6 +423,43 @@ func (s *optionSet) applyTo(c *Config) {
 	if s.given["lock-file"] {
 		c.LockFile = s.lockFile
 	}
+	if s.given["follow-ingress"] {
+		c.Options.FollowIngress = s.followIngress
+	}
+	if s.given["ingress-mark-mask"] {
+		c.Options.IngressMask = s.ingressMask
+	}
+}
+
+// parseBool takes the words a config file is likely to hold.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, errors.New("want true or false")
+}
+
+// parseMask takes a mark mask as ip-rule(8) and nft(8) print it: 0x and
+// hex digits, or decimal digits without a leading zero (which some tools
+// would read as octal).
+func parseMask(s string) (uint32, error) {
+	base, digits := 10, s
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		base, digits = 16, s[2:]
+	} else if len(s) > 1 && s[0] == '0' {
+		return 0, errors.New("ambiguous leading zero: write hex as 0x...")
+	}
+	if digits == "" || strings.Trim(digits, "0123456789abcdefABCDEF") != "" {
+		return 0, errors.New("not a number (0x and hex digits, or decimal)")
+	}
+	n, err := strconv.ParseUint(digits, base, 32)
+	if err != nil {
+		return 0, errors.New("not a 32-bit number")
+	}
+	return uint32(n), nil
 }
 
 // parseUint32 accepts plain decimal digits only: no sign, base prefix or

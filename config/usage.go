@@ -29,6 +29,11 @@ Options (also keys of the config file, without the dashes: "priority = 32765"):
                               set a route metric on every copied route (mtu=1400,
                               advmss=1360, congctl=bbr, ...); repeatable
   --lock-file PATH            lock serialising passes (default /run/symroute/sync.lock)
+  --follow-ingress[=BOOL]     replies of connections to this host leave by the link they came
+                              in on (VIPs on lo, an uplink's address reached through another,
+                              published container ports): conntrack marks, fwmark rules and an
+                              nftables table "inet symroute" (default off)
+  --ingress-mark-mask MASK    firewall-mark bits --follow-ingress may use (default 0xff000000)
 
 Other flags:
   --config FILE               config file (default /etc/symroute/symroute.conf; a missing

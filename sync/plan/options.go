@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"math/bits"
 	"path"
 )
 
@@ -9,6 +10,12 @@ import (
 const (
 	DefaultTableBase = 1000
 	DefaultPriority  = 32765 // just ahead of main's 32766
+	// DefaultIngressMask is the mark bits --follow-ingress uses: the top
+	// byte, which kube-proxy (0xc000), Tailscale (0xff0000), Cilium's
+	// matched bits (0xff00), CNI portmap and netavark (0x2000), Istio
+	// (0x3ff) and the AWS VPC CNI (0x80) leave alone. Calico's default
+	// mask 0xffff0000 overlaps it (see the README).
+	DefaultIngressMask = 0xff000000
 )
 
 // DefaultExclude are the link-name globs left alone unless the user gives a
@@ -34,13 +41,19 @@ type Options struct {
 	// Include, if not empty, limits managed links to the matching names.
 	Include      []string
 	RouteMetrics []Metric
+	// FollowIngress steers the replies of connections that arrived on a
+	// managed link by that link's table (--follow-ingress).
+	FollowIngress bool
+	// IngressMask are the firewall-mark bits FollowIngress may use, in
+	// packet and conntrack marks alike.
+	IngressMask uint32
 	// Flush plans the removal of everything symroute owns.
 	Flush bool
 }
 
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
-	return Options{TableBase: DefaultTableBase, Priority: DefaultPriority}
+	return Options{TableBase: DefaultTableBase, Priority: DefaultPriority, IngressMask: DefaultIngressMask}
 }
 
 // MaxIfindex is the largest ifindex the kernel hands out (a positive int).
@@ -61,6 +74,13 @@ func (o Options) Validate() error {
 	// 32766/32767 are main and default.
 	if o.Priority == 0 || o.Priority >= 32766 {
 		return fmt.Errorf("priority %d: must be from 1 to 32765 (0 is local's rule, 32766 main's)", o.Priority)
+	}
+	if bits.OnesCount32(o.IngressMask) < 2 {
+		return fmt.Errorf("ingress-mark-mask 0x%08x: must have at least two bits set (one value per link, 0 meaning none)", o.IngressMask)
+	}
+	// The fwmark rules go one priority ahead of the per-address rules.
+	if o.FollowIngress && o.Priority < 2 {
+		return fmt.Errorf("priority %d: follow-ingress puts its rules at priority-1, so it needs 2 or more", o.Priority)
 	}
 	for _, g := range append(append([]string(nil), o.Exclude...), o.Include...) {
 		if _, err := path.Match(g, ""); err != nil {
@@ -106,3 +126,7 @@ func (o Options) Managed(l Link, byIndex map[int]*Link) bool {
 
 // TableOf is the table of the link with ifindex idx.
 func (o Options) TableOf(idx int) uint32 { return o.TableBase + uint32(idx) }
+
+// IngressPriority is the priority of the fwmark rules of --follow-ingress:
+// just ahead of the per-address rules, which they must override.
+func (o Options) IngressPriority() uint32 { return o.Priority - 1 }

@@ -477,20 +477,31 @@ func TestCompute(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	with := func(f func(o *Options)) Options {
+		o := DefaultOptions()
+		f(&o)
+		return o
+	}
 	for _, tc := range []struct {
 		name string
 		o    Options
 		ok   bool
 	}{
 		{"defaults", DefaultOptions(), true},
-		{"base 254 could reach 255", Options{TableBase: 254, Priority: 100}, false},
-		{"base 255", Options{TableBase: 255, Priority: 100}, true},
-		{"base 0", Options{TableBase: 0, Priority: 100}, false},
-		{"base wraps", Options{TableBase: 1<<32 - 1, Priority: 100}, false},
-		{"largest base", Options{TableBase: 1 << 31, Priority: 100}, true},
-		{"priority 0", Options{TableBase: 1000, Priority: 0}, false},
-		{"priority of main", Options{TableBase: 1000, Priority: 32766}, false},
-		{"bad glob", Options{TableBase: 1000, Priority: 100, Exclude: []string{"["}}, false},
+		{"base 254 could reach 255", with(func(o *Options) { o.TableBase = 254 }), false},
+		{"base 255", with(func(o *Options) { o.TableBase = 255 }), true},
+		{"base 0", with(func(o *Options) { o.TableBase = 0 }), false},
+		{"base wraps", with(func(o *Options) { o.TableBase = 1<<32 - 1 }), false},
+		{"largest base", with(func(o *Options) { o.TableBase = 1 << 31 }), true},
+		{"priority 0", with(func(o *Options) { o.Priority = 0 }), false},
+		{"priority of main", with(func(o *Options) { o.Priority = 32766 }), false},
+		{"bad glob", with(func(o *Options) { o.Exclude = []string{"["} }), false},
+		{"mask of no bits", with(func(o *Options) { o.IngressMask = 0 }), false},
+		{"mask of one bit", with(func(o *Options) { o.IngressMask = 0x8000 }), false},
+		{"mask of two scattered bits", with(func(o *Options) { o.IngressMask = 0x80000001 }), true},
+		{"priority 1 without follow-ingress", with(func(o *Options) { o.Priority = 1 }), true},
+		{"priority 1 with follow-ingress", with(func(o *Options) { o.Priority, o.FollowIngress = 1, true }), false},
+		{"priority 2 with follow-ingress", with(func(o *Options) { o.Priority, o.FollowIngress = 2, true }), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.o.Validate(); (err == nil) != tc.ok {
