@@ -125,7 +125,11 @@ func once(k plan.Kernel, po pass.Options, log *slog.Logger) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, pass.ErrPartial):
-		log.Warn("pass partial", "skipped_links", len(res.Clashes))
+		if res.IngressErr != "" {
+			log.Warn("pass partial: follow-ingress not enabled", "skipped_links", len(res.Clashes))
+		} else {
+			log.Warn("pass partial", "skipped_links", len(res.Clashes))
+		}
 		return exitFailed
 	case errors.Is(err, pass.ErrLockBusy):
 		// Only a hook's pass waits a bounded time. The pass holding the
@@ -144,12 +148,7 @@ func computeOrLog(k plan.Kernel, po pass.Options, log *slog.Logger) (*plan.State
 		log.Error("plan", "err", err)
 		return nil, nil, p, false
 	}
-	for _, c := range p.Clashes {
-		log.Warn(c.String())
-	}
-	for _, w := range p.Warnings {
-		log.Warn(w)
-	}
+	pass.LogFindings(log, p)
 	return st, m, p, true
 }
 
@@ -177,7 +176,7 @@ func check(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) i
 	case len(p.Ops) > 0:
 		printPlan(stdout, st, p)
 		return exitDrifted
-	case len(p.Clashes) > 0:
+	case len(p.Clashes) > 0 || p.IngressErr != "":
 		return exitFailed
 	}
 	return exitOK

@@ -1,6 +1,7 @@
 package fakekernel
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/symroute/symroute/sync/plan"
@@ -17,21 +18,43 @@ type Kernel struct {
 	Writes int
 	// BeforeApply, if set, runs before each Apply (to simulate races).
 	BeforeApply func(k *Kernel)
+	// NoNftables makes it behave like a kernel without nftables: the
+	// table cannot be read or written.
+	NoNftables bool
+	// Conntrack are the conntrack marks of live connections, for
+	// ConntrackForget.
+	Conntrack []uint32
+	// FailForget makes every ConntrackForget fail.
+	FailForget bool
 }
 
 var _ plan.Kernel = (*Kernel)(nil)
 
+var errNoNftables = errors.New("fake kernel: nftables: protocol not supported")
+
 // Snapshot returns a deep copy of the state, with the routes the real
-// adapter keeps (plan.KeepTable).
-func (k *Kernel) Snapshot(tableBase uint32) (*plan.State, error) {
+// adapter keeps (plan.KeepTable). Like the real adapter, it reads the links'
+// src_valid_mark only when asked or when the nftables table is there.
+func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	st := &plan.State{
 		Links: append([]plan.Link(nil), k.State.Links...),
 		Addrs: append([]plan.Addr(nil), k.State.Addrs...),
 		Rules: append([]plan.Rule(nil), k.State.Rules...),
 	}
+	if k.NoNftables {
+		st.Ingress.Err = errNoNftables
+	} else {
+		st.Ingress = k.State.Ingress
+		st.Ingress.Table = copyIngress(k.State.Ingress.Table)
+	}
+	if !o.FollowIngress && st.Ingress.Table == nil {
+		for i := range st.Links {
+			st.Links[i].SrcValidMark = false
+		}
+	}
 	ruleTables := plan.RuleTables(st.Rules)
 	for _, r := range k.State.Routes {
-		if plan.KeepTable(r.Table, tableBase, ruleTables) {
+		if plan.KeepTable(r.Table, o.TableBase, ruleTables) {
 			r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
 			if len(r.Nexthops) == 0 {
 				r.Nexthops = nil
@@ -42,14 +65,30 @@ func (k *Kernel) Snapshot(tableBase uint32) (*plan.State, error) {
 	return st, nil
 }
 
+func copyIngress(t *plan.Ingress) *plan.Ingress {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Links = append([]plan.IngressLink(nil), t.Links...)
+	c.SrcValidMark = append([]int(nil), t.SrcValidMark...)
+	return &c
+}
+
 // Apply applies ops in order.
 func (k *Kernel) Apply(ops []plan.Op) []error {
 	if k.BeforeApply != nil {
 		k.BeforeApply(k)
 	}
 	errs := make([]error, len(ops))
+	forgetFailed := false
 	for i, op := range ops {
+		if op.Kind == plan.IngressWrite && forgetFailed {
+			errs[i] = errors.New("fake kernel: not written: a conntrack forget failed")
+			continue
+		}
 		errs[i] = k.apply(op)
+		forgetFailed = forgetFailed || (op.Kind == plan.ConntrackForget && errs[i] != nil)
 	}
 	return errs
 }
@@ -126,6 +165,39 @@ func (k *Kernel) apply(op plan.Op) error {
 			}
 		}
 		return nil // ENOENT
+	case plan.IngressWrite:
+		if k.NoNftables {
+			return errNoNftables
+		}
+		k.State.Ingress = plan.IngressState{Table: copyIngress(op.Ingress.Table)}
+		k.Writes++
+	case plan.IngressDelete:
+		if k.NoNftables {
+			return errNoNftables
+		}
+		k.State.Ingress = plan.IngressState{}
+		k.Writes++
+	case plan.ConntrackForget:
+		if k.FailForget {
+			return errors.New("fake kernel: conntrack: operation not supported")
+		}
+		kept := k.Conntrack[:0]
+		for _, m := range k.Conntrack {
+			if m&op.Ingress.Mask != op.Ingress.Mark {
+				kept = append(kept, m)
+			}
+		}
+		k.Conntrack = kept
+		k.Writes++
+	case plan.SrcValidMarkSet:
+		for i := range k.State.Links {
+			if k.State.Links[i].Index == op.Ingress.Link {
+				k.State.Links[i].SrcValidMark = op.Ingress.Value == 1
+				k.Writes++
+				return nil
+			}
+		}
+		return nil // ENODEV
 	default:
 		return fmt.Errorf("fake kernel: unknown op %v", op.Kind)
 	}

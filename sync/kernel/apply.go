@@ -27,8 +27,49 @@ var errAckLost = errors.New("ack lost: netlink receive buffer overflowed")
 // one: when it comes, every request before it without an error succeeded.
 // One ack per batch instead of per request saves a fifth of the time of
 // adding 100k routes.
+//
+// The nftables table and conntrack are not rtnetlink: their operations go
+// one at a time, between the batches of the others, in plan order. A table
+// write after a conntrack forget that failed is not done (plan.Kernel).
 func (h *Handle) Apply(ops []plan.Op) []error {
 	errs := make([]error, len(ops))
+	forgetFailed := false
+	for i := 0; i < len(ops); {
+		j := i
+		for j < len(ops) && (ops[j].Kind.IsRoute() || ops[j].Kind.IsRule() || ops[j].Kind == plan.SrcValidMarkSet) {
+			j++
+		}
+		if j > i {
+			h.applyRtnl(ops[i:j], errs[i:j])
+			i = j
+			continue
+		}
+		var err error
+		x := ops[i].Ingress
+		switch ops[i].Kind {
+		case plan.IngressWrite:
+			err = errors.New("not written: a conntrack forget failed, so a value could be handed out while connections carry it")
+			if !forgetFailed {
+				err = h.writeIngress(x.Table)
+			}
+		case plan.IngressDelete:
+			err = h.deleteIngress()
+		case plan.ConntrackForget:
+			err = h.forgetConntrack(x.Mark, x.Mask)
+			forgetFailed = forgetFailed || err != nil
+		default:
+			err = fmt.Errorf("unknown operation %d", ops[i].Kind)
+		}
+		if err != nil {
+			errs[i] = h.opError(&ops[i], err)
+		}
+		i++
+	}
+	return errs
+}
+
+// applyRtnl carries out rtnetlink operations in batches, setting errs.
+func (h *Handle) applyRtnl(ops []plan.Op, errs []error) {
 	pending := make([]int, 0, batchMsgs) // op index by seq-first
 	acked := make([]bool, batchMsgs)
 	for i := 0; i < len(ops); {
@@ -57,7 +98,6 @@ func (h *Handle) Apply(ops []plan.Op) []error {
 			h.exchange(b, first, pending, acked[:len(pending)], ops, errs)
 		}
 	}
-	return errs
 }
 
 func (h *Handle) appendOp(b []byte, op *plan.Op, seq uint32) ([]byte, error) {
@@ -66,6 +106,8 @@ func (h *Handle) appendOp(b []byte, op *plan.Op, seq uint32) ([]byte, error) {
 		return h.appendRouteMsg(b, op.Kind, op.Route, seq)
 	case plan.RuleAdd, plan.RuleDel:
 		return appendRuleMsg(b, op.Kind, op.Rule, seq)
+	case plan.SrcValidMarkSet:
+		return appendSrcValidMarkMsg(b, op.Ingress.Link, op.Ingress.Value, seq), nil
 	}
 	return b, fmt.Errorf("unknown operation %d", op.Kind)
 }
@@ -149,7 +191,7 @@ func doneAnyway(kind plan.OpKind, err error) bool {
 // opError wraps err with the op as ip(8) would spell it, less "ip -4".
 func (h *Handle) opError(op *plan.Op, err error) error {
 	rn := plan.Renderer{LinkName: func(i int) string { return h.names[i] }}
-	s := rn.Render(*op)
+	s := rn.Describe(*op)
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "ip -4 "), "ip -6 ")
 	return fmt.Errorf("%s: %w", s, err)
 }

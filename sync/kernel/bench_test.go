@@ -37,7 +37,7 @@ func benchEnv(b *testing.B) (*kernel.Handle, int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close() })
-	st, err := h.Snapshot(1000)
+	st, err := h.Snapshot(plan.ReadOptions{TableBase: 1000})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		st, err := h.Snapshot(1000)
+		st, err := h.Snapshot(plan.ReadOptions{TableBase: 1000})
 		if err != nil {
 			b.Fatal(err)
 		}

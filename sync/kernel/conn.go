@@ -48,9 +48,14 @@ type conn struct {
 	got [][]byte
 }
 
-// newConn opens the socket in the calling thread's network namespace.
-func newConn() (*conn, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+// newConn opens a NETLINK_ROUTE socket in the calling thread's network
+// namespace.
+func newConn() (*conn, error) { return newConnOf(unix.NETLINK_ROUTE, recvBufSize) }
+
+// newConnOf opens a netlink socket of protocol proto, reading into a
+// buffer of rbufSize bytes.
+func newConnOf(proto, rbufSize int) (*conn, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
@@ -71,7 +76,7 @@ func newConn() (*conn, error) {
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
 	tv := unix.NsecToTimeval(recvTimeout.Nanoseconds())
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	c := &conn{fd: fd, seq: uint32(time.Now().UnixNano()), rbuf: make([]byte, recvBufSize)}
+	c := &conn{fd: fd, seq: uint32(time.Now().UnixNano()), rbuf: make([]byte, rbufSize)}
 	return c, nil
 }
 

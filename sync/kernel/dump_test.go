@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/symroute/symroute/internal/testns"
+	"github.com/symroute/symroute/sync/plan"
 )
 
 // The kernel flags a dump that raced a change: dump reports it once read
@@ -69,7 +70,7 @@ func TestDumpInterrupted(t *testing.T) {
 	if intr == 0 {
 		t.Fatal("no dump was flagged interrupted in 200 tries under churn")
 	}
-	st, err := h.Snapshot(1000)
+	st, err := h.Snapshot(plan.ReadOptions{TableBase: 1000})
 	if err != nil {
 		t.Fatalf("snapshot after an interrupted dump: %v", err)
 	}

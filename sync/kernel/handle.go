@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -27,6 +28,13 @@ type Options struct {
 type Handle struct {
 	nl *netlink.Handle
 	c  *conn
+	// nft reads and writes symroute's nftables table; nftErr is why it
+	// could not be opened (a kernel without nftables).
+	nft    *nftables.Conn
+	nftErr error
+	// ct deletes conntrack entries; ctErr is why it could not be opened.
+	ct    *conn
+	ctErr error
 	// names of links as of the last Snapshot, for error messages.
 	names map[int]string
 	// the last metric text Apply encoded, and its RTA_METRICS.
@@ -48,6 +56,14 @@ func Open(opts Options) (*Handle, error) {
 			return fmt.Errorf("netlink handle: %w", err)
 		}
 		h.c, h.nl = c, nh
+		// nftables and conntrack serve --follow-ingress only: a kernel
+		// without them fails that option, not the handle.
+		if h.nft, err = nftables.New(nftables.AsLasting()); err != nil {
+			h.nftErr = fmt.Errorf("nftables netlink socket: %w", err)
+		}
+		if h.ct, err = newConnOf(unix.NETLINK_NETFILTER, ctRecvBufSize); err != nil {
+			h.ctErr = fmt.Errorf("conntrack netlink socket: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -59,6 +75,12 @@ func Open(opts Options) (*Handle, error) {
 // Close releases the handle's sockets.
 func (h *Handle) Close() error {
 	h.nl.Close()
+	if h.nft != nil {
+		h.nft.CloseLasting()
+	}
+	if h.ct != nil {
+		h.ct.close()
+	}
 	return h.c.close()
 }
 

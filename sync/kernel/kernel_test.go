@@ -93,7 +93,7 @@ func (e *env) tryIP(args string) error {
 
 func (e *env) snapshot(t *testing.T) *plan.State {
 	t.Helper()
-	st, err := e.h.Snapshot(base)
+	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base})
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
@@ -628,7 +628,7 @@ func TestOpenCallersNamespace(t *testing.T) {
 			return err
 		}
 		defer h.Close()
-		st, err := h.Snapshot(base)
+		st, err := h.Snapshot(plan.ReadOptions{TableBase: base})
 		if err != nil {
 			return err
 		}

@@ -18,11 +18,11 @@ import (
 const snapshotTries = 5
 
 // Snapshot implements plan.Kernel.
-func (h *Handle) Snapshot(tableBase uint32) (*plan.State, error) {
+func (h *Handle) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	var err error
 	for try := 0; try < snapshotTries; try++ {
 		var st *plan.State
-		if st, err = h.snapshot(tableBase); err == nil {
+		if st, err = h.snapshot(o); err == nil {
 			h.names = make(map[int]string, len(st.Links))
 			for _, l := range st.Links {
 				h.names[l.Index] = l.Name
@@ -36,7 +36,8 @@ func (h *Handle) Snapshot(tableBase uint32) (*plan.State, error) {
 	return nil, fmt.Errorf("snapshot: %d tries in a row: %w", snapshotTries, err)
 }
 
-func (h *Handle) snapshot(base uint32) (*plan.State, error) {
+func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
+	base := o.TableBase
 	st := &plan.State{}
 	var err error
 	if st.Links, err = h.links(); err != nil {
@@ -60,6 +61,14 @@ func (h *Handle) snapshot(base uint32) (*plan.State, error) {
 	keep := func(t uint32) bool { return plan.KeepTable(t, base, ruleTables) }
 	if st.Routes, err = h.routes(keep); err != nil {
 		return nil, err
+	}
+	// Whether or not --follow-ingress is on: a pass with it off removes
+	// what it left.
+	st.Ingress = h.readIngress()
+	if o.FollowIngress || st.Ingress.Table != nil {
+		if err := h.readSrcValidMark(st); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }

@@ -42,16 +42,19 @@ type Result struct {
 	Applied int
 	Rounds  int
 	Clashes []plan.Clash
+	// IngressErr says why --follow-ingress could not be enabled.
+	IngressErr string
 	// Errors are the operations that failed in the last round.
 	Errors []error
 }
 
-// ErrPartial marks a pass that converged except for clashing links.
+// ErrPartial marks a pass that converged except for clashing links, or
+// with --follow-ingress refused (Result says which).
 var ErrPartial = errors.New("partial: some links were skipped")
 
 // Compute reads the kernel and plans, changing nothing and taking no lock.
 func Compute(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error) {
-	st, err := k.Snapshot(o.Plan.TableBase)
+	st, err := k.Snapshot(plan.ReadOptions{TableBase: o.Plan.TableBase, FollowIngress: o.Plan.FollowIngress})
 	if err != nil {
 		return nil, nil, plan.Plan{}, fmt.Errorf("read kernel state: %w", err)
 	}
@@ -114,18 +117,16 @@ func run(k plan.Kernel, o Options) (Result, error) {
 			return res, err
 		}
 		log.Debug("planned", "round", round, "routes", len(st.Routes), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
+		if st.Ingress.Drift != "" {
+			log.Debug("nftables table "+plan.NftFamily+" "+plan.NftTable+" is not as symroute wrote it", "why", st.Ingress.Drift)
+		}
 		res.Rounds = round
 		if round == 1 {
-			res.Clashes = p.Clashes
-			for _, c := range p.Clashes {
-				log.Warn(c.String())
-			}
-			for _, w := range p.Warnings {
-				log.Warn(w)
-			}
+			res.Clashes, res.IngressErr = p.Clashes, p.IngressErr
+			LogFindings(log, p)
 		}
 		if len(p.Ops) == 0 {
-			if len(res.Clashes) > 0 {
+			if len(res.Clashes) > 0 || res.IngressErr != "" {
 				return res, ErrPartial
 			}
 			return res, nil
@@ -164,13 +165,19 @@ func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs
 	for _, l := range st.Links {
 		names[l.Index] = l.Name
 	}
-	linkOf := func(t uint32) string {
+	linkOfTable := func(t uint32) string {
 		if t > o.Plan.TableBase {
 			if n, ok := names[int(t-o.Plan.TableBase)]; ok {
 				return n
 			}
 		}
 		return ""
+	}
+	linkOf := func(op plan.Op) string {
+		if op.Ingress != nil {
+			return names[op.Ingress.Link]
+		}
+		return linkOfTable(op.Table())
 	}
 	type sumKey struct {
 		table uint32
@@ -192,14 +199,29 @@ func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs
 			log.Debug("change failed", "err", errs[i].Error(), "trigger", o.Trigger)
 			continue
 		}
-		if sums != nil {
+		if sums != nil && op.Ingress == nil {
 			sums[sumKey{op.Table(), op.Kind}]++
 			continue
 		}
-		log.Info("applied", "change", rn.Render(op), "link", linkOf(op.Table()), "table", op.Table(), "trigger", o.Trigger)
+		log.Info("applied", "change", rn.Describe(op), "link", plan.Printable(linkOf(op)), "table", op.Table(), "trigger", o.Trigger)
 	}
 	for k, n := range sums {
-		log.Info("applied", "change", k.kind.String(), "count", n, "link", linkOf(k.table), "table", k.table, "trigger", o.Trigger)
+		log.Info("applied", "change", k.kind.String(), "count", n, "link", plan.Printable(linkOfTable(k.table)), "table", k.table, "trigger", o.Trigger)
 	}
 	return done
+}
+
+// LogFindings logs what a plan found that needs an administrator: clashes
+// and an --follow-ingress that could not be enabled (errors), and warnings.
+// A pass logs them once, in its first round.
+func LogFindings(log *slog.Logger, p plan.Plan) {
+	for _, c := range p.Clashes {
+		log.Warn(c.String())
+	}
+	if p.IngressErr != "" {
+		log.Error(p.IngressErr)
+	}
+	for _, w := range p.Warnings {
+		log.Warn(w)
+	}
 }

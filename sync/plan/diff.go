@@ -83,10 +83,13 @@ func keyOfRule(r *Rule) ruleKey {
 
 // Diff returns the operations that make st equal to m, in apply order:
 // route adds and replaces (per table, link routes before gateway routes),
-// rule adds, rule deletes, route deletes (gateway routes first). Only rules
-// m classifies as ours or legacy and routes in tables m owns are touched.
+// rule adds, then --follow-ingress's changes (src_valid_mark resets and
+// conntrack forgets, the nftables table, src_valid_mark sets), rule
+// deletes, route deletes (gateway routes first). Only rules m classifies as
+// ours or legacy, routes in tables m owns and symroute's own nftables table
+// are touched.
 func Diff(st *State, m *Mirror) Plan {
-	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings}
+	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings, IngressErr: m.IngressErr}
 
 	// Routes, table by table.
 	// Grouped by table; the kernel dumps a table's routes together and
@@ -165,6 +168,12 @@ func Diff(st *State, m *Mirror) Plan {
 			p.Ops = append(p.Ops, Op{Kind: RuleAdd, Rule: &m.Rules[i]})
 		}
 	}
+	// The fwmark rules are in place before the table marks anything, and
+	// go after it stopped.
+	before, table, after := m.diffIngress(st)
+	p.Ops = append(p.Ops, before...)
+	p.Ops = append(p.Ops, table...)
+	p.Ops = append(p.Ops, after...)
 	p.Ops = append(p.Ops, ruleDels...)
 	for _, t := range tables {
 		p.Ops = append(p.Ops, perTable[t].del[1]...)

@@ -15,6 +15,16 @@ const (
 	RouteDel
 	RuleAdd
 	RuleDel
+	// IngressWrite makes symroute's nftables table Ingress.Table, in one
+	// transaction.
+	IngressWrite
+	// IngressDelete removes symroute's nftables table.
+	IngressDelete
+	// ConntrackForget deletes the conntrack entries of a retired mark
+	// value, so that it never routes a reply by another link's table.
+	ConntrackForget
+	// SrcValidMarkSet sets a link's IPv4 src_valid_mark.
+	SrcValidMarkSet
 )
 
 func (k OpKind) String() string {
@@ -29,28 +39,43 @@ func (k OpKind) String() string {
 		return "rule add"
 	case RuleDel:
 		return "rule del"
+	case IngressWrite:
+		return "nft write"
+	case IngressDelete:
+		return "nft delete"
+	case ConntrackForget:
+		return "conntrack forget"
+	case SrcValidMarkSet:
+		return "src_valid_mark set"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
 
-// IsRoute tells route operations from rule operations.
+// IsRoute tells route operations from the others.
 func (k OpKind) IsRoute() bool { return k == RouteAdd || k == RouteReplace || k == RouteDel }
 
-// Op is one change; Route or Rule is set according to Kind. They point into
-// the State or Mirror the plan was made from (a first pass over 100k routes
-// must not copy each one again).
+// IsRule tells rule operations from the others.
+func (k OpKind) IsRule() bool { return k == RuleAdd || k == RuleDel }
+
+// Op is one change; Route, Rule or Ingress is set according to Kind. They
+// point into the State or Mirror the plan was made from (a first pass over
+// 100k routes must not copy each one again).
 type Op struct {
-	Kind  OpKind
-	Route *Route
-	Rule  *Rule
+	Kind    OpKind
+	Route   *Route
+	Rule    *Rule
+	Ingress *IngressOp
 }
 
-// Table is the table the operation writes.
+// Table is the routing table the operation writes, 0 for none.
 func (op Op) Table() uint32 {
-	if op.Kind.IsRoute() {
+	switch {
+	case op.Kind.IsRoute():
 		return op.Route.Table
+	case op.Kind.IsRule():
+		return op.Rule.Table
 	}
-	return op.Rule.Table
+	return 0
 }
 
 // Clash is a managed link whose table another program uses: symroute
@@ -72,6 +97,9 @@ type Plan struct {
 	Ops      []Op
 	Clashes  []Clash
 	Warnings []string
+	// IngressErr says why --follow-ingress could not be enabled; the rest
+	// of the plan stands, and the pass ends as partial.
+	IngressErr string
 }
 
 // Mirror is the desired state: every rule and route symroute should have,
@@ -94,6 +122,11 @@ type Mirror struct {
 	// RuleProtocols is false on kernels that drop a rule's protocol
 	// (before 4.17): our rules are then told by priority and table.
 	RuleProtocols bool
+	// IngressMarks are the mark values of steered links, by ifindex.
+	IngressMarks map[int]uint32
+	// IngressErr says why --follow-ingress could not be enabled.
+	IngressErr string
+	ingress    ingressPlan
 	// ruleClass classifies State.Rules by index.
 	ruleClass []ruleClass
 	tableBase uint32
@@ -195,6 +228,7 @@ func Desire(st *State, o Options) *Mirror {
 		}
 	}
 	if o.Flush {
+		m.desireIngress(st, o, byIndex, nil)
 		return m
 	}
 
@@ -242,6 +276,7 @@ func Desire(st *State, o Options) *Mirror {
 		})
 		routed[famLink{fam, a.Link}] = true
 	}
+	m.desireIngress(st, o, byIndex, routed)
 
 	// Routes: each main route goes to the table of its device, or to every
 	// routed table of its family when it has no device or one we do not

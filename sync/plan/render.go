@@ -33,16 +33,74 @@ func NewRenderer(st *State) Renderer {
 	return Renderer{LinkName: func(i int) string { return names[i] }}
 }
 
-// Render returns op as one ip command.
+// Render returns op as one ip command, or, for --follow-ingress's
+// operations, the nft, conntrack or sysctl command that does the same (a
+// table write is an `nft -f` here-document over several lines).
 func (rn Renderer) Render(op Op) string {
 	var b strings.Builder
 	b.Grow(96)
-	if op.Kind.IsRoute() {
+	switch {
+	case op.Kind.IsRoute():
 		rn.route(&b, op)
-	} else {
+	case op.Kind.IsRule():
 		rn.rule(&b, op)
+	default:
+		rn.ingress(&b, op)
 	}
 	return b.String()
+}
+
+// Describe returns op on one line, for logs: Render, but a table write is
+// summed up by its links and values.
+func (rn Renderer) Describe(op Op) string {
+	if op.Kind != IngressWrite {
+		return rn.Render(op)
+	}
+	var b strings.Builder
+	b.WriteString("nft: write table " + NftFamily + " " + NftTable + ", mask " + hex32(op.Ingress.Table.Mask) + ", links")
+	for _, l := range op.Ingress.Table.Links {
+		b.WriteString(" " + Printable(rn.name(l.Index)) + "=" + hex32(l.Mark))
+	}
+	if len(op.Ingress.Table.Links) == 0 {
+		b.WriteString(" none")
+	}
+	return b.String()
+}
+
+func (rn Renderer) name(idx int) string {
+	if rn.LinkName != nil {
+		if n := rn.LinkName(idx); n != "" {
+			return n
+		}
+	}
+	return "if" + strconv.Itoa(idx)
+}
+
+// heredoc ends the nft script of a table write; no line of the script can
+// be it.
+const heredoc = "SYMROUTE_NFT"
+
+func (rn Renderer) ingress(b *strings.Builder, op Op) {
+	x := op.Ingress
+	switch op.Kind {
+	case IngressWrite:
+		// "add" then "delete" makes the delete succeed whether or not
+		// the table is there; one nft -f is one transaction.
+		b.WriteString("nft -f - <<'" + heredoc + "'\n")
+		b.WriteString("add table " + NftFamily + " " + NftTable + "\n")
+		b.WriteString("delete table " + NftFamily + " " + NftTable + "\n")
+		b.WriteString(x.Table.Nft(rn.LinkName))
+		b.WriteString(heredoc)
+	case IngressDelete:
+		b.WriteString("nft delete table " + NftFamily + " " + NftTable)
+	case ConntrackForget:
+		b.WriteString("conntrack -D -m " + hex32(x.Mark) + "/" + hex32(x.Mask))
+	case SrcValidMarkSet:
+		// The slash form keeps a dot in a link name ("em1.100") a dot.
+		b.WriteString("sysctl -qw " + ShellQuote("net/ipv4/conf/"+rn.name(x.Link)+"/src_valid_mark="+strconv.Itoa(int(x.Value))))
+	default:
+		b.WriteString("# unknown operation " + op.Kind.String())
+	}
 }
 
 func famFlag(f uint8) string {

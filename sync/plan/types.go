@@ -51,6 +51,9 @@ type Link struct {
 	Loopback bool
 	// VRFTable is the table a VRF device is bound to (Kind "vrf" only).
 	VRFTable uint32
+	// SrcValidMark is the link's IPv4 src_valid_mark, read only when
+	// --follow-ingress is on or its table is there (ReadOptions).
+	SrcValidMark bool
 }
 
 // Addr is one address on a link.
@@ -158,6 +161,16 @@ type State struct {
 	// dhclient hook (package lease), for links whose default route never
 	// reached main.
 	LeaseRouters []LeaseRouter
+	// Ingress is symroute's nftables table as the kernel has it.
+	Ingress IngressState
+}
+
+// ReadOptions say what a snapshot reads.
+type ReadOptions struct {
+	TableBase uint32
+	// FollowIngress asks for the links' IPv4 src_valid_mark, which is
+	// also read whenever symroute's nftables table is there (to undo it).
+	FollowIngress bool
 }
 
 // LeaseRouter is a recorded lease's router on a link.

@@ -1,0 +1,91 @@
+package kernel
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// IPv4 per-link settings (the kernel's devconf, /proc/sys/net/ipv4/conf/L)
+// are read and written over rtnetlink, as the AF_INET part of a link's
+// IFLA_AF_SPEC: the hardened units set ProtectKernelTunables=yes, which
+// makes /proc/sys read-only to them, and netlink needs no file at all.
+
+// ipv4DevconfSrcVmark is IPV4_DEVCONF_SRC_VMARK (include/uapi/linux/ip.h).
+// IFLA_INET_CONF dumps the settings as an array of u32 in enum order from
+// 1, so it is at index 23; a write names it by its number.
+const ipv4DevconfSrcVmark = 24
+
+// readSrcValidMark sets SrcValidMark on the links of st from a link dump.
+func (h *Handle) readSrcValidMark(st *plan.State) error {
+	on := map[int]bool{}
+	// struct ifinfomsg: family, pad, type, index, flags, change.
+	hdr := make([]byte, unix.SizeofIfInfomsg)
+	err := h.c.dump(unix.RTM_GETLINK, hdr, func(b []byte) {
+		if len(b) < unix.SizeofIfInfomsg {
+			return
+		}
+		idx := int(int32(ne.Uint32(b[4:])))
+		if v, ok := inetConf(b[unix.SizeofIfInfomsg:], ipv4DevconfSrcVmark); ok {
+			on[idx] = v != 0
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("dump links' IPv4 settings: %w", err)
+	}
+	for i := range st.Links {
+		st.Links[i].SrcValidMark = on[st.Links[i].Index]
+	}
+	return nil
+}
+
+// inetConf finds IPv4 setting id in a link message's attributes.
+func inetConf(attrs []byte, id int) (uint32, bool) {
+	spec, ok := findAttr(attrs, unix.IFLA_AF_SPEC)
+	if !ok {
+		return 0, false
+	}
+	inet, ok := findAttr(spec, unix.AF_INET)
+	if !ok {
+		return 0, false
+	}
+	conf, ok := findAttr(inet, unix.IFLA_INET_CONF)
+	if !ok || len(conf) < 4*id {
+		return 0, false
+	}
+	return ne.Uint32(conf[4*(id-1):]), true
+}
+
+func findAttr(b []byte, want uint16) ([]byte, bool) {
+	for {
+		typ, val, rest, ok := nextAttr(b)
+		if !ok {
+			return nil, false
+		}
+		if typ == want {
+			return val, true
+		}
+		b = rest
+	}
+}
+
+// appendSrcValidMarkMsg appends an RTM_SETLINK setting link's IPv4
+// src_valid_mark to v.
+func appendSrcValidMarkMsg(b []byte, link int, v uint8, seq uint32) []byte {
+	start := len(b)
+	b = appendMsgHdr(b, unix.RTM_SETLINK, unix.NLM_F_REQUEST, seq)
+	b = append(b, unix.AF_UNSPEC, 0, 0, 0)
+	b = ne.AppendUint32(b, uint32(link))
+	b = ne.AppendUint32(b, 0) // flags
+	b = ne.AppendUint32(b, 0) // change
+	b, spec := startNested(b, unix.IFLA_AF_SPEC)
+	b, inet := startNested(b, unix.AF_INET)
+	b, conf := startNested(b, unix.IFLA_INET_CONF)
+	b = appendU32Attr(b, ipv4DevconfSrcVmark, uint32(v))
+	b = endNested(b, conf)
+	b = endNested(b, inet)
+	b = endNested(b, spec)
+	return finishMsg(b, start)
+}

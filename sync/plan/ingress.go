@@ -1,0 +1,418 @@
+package plan
+
+import (
+	"fmt"
+	"math/bits"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// --follow-ingress as data. A connection whose first packet arrives on a
+// managed link and is addressed to this host gets that link's value in the
+// bits of the mask of its conntrack mark; its packets get the value in their
+// mark; a rule per link, "fwmark VALUE/MASK lookup table(link)", routes its
+// replies by the link's table. The nftables side is one table of symroute's
+// own, described here by Ingress and turned into nftables objects (and read
+// back) by the kernel adapter.
+
+// Names of symroute's nftables table and of what it holds.
+const (
+	NftFamily = "inet"
+	NftTable  = "symroute"
+	// NftSrcValidMark is the set of links whose IPv4 src_valid_mark
+	// symroute turned on: only those are turned off when it lets go.
+	NftSrcValidMark = "src_valid_mark"
+)
+
+// The table is its own record: nftables cannot OR a register into a mark,
+// so each link has constant rules, and its Remember rule holds its ifindex
+// and value. The next pass reads them back and keeps every live link's
+// value, so a value never changes meaning while connections carry it.
+
+// Ingress is symroute's nftables table: the mark bits it uses, the value of
+// each steered link, and the links whose src_valid_mark it set.
+type Ingress struct {
+	Mask uint32
+	// Links are ordered by ifindex; values are unique, non-zero and within
+	// Mask.
+	Links []IngressLink
+	// SrcValidMark are ifindexes, ascending.
+	SrcValidMark []int
+}
+
+// IngressLink is one steered link and its mark value.
+type IngressLink struct {
+	Index int
+	Mark  uint32
+}
+
+// Equal compares two tables by content.
+func (t *Ingress) Equal(o *Ingress) bool {
+	if t == nil || o == nil {
+		return t == o
+	}
+	if t.Mask != o.Mask || len(t.Links) != len(o.Links) || len(t.SrcValidMark) != len(o.SrcValidMark) {
+		return false
+	}
+	for i := range t.Links {
+		if t.Links[i] != o.Links[i] {
+			return false
+		}
+	}
+	for i := range t.SrcValidMark {
+		if t.SrcValidMark[i] != o.SrcValidMark[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// IngressState is what the kernel holds of symroute's nftables table.
+type IngressState struct {
+	// Table is the table as its record reads, nil if there is none.
+	Table *Ingress
+	// Drift says what the table holds that its record does not explain
+	// (edited by hand, or by another version of symroute), "" if nothing:
+	// a drifted table is written anew.
+	Drift string
+	// Err is why nftables could not be read (not in the kernel, not
+	// permitted): --follow-ingress cannot work, the rest of a pass can.
+	Err error
+}
+
+// IngressChain names a chain of the table.
+type IngressChain uint8
+
+const (
+	// ChainPrerouting: type filter, hook prerouting, priority mangle
+	// (-150): after conntrack, before DNAT (-100), so a published
+	// container port is seen with the host's address.
+	ChainPrerouting IngressChain = iota
+	// ChainOutput: type route, hook output, priority mangle: a mark set
+	// there makes the kernel route the packet again.
+	ChainOutput
+)
+
+func (c IngressChain) String() string {
+	if c == ChainOutput {
+		return "output"
+	}
+	return "prerouting"
+}
+
+// IngressShape is what one rule does; the kernel adapter compiles each to
+// nftables expressions, Render spells each in nft(8)'s syntax.
+type IngressShape uint8
+
+const (
+	// SkipMarked: "meta mark != 0 return". A packet another program marked
+	// (WireGuard's, a CNI's) is never marked again, nor remembered.
+	SkipMarked IngressShape = iota
+	// Remember: "iif L ct state new fib daddr type local ct mark set ct
+	// mark and ~MASK or V": a connection to this host (a VIP on lo and a
+	// published port included: this runs before DNAT) arriving on L. What
+	// the host only forwards is not addressed to it, and what it opens is
+	// not new in prerouting: neither is remembered.
+	Remember
+	// SkipForgotten: "ct mark and MASK == 0 return": nothing to restore.
+	SkipForgotten
+	// RestoreIn: "ct direction original iif L ct mark and MASK == V meta
+	// mark set V": every packet from the client, for reverse-path checks
+	// (src_valid_mark) and for routing a DNATed one.
+	RestoreIn
+	// RestoreReply: "ct direction reply ct mark and MASK == V meta mark set
+	// V": the replies, forwarded ones from a container (prerouting) and
+	// local ones (output), which the fwmark rule then routes.
+	RestoreReply
+)
+
+// IngressRule is one rule of the table.
+type IngressRule struct {
+	Chain IngressChain
+	Shape IngressShape
+	Link  int    // Remember and RestoreIn
+	Mark  uint32 // the link's value, for every per-link shape
+}
+
+// Rules are the table's rules, chain by chain, in order: the cheap checks
+// that let most packets through untouched come first.
+func (t *Ingress) Rules() []IngressRule {
+	var out []IngressRule
+	out = append(out, IngressRule{Chain: ChainPrerouting, Shape: SkipMarked})
+	for _, l := range t.Links {
+		out = append(out, IngressRule{Chain: ChainPrerouting, Shape: Remember, Link: l.Index, Mark: l.Mark})
+	}
+	out = append(out, IngressRule{Chain: ChainPrerouting, Shape: SkipForgotten})
+	for _, l := range t.Links {
+		out = append(out,
+			IngressRule{Chain: ChainPrerouting, Shape: RestoreIn, Link: l.Index, Mark: l.Mark},
+			IngressRule{Chain: ChainPrerouting, Shape: RestoreReply, Mark: l.Mark})
+	}
+	out = append(out, IngressRule{Chain: ChainOutput, Shape: SkipMarked},
+		IngressRule{Chain: ChainOutput, Shape: SkipForgotten})
+	for _, l := range t.Links {
+		out = append(out, IngressRule{Chain: ChainOutput, Shape: RestoreReply, Mark: l.Mark})
+	}
+	return out
+}
+
+func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+
+// Nft spells the rule as nft(8) does, with links by ifindex (a name may
+// hold characters nft would need quoted).
+func (r IngressRule) Nft(mask uint32) string {
+	switch r.Shape {
+	case SkipMarked:
+		return "meta mark != 0x00000000 return"
+	case Remember:
+		return fmt.Sprintf("iif %d ct state new fib daddr type local ct mark set ct mark and %s or %s", r.Link, hex32(^mask), hex32(r.Mark))
+	case SkipForgotten:
+		return fmt.Sprintf("ct mark and %s == 0x00000000 return", hex32(mask))
+	case RestoreIn:
+		return fmt.Sprintf("ct direction original iif %d ct mark and %s == %s meta mark set %s", r.Link, hex32(mask), hex32(r.Mark), hex32(r.Mark))
+	case RestoreReply:
+		return fmt.Sprintf("ct direction reply ct mark and %s == %s meta mark set %s", hex32(mask), hex32(r.Mark), hex32(r.Mark))
+	}
+	return "# unknown rule shape"
+}
+
+// Nft is the table in nft(8)'s syntax, as `nft -f` takes it; name gives a
+// link's name for comments ("" if unknown).
+func (t *Ingress) Nft(name func(int) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table %s %s {\n", NftFamily, NftTable)
+	fmt.Fprintf(&b, "\tset %s {\n\t\ttype iface_index\n", NftSrcValidMark)
+	if len(t.SrcValidMark) > 0 {
+		b.WriteString("\t\telements = { ")
+		for i, l := range t.SrcValidMark {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(l))
+		}
+		b.WriteString(" }\n")
+	}
+	b.WriteString("\t}\n")
+	chain := IngressChain(255)
+	for _, r := range t.Rules() {
+		if r.Chain != chain {
+			if chain != 255 {
+				b.WriteString("\t}\n")
+			}
+			chain = r.Chain
+			typ := "filter"
+			if chain == ChainOutput {
+				typ = "route"
+			}
+			fmt.Fprintf(&b, "\tchain %s {\n\t\ttype %s hook %s priority mangle; policy accept;\n", chain, typ, chain)
+		}
+		b.WriteString("\t\t")
+		b.WriteString(r.Nft(t.Mask))
+		if r.Link != 0 && name != nil {
+			if n := name(r.Link); n != "" {
+				b.WriteString(" # ")
+				b.WriteString(Printable(n))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// Printable quotes the bytes of s a terminal or a log reader would act on
+// (control characters, escape sequences, invalid UTF-8) as \xNN; a link
+// name may hold any of them.
+func Printable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			q := strconv.QuoteToASCII(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
+
+// MarkValue is the n-th mark value under mask: n's bits laid into the
+// mask's set bits from the lowest up. 0 when n does not fit.
+func MarkValue(mask uint32, n uint32) uint32 {
+	var v uint32
+	for m := mask; m != 0 && n != 0; m &= m - 1 {
+		if n&1 != 0 {
+			v |= m & -m
+		}
+		n >>= 1
+	}
+	if n != 0 {
+		return 0
+	}
+	return v
+}
+
+// MarkValues is how many values mask holds, 0 (no link) excluded.
+func MarkValues(mask uint32) uint32 {
+	if bits.OnesCount32(mask) >= 32 {
+		return 1<<32 - 1
+	}
+	return 1<<bits.OnesCount32(mask) - 1
+}
+
+// IngressOp is the operand of the table, conntrack and src_valid_mark
+// operations.
+type IngressOp struct {
+	// Table is what IngressWrite writes.
+	Table *Ingress
+	// Link and Value for SrcValidMarkSet: the link and 0 or 1.
+	Link  int
+	Value uint8
+	// Mark and Mask for ConntrackForget: entries whose conntrack mark
+	// and Mask is Mark.
+	Mark, Mask uint32
+}
+
+// ingressPlan is what Desire decided for --follow-ingress.
+type ingressPlan struct {
+	want      *Ingress // nil: no table
+	retired   []uint32 // values whose conntrack entries are forgotten
+	forgetBy  uint32   // the mask they are forgotten by
+	svmSet    []int
+	svmReset  []int
+	canChange bool // nftables could be read: its table may be written
+}
+
+// desireIngress decides the table, the fwmark rules (appended to m.Rules)
+// and the src_valid_mark changes. routed holds the links with a table.
+func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, routed map[famLink]bool) {
+	ip := &m.ingress
+	cur := st.Ingress.Table
+	ip.canChange = st.Ingress.Err == nil
+	on := o.FollowIngress && !o.Flush
+	switch {
+	case on && st.Ingress.Err != nil:
+		m.IngressErr = fmt.Sprintf("follow-ingress: nftables cannot be used: %v", st.Ingress.Err)
+	case on && !m.RuleProtocols:
+		m.IngressErr = "follow-ingress: this kernel keeps no rule protocol (it needs 4.17 or newer), so symroute could not tell its fwmark rules from others'; not enabled"
+	}
+	if on && m.IngressErr == "" {
+		ip.want = &Ingress{Mask: o.IngressMask}
+	}
+
+	// Links that can be steered: managed, with a table.
+	var eligible []int
+	isEligible := map[int]bool{}
+	for fl := range routed {
+		if !isEligible[fl.link] {
+			isEligible[fl.link] = true
+			eligible = append(eligible, fl.link)
+		}
+	}
+	sort.Ints(eligible)
+
+	// Keep the value of every link that keeps being steered; every other
+	// value of the record is retired, and not handed out again in this
+	// pass (its conntrack entries are forgotten first).
+	used := map[uint32]bool{}
+	value := map[int]uint32{}
+	if cur != nil {
+		ip.forgetBy = cur.Mask
+		for _, l := range cur.Links {
+			used[l.Mark] = true
+			keep := ip.want != nil && cur.Mask == o.IngressMask && isEligible[l.Index] &&
+				l.Mark != 0 && l.Mark&^o.IngressMask == 0 && value[l.Index] == 0
+			if keep {
+				value[l.Index] = l.Mark
+			} else {
+				ip.retired = append(ip.retired, l.Mark)
+			}
+		}
+	}
+	if ip.want != nil {
+		n := uint32(1)
+		for _, idx := range eligible {
+			if value[idx] != 0 {
+				continue
+			}
+			for n <= MarkValues(o.IngressMask) && used[MarkValue(o.IngressMask, n)] {
+				n++
+			}
+			if n > MarkValues(o.IngressMask) {
+				m.Warnings = append(m.Warnings, fmt.Sprintf("follow-ingress: no mark value left under mask %s for link %s: its replies are not steered (use a wider --ingress-mark-mask)", hex32(o.IngressMask), Printable(linkName(byIndex, idx))))
+				continue
+			}
+			value[idx] = MarkValue(o.IngressMask, n)
+			used[value[idx]] = true
+		}
+		for _, idx := range eligible {
+			if v := value[idx]; v != 0 {
+				ip.want.Links = append(ip.want.Links, IngressLink{Index: idx, Mark: v})
+				for _, fam := range []uint8{FamilyV4, FamilyV6} {
+					if routed[famLink{fam, idx}] {
+						m.Rules = append(m.Rules, Rule{Family: fam, Priority: o.IngressPriority(), Mark: v, Mask: o.IngressMask,
+							Table: o.TableOf(idx), Action: RuleActionLookup, Protocol: Protocol})
+					}
+				}
+			}
+		}
+	}
+	m.IngressMarks = value
+
+	// src_valid_mark: on for every steered link (with strict rp_filter the
+	// reverse-path check must see the mark; with 0 or 2 it is harmless),
+	// recorded before it is set; off again only where symroute set it.
+	recorded := map[int]bool{}
+	if cur != nil {
+		for _, idx := range cur.SrcValidMark {
+			recorded[idx] = true
+		}
+	}
+	if ip.want != nil {
+		for _, l := range ip.want.Links {
+			lk := byIndex[l.Index]
+			if recorded[l.Index] || !lk.SrcValidMark {
+				ip.want.SrcValidMark = append(ip.want.SrcValidMark, l.Index)
+				if !lk.SrcValidMark {
+					ip.svmSet = append(ip.svmSet, l.Index)
+				}
+			}
+		}
+	}
+	if cur != nil {
+		for _, idx := range cur.SrcValidMark {
+			if value[idx] != 0 && ip.want != nil {
+				continue
+			}
+			if lk := byIndex[idx]; lk != nil && lk.SrcValidMark {
+				ip.svmReset = append(ip.svmReset, idx)
+			}
+		}
+	}
+}
+
+// diffIngress returns the operations of the table, the conntrack entries
+// and src_valid_mark, in three groups: before the table changes (resets,
+// forgets), the table itself, and after it (sets). Each group is empty when
+// nothing changes.
+func (m *Mirror) diffIngress(st *State) (before, table, after []Op) {
+	ip := &m.ingress
+	if !ip.canChange {
+		return nil, nil, nil
+	}
+	for _, idx := range ip.svmReset {
+		before = append(before, Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: idx, Value: 0}})
+	}
+	for _, v := range ip.retired {
+		before = append(before, Op{Kind: ConntrackForget, Ingress: &IngressOp{Mark: v, Mask: ip.forgetBy | v}})
+	}
+	cur := st.Ingress
+	switch {
+	case ip.want != nil && (cur.Drift != "" || !ip.want.Equal(cur.Table)):
+		table = []Op{{Kind: IngressWrite, Ingress: &IngressOp{Table: ip.want}}}
+	case ip.want == nil && cur.Table != nil:
+		table = []Op{{Kind: IngressDelete, Ingress: &IngressOp{}}}
+	}
+	for _, idx := range ip.svmSet {
+		after = append(after, Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: idx, Value: 1}})
+	}
+	return before, table, after
+}
