@@ -10,10 +10,12 @@ require (
 	golang.org/x/sys v0.30.0
 )
 
-require github.com/godbus/dbus/v5 v5.1.0
+require (
+	github.com/godbus/dbus/v5 v5.1.0
+	github.com/google/nftables v0.3.0
+)
 
 require (
-	github.com/google/nftables v0.3.0 // indirect
 	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42 // indirect
 	github.com/mdlayher/socket v0.5.0 // indirect
 	golang.org/x/net v0.33.0 // indirect
