@@ -144,11 +144,13 @@ type oracleResult struct {
 	rules   []string
 	routes  []string
 	clashed []string
+	// fams are the families each link with a table has an address in.
+	fams map[int][]uint8
 }
 
 func oracle(w world, o plan.Options) oracleResult {
 	st := w.st
-	res := oracleResult{owned: map[uint32]bool{}}
+	res := oracleResult{owned: map[uint32]bool{}, fams: map[int][]uint8{}}
 	linkByIdx := map[int]plan.Link{}
 	for _, l := range st.Links {
 		linkByIdx[l.Index] = l
@@ -238,6 +240,9 @@ func oracle(w world, o plan.Options) oracleResult {
 			fam := uint8(2)
 			if a.Prefix.Addr().Is6() {
 				fam = 10
+			}
+			if !fams[fam] {
+				res.fams[l.Index] = append(res.fams[l.Index], fam)
 			}
 			fams[fam] = true
 			res.rules = append(res.rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: &plan.Rule{Family: fam, Priority: o.Priority,

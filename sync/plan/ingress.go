@@ -312,17 +312,25 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 	// Keep the value of every link that keeps being steered; every other
 	// value of the record is retired, and not handed out again in this
 	// pass (its conntrack entries are forgotten first).
+	// A value the record gives twice (a hand edit) stays with the first
+	// link only, and is not retired: its connections cannot be told apart.
 	used := map[uint32]bool{}
+	kept := map[uint32]bool{}
 	value := map[int]uint32{}
 	if cur != nil {
 		ip.forgetBy = cur.Mask
 		for _, l := range cur.Links {
 			used[l.Mark] = true
-			keep := ip.want != nil && cur.Mask == o.IngressMask && isEligible[l.Index] &&
-				l.Mark != 0 && l.Mark&^o.IngressMask == 0 && value[l.Index] == 0
-			if keep {
+			if ip.want != nil && cur.Mask == o.IngressMask && isEligible[l.Index] &&
+				l.Mark != 0 && l.Mark&^o.IngressMask == 0 && value[l.Index] == 0 && !kept[l.Mark] {
 				value[l.Index] = l.Mark
-			} else {
+				kept[l.Mark] = true
+			}
+		}
+		retired := map[uint32]bool{}
+		for _, l := range cur.Links {
+			if !kept[l.Mark] && !retired[l.Mark] {
+				retired[l.Mark] = true
 				ip.retired = append(ip.retired, l.Mark)
 			}
 		}
