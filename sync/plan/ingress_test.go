@@ -159,7 +159,7 @@ func TestComputeIngress(t *testing.T) {
 			},
 		},
 		{
-			name: "flush takes it all, option or not",
+			name:  "flush takes it all, option or not",
 			state: ingressSynced,
 			opts:  func(o *Options) { o.Flush = true },
 			want: []string{
@@ -404,11 +404,11 @@ func TestMarkValue(t *testing.T) {
 
 func TestPrintable(t *testing.T) {
 	for in, want := range map[string]string{
-		"em1":          "em1",
+		"em1":           "em1",
 		"a\x1b]0;x\x07": `a\x1b]0;x\a`,
-		"b\\c":         `b\\c`,
-		"\xff":         `\xff`,
-		"é":            `\u00e9`,
+		"b\\c":          `b\\c`,
+		"\xff":          `\xff`,
+		"é":             `\u00e9`,
 	} {
 		if got := Printable(in); got != want {
 			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
