@@ -16,6 +16,36 @@ type LinkStatus struct {
 	Routes     int  `json:"routes"`
 	WantRoutes int  `json:"want_routes"`
 	InSync     bool `json:"in_sync"`
+	// IngressMark is the link's --follow-ingress mark value, 0 if none.
+	IngressMark uint32 `json:"ingress_mark,omitempty"`
+}
+
+// IngressStatus is --status's summary of --follow-ingress.
+type IngressStatus struct {
+	Enabled bool `json:"enabled"`
+	// Table is "absent", "in sync" or "out of sync" for symroute's
+	// nftables table, "unknown" when nftables could not be read.
+	Table string `json:"table"`
+	Mask  uint32 `json:"mask"`
+	// Error says why the option could not be enabled.
+	Error string `json:"error,omitempty"`
+}
+
+// IngressSummary summarises --follow-ingress for --status.
+func IngressSummary(st *State, p Plan, o Options) IngressStatus {
+	s := IngressStatus{Enabled: o.FollowIngress, Table: "absent", Mask: o.IngressMask, Error: p.IngressErr}
+	switch {
+	case st.Ingress.Err != nil:
+		s.Table = "unknown"
+	case st.Ingress.Table != nil:
+		s.Table = "in sync"
+	}
+	for _, op := range p.Ops {
+		if op.Kind == IngressWrite || op.Kind == IngressDelete || op.Kind == SrcValidMarkSet {
+			s.Table = "out of sync"
+		}
+	}
+	return s
 }
 
 // RuleStatus is one address and whether its rule is in place.
@@ -56,11 +86,13 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 		ls := LinkStatus{Name: l.Name, Index: l.Index, Managed: o.Managed(l, byIndex), Table: t,
 			Clash: m.Clashing[t], Routes: routes[t], WantRoutes: want[t], Rules: []RuleStatus{}}
 		for _, r := range m.Rules {
-			if r.Table == t {
+			// A fwmark rule shows as the link's mark.
+			if r.Table == t && !r.HasMark() {
 				ls.Rules = append(ls.Rules, RuleStatus{From: r.Src.Addr().String(), Present: have[keyOfRule(&r)]})
 			}
 		}
 		ls.InSync = !dirty[t]
+		ls.IngressMark = m.IngressMarks[l.Index]
 		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
