@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // row is one line of the result table.
@@ -177,6 +178,8 @@ func (e *env) small(ns string) ([]row, error) {
 	n := e.cfg.runs
 	r1 := row{name: "1. no-op pass, small host", target: 2.0}
 	r1f := row{name: "1f. floor: Go process doing only the 2 dumps", targetText: "1.4-1.8 (issue)"}
+	r1i := row{name: "1i. no-op pass, small host, --follow-ingress", targetText: "(informational)"}
+	r1iv := row{name: "1i/1. --follow-ingress on, against off (ref: row 1's ours)", targetText: "(informational)"}
 	err = inNetns(ns, e.tmp, func(r *runner) error {
 		if e.ours != "" {
 			if _, err := e.initialSync(r, t, lock); err != nil {
@@ -187,9 +190,53 @@ func (e *env) small(ns string) ([]row, error) {
 		if err := e.noOpSeries(r, t, lock, n, &r1, &r1f); err != nil {
 			return err
 		}
+		if e.ours != "" {
+			if err := e.ingressSeries(r, t, lock, n, &r1, &r1i, &r1iv); err != nil {
+				return err
+			}
+		}
 		return e.recordFloor(r, "small host")
 	})
-	return []row{r1, r1f}, err
+	if e.ours == "" {
+		return []row{r1, r1f}, err
+	}
+	return []row{r1, r1f, r1i, r1iv}, err
+}
+
+// ingressSeries switches --follow-ingress on (one untimed pass, checked) and times no-op passes
+// with it against ip's dump, under the same monitor. Row iv compares them with row 1's no-op
+// passes without the option, timed in the series before: a pass without the option would
+// remove what the option made, so the two cannot alternate in one namespace.
+func (e *env) ingressSeries(r *runner, t *topology, lock string, n int, r1, ri, riv *row) error {
+	argv := append(e.oursArgv(lock, "--once"), "--follow-ingress")
+	if _, err := r.timed(argv); err != nil {
+		return fmt.Errorf("first pass with --follow-ingress: %w", err)
+	}
+	// The pass made its fwmark rules (and, with them, its nftables table):
+	// a binary that ignored the option cannot look as fast as one that
+	// reads the table on every pass.
+	for _, table := range t.tables {
+		out, err := r.output("ip", "rule", "show", "table", fmt.Sprint(table))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "fwmark") {
+			return fmt.Errorf("no fwmark rule for table %d after a pass with --follow-ingress:\n%s", table, out)
+		}
+	}
+	if _, err := r.timed(append(e.oursArgv(lock, "--check"), "--follow-ingress")); err != nil {
+		return fmt.Errorf("--check after the first pass with --follow-ingress: %w", err)
+	}
+	progress("scenario 1i: %d runs per side", n)
+	return e.watchNoOp(r, t, func() error {
+		s, err := r.series(n, &job{argv: argv}, &job{argv: showAll})
+		if err != nil {
+			return err
+		}
+		ri.ours, ri.ref = s[0], s[1]
+		riv.ours, riv.ref = s[0], r1.ours
+		return nil
+	})
 }
 
 // big: scenarios 2 and 3 (and a floor for 2), on one namespace with cfg.routes main routes.

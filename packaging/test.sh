@@ -571,6 +571,23 @@ check "timer's pass mirrors a new address" in_container '
 	ip addr add 192.0.2.3/24 dev up0
 	systemctl start symroute-sync.service
 	ip rule show | grep -q "from 192.0.2.3 lookup '"$table"' proto symroute"'
+# --follow-ingress through the hardened oneshot: nftables and conntrack over
+# netlink, src_valid_mark over rtnetlink (ProtectKernelTunables=yes, and
+# nspawn's /proc/sys is read-only anyway); switched off, all of it undone.
+check "hardened pass with follow-ingress: table, fwmark rule, src_valid_mark; undone when off" in_container '
+	cp /etc/symroute/symroute.conf /tmp/symroute.conf.orig
+	echo "follow-ingress = true" >>/etc/symroute/symroute.conf
+	systemctl start symroute-sync.service || { journalctl -u symroute-sync.service --no-pager | tail -20; exit 1; }
+	[ "$(systemctl show -P Result symroute-sync.service)" = success ]
+	ip rule show | grep -q "fwmark 0x1000000/0xff000000 lookup '"$table"' proto symroute"
+	[ "$(cat /proc/sys/net/ipv4/conf/up0/src_valid_mark)" = 1 ]
+	symroute-sync --check
+	cp /tmp/symroute.conf.orig /etc/symroute/symroute.conf
+	systemctl start symroute-sync.service
+	[ "$(systemctl show -P Result symroute-sync.service)" = success ]
+	! ip rule show | grep -q fwmark
+	[ "$(cat /proc/sys/net/ipv4/conf/up0/src_valid_mark)" = 0 ]
+	symroute-sync --check --follow-ingress=false'
 # The listener, hardened: it runs a pass before it reports ready (Type=
 # notify), stays up with no NetworkManager or networkd on the bus, and stops
 # cleanly.
