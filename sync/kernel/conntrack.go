@@ -21,10 +21,10 @@ const (
 // table of the link it next means. One request: a delete naming no tuple
 // flushes what its filter matches (all families: nfgenmsg version 0).
 func (h *Handle) forgetConntrack(mark, mask uint32) error {
-	if h.ctErr != nil {
-		return h.ctErr
+	c, err := h.conntrack()
+	if err != nil {
+		return err
 	}
-	c := h.ct
 	c.seq++
 	b := appendMsgHdr(c.wbuf[:0], unix.NFNL_SUBSYS_CTNETLINK<<8|ipctnlMsgCtDelete, unix.NLM_F_REQUEST|unix.NLM_F_ACK, c.seq)
 	b = append(b, unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0)

@@ -32,9 +32,11 @@ type Handle struct {
 	// could not be opened (a kernel without nftables).
 	nft    *nftables.Conn
 	nftErr error
-	// ct deletes conntrack entries; ctErr is why it could not be opened.
-	ct    *conn
-	ctErr error
+	// ct deletes conntrack entries, opened when first needed (a pass
+	// rarely forgets any); ns is a copy of the namespace it is opened in,
+	// none for the caller's.
+	ct *conn
+	ns netns.NsHandle
 	// names of links as of the last Snapshot, for error messages.
 	names map[int]string
 	// the last metric text Apply encoded, and its RTA_METRICS.
@@ -61,15 +63,37 @@ func Open(opts Options) (*Handle, error) {
 		if h.nft, err = nftables.New(nftables.AsLasting()); err != nil {
 			h.nftErr = fmt.Errorf("nftables netlink socket: %w", err)
 		}
-		if h.ct, err = newConnOf(unix.NETLINK_NETFILTER, ctRecvBufSize); err != nil {
-			h.ctErr = fmt.Errorf("conntrack netlink socket: %w", err)
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if opts.NetNS > 0 {
+		fd, err := unix.FcntlInt(uintptr(opts.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("keep network namespace: %w", err)
+		}
+		h.ns = netns.NsHandle(fd)
+	}
 	return h, nil
+}
+
+// conntrack returns the conntrack socket, opening it in the handle's
+// namespace the first time.
+func (h *Handle) conntrack() (*conn, error) {
+	if h.ct != nil {
+		return h.ct, nil
+	}
+	err := inNetns(h.ns, func() error {
+		c, err := newConnOf(unix.NETLINK_NETFILTER, ctRecvBufSize)
+		h.ct = c
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conntrack netlink socket: %w", err)
+	}
+	return h.ct, nil
 }
 
 // Close releases the handle's sockets.
@@ -80,6 +104,9 @@ func (h *Handle) Close() error {
 	}
 	if h.ct != nil {
 		h.ct.close()
+	}
+	if h.ns > 0 {
+		h.ns.Close()
 	}
 	return h.c.close()
 }
