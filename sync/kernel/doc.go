@@ -1,6 +1,18 @@
 // Package kernel is symroute's only door to the kernel: a Handle reads a
 // network namespace into a plan.State and carries out a plan's operations.
-// It is the only package that imports netlink.
+// It is the only package that imports netlink and nftables.
+//
+// --follow-ingress adds three doors, all netlink: symroute's own nftables
+// table "inet symroute" through google/nftables (every request names that
+// table, so no other is ever read or written; a write replaces the whole
+// table in one transaction), the links' IPv4 src_valid_mark through
+// RTM_GETLINK/RTM_SETLINK (IFLA_AF_SPEC, as /proc/sys may be read-only), and
+// conntrack entries deleted by mark through ctnetlink (one flush request
+// with a mark filter). The table is read back into its record (plan.Ingress)
+// and compared, expression by expression, with what that record compiles
+// to: anything else in it is drift, and the table is written anew. What the
+// library decodes is what is compared, on both sides, because its decoder
+// loses a little (a "ct set"'s source register).
 //
 // Links and addresses are few and come through vishvananda/netlink. Rules
 // and routes are dumped, and all writes sent, over a raw NETLINK_ROUTE
