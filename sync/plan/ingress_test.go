@@ -2,7 +2,6 @@ package plan
 
 import (
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -43,14 +42,7 @@ func describe(st *State, p Plan) []string {
 
 func TestComputeIngress(t *testing.T) {
 	write12 := "nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x02000000"
-	tests := []struct {
-		name       string
-		state      func() *State
-		opts       func(*Options)
-		want       []string
-		ingressErr string // its start
-		warnings   int
-	}{
+	runCompute(t, []computeCase{
 		{
 			name: "switched on: rules, then the table, then src_valid_mark",
 			state: func() *State {
@@ -294,30 +286,9 @@ func TestComputeIngress(t *testing.T) {
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=1'",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 			},
+			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.9.0.0/16 lookup 1003)"}},
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			st := tc.state()
-			o := DefaultOptions()
-			if tc.opts != nil {
-				tc.opts(&o)
-			}
-			if err := o.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			p := Compute(st, o)
-			if diff := cmp.Diff(tc.want, describe(st, p)); diff != "" {
-				t.Errorf("plan (-want +got):\n%s", diff)
-			}
-			if !strings.HasPrefix(p.IngressErr, tc.ingressErr) || (tc.ingressErr == "") != (p.IngressErr == "") {
-				t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
-			}
-			if len(p.Warnings) != tc.warnings {
-				t.Errorf("warnings: got %q, want %d", p.Warnings, tc.warnings)
-			}
-		})
-	}
+	})
 }
 
 func TestIngressNft(t *testing.T) {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -103,14 +104,7 @@ func TestCompute(t *testing.T) {
 		"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 		"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 	}
-	tests := []struct {
-		name     string
-		state    func() *State
-		opts     func(*Options)
-		want     []string
-		clashes  []Clash
-		warnings int
-	}{
+	runCompute(t, []computeCase{
 		{name: "seed host", state: seedState, want: seedPlan},
 		{name: "seed host in sync", state: seedSynced, want: []string{}},
 		{
@@ -451,7 +445,23 @@ func TestCompute(t *testing.T) {
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 			},
 		},
-	}
+	})
+}
+
+// computeCase is a golden plan: a state, options, and the plan wanted (as
+// Describe writes it: as Render, but a table write on one line).
+type computeCase struct {
+	name       string
+	state      func() *State
+	opts       func(*Options)
+	want       []string
+	clashes    []Clash
+	ingressErr string // its start; "" for none
+	warnings   int
+}
+
+func runCompute(t *testing.T, tests []computeCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := tc.state()
@@ -463,11 +473,14 @@ func TestCompute(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := Compute(st, o)
-			if diff := cmp.Diff(tc.want, render(st, p)); diff != "" {
+			if diff := cmp.Diff(tc.want, describe(st, p)); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.clashes, p.Clashes); diff != "" {
 				t.Errorf("clashes (-want +got):\n%s", diff)
+			}
+			if !strings.HasPrefix(p.IngressErr, tc.ingressErr) || (tc.ingressErr == "") != (p.IngressErr == "") {
+				t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
 			}
 			if len(p.Warnings) != tc.warnings {
 				t.Errorf("warnings: got %q, want %d", p.Warnings, tc.warnings)
