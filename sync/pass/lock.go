@@ -21,13 +21,26 @@ var ErrLockBusy = errors.New("another pass holds the lock")
 // AcquireLock takes the lock at path, making its directory if missing (the
 // package's tmpfiles.d makes /run/symroute too; a hand-run binary must not
 // depend on it). wait <= 0 waits for as long as it takes.
+//
+// The lock is trusted only if it is a regular file of the running user
+// (root in production) that no one else may open: a symlink planted at the
+// path would make a pass create or lock a file elsewhere, and a lock others
+// can read lets any user hold a shared flock and starve every pass.
 func AcquireLock(path string, wait time.Duration) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("make lock directory: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// O_NONBLOCK: a FIFO planted at the path must not block the open.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o600)
 	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("lock file %s is a symbolic link; refusing it (remove it)", path)
+		}
 		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := checkLock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock file %s: %w; refusing it (remove it, the next pass makes it anew)", path, err)
 	}
 	if wait <= 0 {
 		if err := flock(f, unix.LOCK_EX); err != nil {
@@ -52,6 +65,24 @@ func AcquireLock(path string, wait time.Duration) (*Lock, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// checkLock accepts a regular file owned by the running user without group
+// or other access.
+func checkLock(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return errors.New("not a regular file")
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("owned by uid %d, not %d", st.Uid, os.Geteuid())
+	case st.Mode&0o077 != 0:
+		return fmt.Errorf("mode %04o lets others open it", st.Mode&0o7777)
+	}
+	return nil
 }
 
 func flock(f *os.File, how int) error {
