@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -54,6 +55,11 @@ func Write(dir string, r Record) error {
 		return fmt.Errorf("record lease: %w", err)
 	}
 	_, err = fmt.Fprintf(tmp, "router=%s\nexpiry=%d\n", r.Router, r.Expiry.Unix())
+	// Readable by all: a record holds nothing secret, and --check and
+	// --dry-run run without root must read what a pass reads.
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -80,7 +86,8 @@ func Remove(dir, iface string) error {
 
 // Read returns the live records in dir: expired and malformed ones are
 // skipped (a hook's record is never trusted further than it parses). A
-// missing dir is no records.
+// missing dir is no records; a record that cannot be read is an error, or
+// a reader without permission would plan as if it were not there.
 func Read(dir string, now time.Time) ([]Record, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -94,7 +101,10 @@ func Read(dir string, now time.Time) ([]Record, error) {
 		if !e.Type().IsRegular() || !ValidIface(e.Name()) || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		r, ok := readOne(filepath.Join(dir, e.Name()))
+		r, ok, err := readOne(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read lease of %s: %w", e.Name(), err)
+		}
 		if !ok || !now.Before(r.Expiry) {
 			continue
 		}
@@ -104,31 +114,39 @@ func Read(dir string, now time.Time) ([]Record, error) {
 	return out, nil
 }
 
-func readOne(path string) (Record, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Record{}, false
+func readOne(path string) (Record, bool, error) {
+	// Not through a link, nor blocking on a FIFO swapped in since the
+	// directory was listed.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ELOOP):
+		return Record{}, false, nil // gone, or not a record
+	case err != nil:
+		return Record{}, false, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return Record{}, false, err
+	}
 	var r Record
 	sc := bufio.NewScanner(io.LimitReader(f, 1024)) // records are a few dozen bytes
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if !ok {
-			return Record{}, false
+			return Record{}, false, nil
 		}
 		switch k {
 		case "router":
 			if r.Router, err = netip.ParseAddr(v); err != nil || !r.Router.Is4() {
-				return Record{}, false
+				return Record{}, false, nil
 			}
 		case "expiry":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return Record{}, false
+				return Record{}, false, nil
 			}
 			r.Expiry = time.Unix(n, 0)
 		}
 	}
-	return r, r.Router.IsValid() && !r.Expiry.IsZero()
+	return r, r.Router.IsValid() && !r.Expiry.IsZero(), nil
 }

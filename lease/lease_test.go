@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,5 +67,44 @@ func TestReadMissingDir(t *testing.T) {
 	got, err := Read(filepath.Join(t.TempDir(), "none"), time.Now())
 	if err != nil || got != nil {
 		t.Errorf("Read(missing) = %v, %v", got, err)
+	}
+}
+
+// Records are readable by all (--check run without root reads them), and a
+// link or a FIFO planted in the directory is neither followed nor waited
+// on.
+func TestRecordsReadableLinksNotFollowed(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	live := Record{Iface: "em2", Router: netip.MustParseAddr("192.168.0.1"), Expiry: now.Add(time.Hour)}
+	if err := Write(dir, live); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "em2")); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("record: %v, %v; want mode 0644", st, err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "em3")
+	os.WriteFile(elsewhere, []byte("router=10.3.0.1\nexpiry=9999999999\n"), 0o644)
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "em3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "em4"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []Record, 1)
+	go func() {
+		got, err := Read(dir, now)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- got
+	}()
+	select {
+	case got := <-done:
+		if diff := cmp.Diff([]Record{live}, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			t.Errorf("Read (-want +got):\n%s", diff)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read blocked on a FIFO")
 	}
 }

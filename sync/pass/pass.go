@@ -63,10 +63,11 @@ func Compute(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, er
 		dirs = DefaultIproute2Dirs
 	}
 	st.TableNames = ReadTableNames(dirs)
+	// A record that cannot be read fails the pass: planning without it
+	// would delete the default it gives (or, for --check run without
+	// root, report drift on a host in sync).
 	if err := readLeases(st, o.LeaseDir); err != nil {
-		// Leases only add routes: a pass without them is still right
-		// for everything else.
-		o.log().Warn("lease records not read", "err", err)
+		return nil, nil, plan.Plan{}, err
 	}
 	m := plan.Desire(st, o.Plan)
 	return st, m, plan.Diff(st, m), nil
