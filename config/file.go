@@ -12,28 +12,22 @@ import (
 // readFile reads the config file name into s. A missing file is fine
 // unless mustExist (it was named with --config).
 func readFile(name string, mustExist bool, s *optionSet) error {
-	// Stat before opening: opening a FIFO would block until a writer came.
-	st, err := os.Stat(name)
+	// Opened without blocking (a FIFO would wait for a writer, forever),
+	// then what was opened is checked: nothing is trusted that a name
+	// pointed to a moment before.
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) && !mustExist {
 		return nil
 	}
 	if err != nil {
 		return usagef("config file %s: %w", name, unwrapPath(err))
 	}
-	if err := checkFile(name, st); err != nil {
-		return err
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return usagef("config file %s: %w", name, unwrapPath(err))
-	}
 	defer f.Close()
-	// Check what was opened, not only what the name pointed to before.
-	st2, err := f.Stat()
+	st, err := f.Stat()
 	if err != nil {
 		return usagef("config file %s: %w", name, unwrapPath(err))
 	}
-	if err := checkFile(name, st2); err != nil {
+	if err := checkFile(name, st); err != nil {
 		return err
 	}
 	return parseFile(name, f, s)
