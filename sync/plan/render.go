@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -239,16 +240,40 @@ func (rn Renderer) rule(b *strings.Builder, op Op) {
 }
 
 // ShellQuote quotes s for sh when it holds anything but plain name
-// characters: link names may hold $, ;, ` and quotes.
+// characters: link names may hold $, ;, ` and quotes, and even control
+// characters (escape sequences a terminal would act on), which are written
+// as printf octal escapes so that neither the terminal showing the plan
+// nor sh replaying it sees them raw.
 func ShellQuote(s string) string {
-	plain := s != ""
-	for i := 0; i < len(s) && plain; i++ {
+	plain, printable := s != "", true
+	for i := 0; i < len(s); i++ {
 		c := s[i]
-		plain = c == '.' || c == '_' || c == '-' || c == '@' || c == '+' || c == ':' ||
-			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		plain = plain && (c == '.' || c == '_' || c == '-' || c == '@' || c == '+' || c == ':' ||
+			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		printable = printable && c >= 0x20 && c < 0x7f
 	}
-	if plain {
+	switch {
+	case plain:
 		return s
+	case printable:
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	var b strings.Builder
+	b.WriteString(`"$(printf '`)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '%':
+			b.WriteString("%%")
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\'':
+			b.WriteString(`'\''`)
+		case c >= 0x20 && c < 0x7f:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\%03o`, c)
+		}
+	}
+	b.WriteString(`')"`)
+	return b.String()
 }
