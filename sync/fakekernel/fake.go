@@ -72,6 +72,7 @@ func copyIngress(t *plan.Ingress) *plan.Ingress {
 	c := *t
 	c.Links = append([]plan.IngressLink(nil), t.Links...)
 	c.SrcValidMark = append([]int(nil), t.SrcValidMark...)
+	c.Retired = append([]uint32(nil), t.Retired...)
 	return &c
 }
 
@@ -81,14 +82,15 @@ func (k *Kernel) Apply(ops []plan.Op) []error {
 		k.BeforeApply(k)
 	}
 	errs := make([]error, len(ops))
-	forgetFailed := false
+	undoFailed := false
 	for i, op := range ops {
-		if op.Kind == plan.IngressWrite && forgetFailed {
-			errs[i] = errors.New("fake kernel: not written: a conntrack forget failed")
+		if (op.Kind == plan.IngressWrite || op.Kind == plan.IngressDelete) && undoFailed {
+			errs[i] = errors.New("fake kernel: not done: a forget or reset before it failed")
 			continue
 		}
 		errs[i] = k.apply(op)
-		forgetFailed = forgetFailed || (op.Kind == plan.ConntrackForget && errs[i] != nil)
+		undoFailed = undoFailed || errs[i] != nil &&
+			(op.Kind == plan.ConntrackForget || op.Kind == plan.SrcValidMarkSet && op.Ingress.Value == 0)
 	}
 	return errs
 }

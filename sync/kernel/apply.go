@@ -30,10 +30,12 @@ var errAckLost = errors.New("ack lost: netlink receive buffer overflowed")
 //
 // The nftables table and conntrack are not rtnetlink: their operations go
 // one at a time, between the batches of the others, in plan order. A table
-// write after a conntrack forget that failed is not done (plan.Kernel).
+// write or delete after a conntrack forget or a src_valid_mark reset that
+// failed is not done (plan.Kernel): the table keeps the record of what is
+// still to undo.
 func (h *Handle) Apply(ops []plan.Op) []error {
 	errs := make([]error, len(ops))
-	forgetFailed := false
+	undoFailed := false
 	for i := 0; i < len(ops); {
 		j := i
 		for j < len(ops) && (ops[j].Kind.IsRoute() || ops[j].Kind.IsRule() || ops[j].Kind == plan.SrcValidMarkSet) {
@@ -41,22 +43,27 @@ func (h *Handle) Apply(ops []plan.Op) []error {
 		}
 		if j > i {
 			h.applyRtnl(ops[i:j], errs[i:j])
+			for k := i; k < j; k++ {
+				undoFailed = undoFailed || (errs[k] != nil && ops[k].Kind == plan.SrcValidMarkSet && ops[k].Ingress.Value == 0)
+			}
 			i = j
 			continue
 		}
 		var err error
 		x := ops[i].Ingress
 		switch ops[i].Kind {
-		case plan.IngressWrite:
-			err = errors.New("not written: a conntrack forget failed, so a value could be handed out while connections carry it")
-			if !forgetFailed {
+		case plan.IngressWrite, plan.IngressDelete:
+			switch {
+			case undoFailed:
+				err = errors.New("not done: a conntrack forget or src_valid_mark reset before it failed, and the table records what is left to undo")
+			case ops[i].Kind == plan.IngressWrite:
 				err = h.writeIngress(x.Table)
+			default:
+				err = h.deleteIngress()
 			}
-		case plan.IngressDelete:
-			err = h.deleteIngress()
 		case plan.ConntrackForget:
 			err = h.forgetConntrack(x.Mark, x.Mask)
-			forgetFailed = forgetFailed || err != nil
+			undoFailed = undoFailed || err != nil
 		default:
 			err = fmt.Errorf("unknown operation %d", ops[i].Kind)
 		}

@@ -36,12 +36,14 @@ var (
 	// elements by name only when told.
 	nftSrcValidMark = &nftables.Set{Table: nftTable, Name: plan.NftSrcValidMark, KeyType: nftables.TypeIFIndex,
 		KeyByteOrder: binaryutil.NativeEndian}
+	nftRetired = &nftables.Set{Table: nftTable, Name: plan.NftRetired, KeyType: nftables.TypeMark,
+		KeyByteOrder: binaryutil.NativeEndian}
 )
 
 func policyRef(p nftables.ChainPolicy) *nftables.ChainPolicy { return &p }
 
-// The table holds its two chains and its set and nothing else.
-const nftTableUse = 3
+// The table holds its two chains and two sets and nothing else.
+const nftTableUse = 4
 
 // enum ip_conntrack_dir, as "ct direction" compares it (one byte).
 const (
@@ -172,8 +174,12 @@ func (h *Handle) readIngress() plan.IngressState {
 		return plan.IngressState{Err: fmt.Errorf("read sets of %s %s: %w", plan.NftFamily, plan.NftTable, err)}
 	}
 	for _, s := range sets {
-		if s.Name != nftSrcValidMark.Name || s.IsMap || s.KeyType.Name != nftSrcValidMark.KeyType.Name {
-			drift("set %s is not %s's", s.Name, plan.NftSrcValidMark)
+		want, into := nftSrcValidMark, func(v uint32) { rec.SrcValidMark = append(rec.SrcValidMark, int(v)) }
+		if s.Name == nftRetired.Name {
+			want, into = nftRetired, func(v uint32) { rec.Retired = append(rec.Retired, v) }
+		}
+		if s.Name != want.Name || s.IsMap || s.KeyType.Name != want.KeyType.Name {
+			drift("set %s is not symroute's", s.Name)
 			continue
 		}
 		els, err := h.nft.GetSetElements(s)
@@ -185,10 +191,11 @@ func (h *Handle) readIngress() plan.IngressState {
 				drift("set %s holds a key of %d bytes", s.Name, len(e.Key))
 				continue
 			}
-			rec.SrcValidMark = append(rec.SrcValidMark, int(binaryutil.NativeEndian.Uint32(e.Key)))
+			into(binaryutil.NativeEndian.Uint32(e.Key))
 		}
 	}
 	sort.Ints(rec.SrcValidMark)
+	sort.Slice(rec.Retired, func(i, j int) bool { return rec.Retired[i] < rec.Retired[j] })
 
 	rules := map[plan.IngressChain][][]byte{}
 	for _, c := range []plan.IngressChain{plan.ChainPrerouting, plan.ChainOutput} {
@@ -304,13 +311,21 @@ func (h *Handle) writeIngress(t *plan.Ingress) error {
 	c.AddTable(nftTable)
 	c.DelTable(nftTable)
 	c.AddTable(nftTable)
-	var svm []nftables.SetElement
+	var svm, retired []nftables.SetElement
 	for _, idx := range t.SrcValidMark {
 		svm = append(svm, nftables.SetElement{Key: u32le(uint32(idx))})
 	}
-	vs := *nftSrcValidMark
-	if err := c.AddSet(&vs, svm); err != nil {
-		return fmt.Errorf("set %s: %w", vs.Name, err)
+	for _, v := range t.Retired {
+		retired = append(retired, nftables.SetElement{Key: u32le(v)})
+	}
+	for _, set := range []struct {
+		s   *nftables.Set
+		els []nftables.SetElement
+	}{{nftSrcValidMark, svm}, {nftRetired, retired}} {
+		cp := *set.s
+		if err := c.AddSet(&cp, set.els); err != nil {
+			return fmt.Errorf("set %s: %w", cp.Name, err)
+		}
 	}
 	chains := map[plan.IngressChain]*nftables.Chain{}
 	for _, ch := range []plan.IngressChain{plan.ChainPrerouting, plan.ChainOutput} {

@@ -38,7 +38,7 @@ func (e *env) snapshotIngress(t *testing.T) *plan.State {
 func (e *env) table() *plan.Ingress {
 	return &plan.Ingress{Mask: plan.DefaultIngressMask,
 		Links:        []plan.IngressLink{{Index: e.idx["a0"], Mark: 0x01000000}, {Index: e.idx["b0"], Mark: 0x02000000}},
-		SrcValidMark: []int{e.idx["b0"]}}
+		SrcValidMark: []int{e.idx["b0"]}, Retired: []uint32{0x05000000}}
 }
 
 func TestIngressRoundTrip(t *testing.T) {
@@ -55,7 +55,7 @@ func TestIngressRoundTrip(t *testing.T) {
 	// Written again over itself, and with a link less: one transaction
 	// each, read back exactly.
 	want.Links = want.Links[1:]
-	want.SrcValidMark = nil
+	want.SrcValidMark, want.Retired = nil, nil
 	e.apply(t, plan.Op{Kind: plan.IngressWrite, Ingress: &plan.IngressOp{Table: want}})
 	st = e.snapshotIngress(t)
 	if diff := cmp.Diff(want, st.Ingress.Table, cmpEmpty); diff != "" || st.Ingress.Drift != "" {
@@ -91,6 +91,8 @@ func TestIngressNftText(t *testing.T) {
 		"add set inet symroute extra { type ipv4_addr; }",
 		"delete chain inet symroute output",
 		"add element inet symroute src_valid_mark { 1 }",
+		"add element inet symroute retired { 0x9 }",
+		"delete set inet symroute retired",
 	} {
 		t.Run(edit, func(t *testing.T) {
 			e.apply(t, plan.Op{Kind: plan.IngressWrite, Ingress: &plan.IngressOp{Table: want}})

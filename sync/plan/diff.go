@@ -83,8 +83,9 @@ func keyOfRule(r *Rule) ruleKey {
 
 // Diff returns the operations that make st equal to m, in apply order:
 // route adds and replaces (per table, link routes before gateway routes),
-// rule adds, then --follow-ingress's changes (src_valid_mark resets and
-// conntrack forgets, the nftables table, src_valid_mark sets), rule
+// rule adds, then --follow-ingress's changes (forgets of values already
+// retired, the nftables table, forgets of values it retires, src_valid_mark
+// resets and sets), rule
 // deletes, route deletes (gateway routes first). Only rules m classifies as
 // ours or legacy, routes in tables m owns and symroute's own nftables table
 // are touched.
@@ -170,9 +171,8 @@ func Diff(st *State, m *Mirror) Plan {
 	}
 	// The fwmark rules are in place before the table marks anything, and
 	// go after it stopped.
-	before, table, after := m.diffIngress(st)
+	before, after := m.diffIngress(st)
 	p.Ops = append(p.Ops, before...)
-	p.Ops = append(p.Ops, table...)
 	p.Ops = append(p.Ops, after...)
 	p.Ops = append(p.Ops, ruleDels...)
 	for _, t := range tables {

@@ -23,6 +23,9 @@ const (
 	// NftSrcValidMark is the set of links whose IPv4 src_valid_mark
 	// symroute turned on: only those are turned off when it lets go.
 	NftSrcValidMark = "src_valid_mark"
+	// NftRetired is the set of values retired whose conntrack entries
+	// are being forgotten (Ingress.Retired).
+	NftRetired = "retired"
 )
 
 // The table is its own record: nftables cannot OR a register into a mark,
@@ -39,6 +42,9 @@ type Ingress struct {
 	Links []IngressLink
 	// SrcValidMark are ifindexes, ascending.
 	SrcValidMark []int
+	// Retired are values no rule marks with any more whose conntrack
+	// entries may not all be forgotten yet: not handed out while here.
+	Retired []uint32
 }
 
 // IngressLink is one steered link and its mark value.
@@ -52,8 +58,14 @@ func (t *Ingress) Equal(o *Ingress) bool {
 	if t == nil || o == nil {
 		return t == o
 	}
-	if t.Mask != o.Mask || len(t.Links) != len(o.Links) || len(t.SrcValidMark) != len(o.SrcValidMark) {
+	if t.Mask != o.Mask || len(t.Links) != len(o.Links) || len(t.SrcValidMark) != len(o.SrcValidMark) ||
+		len(t.Retired) != len(o.Retired) {
 		return false
+	}
+	for i := range t.Retired {
+		if t.Retired[i] != o.Retired[i] {
+			return false
+		}
 	}
 	for i := range t.Links {
 		if t.Links[i] != o.Links[i] {
@@ -194,6 +206,18 @@ func (t *Ingress) Nft(name func(int) string) string {
 		b.WriteString(" }\n")
 	}
 	b.WriteString("\t}\n")
+	fmt.Fprintf(&b, "\tset %s {\n\t\ttype mark\n", NftRetired)
+	if len(t.Retired) > 0 {
+		b.WriteString("\t\telements = { ")
+		for i, v := range t.Retired {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(hex32(v))
+		}
+		b.WriteString(" }\n")
+	}
+	b.WriteString("\t}\n")
 	chain := IngressChain(255)
 	for _, r := range t.Rules() {
 		if r.Chain != chain {
@@ -273,16 +297,34 @@ type IngressOp struct {
 
 // ingressPlan is what Desire decided for --follow-ingress.
 type ingressPlan struct {
-	want      *Ingress // nil: no table
-	retired   []uint32 // values whose conntrack entries are forgotten
-	forgetBy  uint32   // the mask they are forgotten by
-	svmSet    []int
-	svmReset  []int
-	canChange bool // nftables could be read: its table may be written
+	// mid is the table written first when this pass retires values or
+	// resets src_valid_mark: it stops marking with those values and
+	// still records them (and the links to reset), so that what follows
+	// it can fail without anything being forgotten. nil when not needed.
+	mid *Ingress
+	// want is the table the pass ends with, nil for none.
+	want *Ingress
+	// forgetNow are the values the kernel's table holds as retired: no
+	// rule marks with them, so their entries are forgotten first.
+	// forgetAfter are the values this pass retires, forgotten once mid
+	// stopped marking with them (before it, the rule still there would
+	// mark the next packet's new entry again).
+	forgetNow, forgetAfter []uint32
+	forgetBy               uint32 // the mask they are forgotten by
+	svmSet, svmReset       []int
+	canChange              bool // nftables could be read: its table may be written
 }
 
 // desireIngress decides the table, the fwmark rules (appended to m.Rules)
 // and the src_valid_mark changes. routed holds the links with a table.
+//
+// A value retired, or a src_valid_mark to reset, takes two writes in one
+// pass: mid stops the marking but keeps the record, the conntrack entries
+// are forgotten and src_valid_mark reset (only then: a strict reverse-path
+// check would drop marked packets), and want drops the record. The kernel
+// adapter does not write after a forget or reset that failed, so a value
+// whose entries may live on stays recorded as retired, and is not handed
+// out, until a later pass forgets it.
 func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, routed map[famLink]bool) {
 	ip := &m.ingress
 	cur := st.Ingress.Table
@@ -294,9 +336,8 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 	case on && !m.RuleProtocols:
 		m.IngressErr = "follow-ingress: this kernel keeps no rule protocol (it needs 4.17 or newer), so symroute could not tell its fwmark rules from others'; not enabled"
 	}
-	if on && m.IngressErr == "" {
-		ip.want = &Ingress{Mask: o.IngressMask}
-	}
+	on = on && m.IngressErr == ""
+	want := &Ingress{Mask: o.IngressMask}
 
 	// Links that can be steered: managed, with a table.
 	var eligible []int
@@ -310,10 +351,9 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 	sort.Ints(eligible)
 
 	// Keep the value of every link that keeps being steered; every other
-	// value of the record is retired, and not handed out again in this
-	// pass (its conntrack entries are forgotten first).
-	// A value the record gives twice (a hand edit) stays with the first
-	// link only, and is not retired: its connections cannot be told apart.
+	// value of the record is retired. A value the record gives twice (a
+	// hand edit) stays with the first link only, and is not retired: its
+	// connections cannot be told apart.
 	used := map[uint32]bool{}
 	kept := map[uint32]bool{}
 	value := map[int]uint32{}
@@ -321,21 +361,27 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 		ip.forgetBy = cur.Mask
 		for _, l := range cur.Links {
 			used[l.Mark] = true
-			if ip.want != nil && cur.Mask == o.IngressMask && isEligible[l.Index] &&
+			if on && cur.Mask == o.IngressMask && isEligible[l.Index] &&
 				l.Mark != 0 && l.Mark&^o.IngressMask == 0 && value[l.Index] == 0 && !kept[l.Mark] {
 				value[l.Index] = l.Mark
 				kept[l.Mark] = true
 			}
 		}
-		retired := map[uint32]bool{}
+		retiring := map[uint32]bool{}
 		for _, l := range cur.Links {
-			if !kept[l.Mark] && !retired[l.Mark] {
-				retired[l.Mark] = true
-				ip.retired = append(ip.retired, l.Mark)
+			if !kept[l.Mark] && !retiring[l.Mark] {
+				retiring[l.Mark] = true
+				ip.forgetAfter = append(ip.forgetAfter, l.Mark)
+			}
+		}
+		for _, v := range cur.Retired {
+			used[v] = true
+			if !kept[v] && !retiring[v] {
+				ip.forgetNow = append(ip.forgetNow, v)
 			}
 		}
 	}
-	if ip.want != nil {
+	if on {
 		n := uint32(1)
 		for _, idx := range eligible {
 			if value[idx] != 0 {
@@ -353,7 +399,7 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 		}
 		for _, idx := range eligible {
 			if v := value[idx]; v != 0 {
-				ip.want.Links = append(ip.want.Links, IngressLink{Index: idx, Mark: v})
+				want.Links = append(want.Links, IngressLink{Index: idx, Mark: v})
 				for _, fam := range []uint8{FamilyV4, FamilyV6} {
 					if routed[famLink{fam, idx}] {
 						m.Rules = append(m.Rules, Rule{Family: fam, Priority: o.IngressPriority(), Mark: v, Mask: o.IngressMask,
@@ -374,53 +420,84 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 			recorded[idx] = true
 		}
 	}
-	if ip.want != nil {
-		for _, l := range ip.want.Links {
-			lk := byIndex[l.Index]
-			if recorded[l.Index] || !lk.SrcValidMark {
-				ip.want.SrcValidMark = append(ip.want.SrcValidMark, l.Index)
-				if !lk.SrcValidMark {
-					ip.svmSet = append(ip.svmSet, l.Index)
-				}
+	for _, idx := range eligible {
+		if value[idx] == 0 {
+			continue
+		}
+		if lk := byIndex[idx]; recorded[idx] || !lk.SrcValidMark {
+			want.SrcValidMark = append(want.SrcValidMark, idx)
+			if !lk.SrcValidMark {
+				ip.svmSet = append(ip.svmSet, idx)
 			}
 		}
 	}
 	if cur != nil {
 		for _, idx := range cur.SrcValidMark {
-			if value[idx] != 0 && ip.want != nil {
-				continue
-			}
-			if lk := byIndex[idx]; lk != nil && lk.SrcValidMark {
+			if lk := byIndex[idx]; value[idx] == 0 && lk != nil && lk.SrcValidMark {
 				ip.svmReset = append(ip.svmReset, idx)
 			}
 		}
 	}
+
+	// The pass ends with a table while the option is on; mid is the
+	// record of what it undoes on the way.
+	if on {
+		ip.want = want
+	}
+	if len(ip.forgetAfter) > 0 || len(ip.svmReset) > 0 {
+		mid := *want
+		mid.Retired = append([]uint32(nil), ip.forgetAfter...)
+		sort.Slice(mid.Retired, func(i, j int) bool { return mid.Retired[i] < mid.Retired[j] })
+		mid.SrcValidMark = append(append([]int(nil), want.SrcValidMark...), ip.svmReset...)
+		sort.Ints(mid.SrcValidMark)
+		if !on {
+			mid.Links = nil
+			mid.Mask = cur.Mask
+		}
+		ip.mid = &mid
+	}
 }
 
 // diffIngress returns the operations of the table, the conntrack entries
-// and src_valid_mark, in three groups: before the table changes (resets,
-// forgets), the table itself, and after it (sets). Each group is empty when
-// nothing changes.
-func (m *Mirror) diffIngress(st *State) (before, table, after []Op) {
+// and src_valid_mark, in two groups: before the table changes (the forgets
+// of values it already holds as retired) and from it on (mid, the forgets
+// of values it retires, src_valid_mark resets, the final table and
+// src_valid_mark sets). Each group is empty when nothing changes.
+func (m *Mirror) diffIngress(st *State) (before, after []Op) {
 	ip := &m.ingress
 	if !ip.canChange {
-		return nil, nil, nil
+		return nil, nil
 	}
+	forget := func(vs []uint32) (ops []Op) {
+		for _, v := range vs {
+			ops = append(ops, Op{Kind: ConntrackForget, Ingress: &IngressOp{Mark: v, Mask: ip.forgetBy | v}})
+		}
+		return ops
+	}
+	before = forget(ip.forgetNow)
+	cur := st.Ingress.Table
+	if st.Ingress.Drift != "" {
+		cur = nil // whatever it holds, it is written anew
+	}
+	last := cur // the table as it will be when want is considered
+	if ip.mid != nil {
+		if !ip.mid.Equal(cur) {
+			after = append(after, Op{Kind: IngressWrite, Ingress: &IngressOp{Table: ip.mid}})
+		}
+		last = ip.mid
+	}
+	after = append(after, forget(ip.forgetAfter)...)
 	for _, idx := range ip.svmReset {
-		before = append(before, Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: idx, Value: 0}})
+		after = append(after, Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: idx, Value: 0}})
 	}
-	for _, v := range ip.retired {
-		before = append(before, Op{Kind: ConntrackForget, Ingress: &IngressOp{Mark: v, Mask: ip.forgetBy | v}})
-	}
-	cur := st.Ingress
 	switch {
-	case ip.want != nil && (cur.Drift != "" || !ip.want.Equal(cur.Table)):
-		table = []Op{{Kind: IngressWrite, Ingress: &IngressOp{Table: ip.want}}}
-	case ip.want == nil && cur.Table != nil:
-		table = []Op{{Kind: IngressDelete, Ingress: &IngressOp{}}}
+	case ip.want != nil && !ip.want.Equal(last):
+		after = append(after, Op{Kind: IngressWrite, Ingress: &IngressOp{Table: ip.want}})
+	case ip.want == nil && (last != nil || st.Ingress.Table != nil):
+		after = append(after, Op{Kind: IngressDelete, Ingress: &IngressOp{}})
 	}
 	for _, idx := range ip.svmSet {
 		after = append(after, Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: idx, Value: 1}})
 	}
-	return before, table, after
+	return before, after
 }

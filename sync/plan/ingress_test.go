@@ -97,7 +97,8 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
-				"conntrack -D -m 0x02000000/0xff000000",
+				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000, retired 0x02000000",
+				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
@@ -127,7 +128,8 @@ func TestComputeIngress(t *testing.T) {
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1008 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1008 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x3000000/0xff000000 table 1008 protocol 234",
-				"conntrack -D -m 0x02000000/0xff000000",
+				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x03000000, retired 0x02000000",
+				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x03000000",
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=1'",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
@@ -142,9 +144,10 @@ func TestComputeIngress(t *testing.T) {
 				return st
 			},
 			want: []string{
+				"nft: write table inet symroute, mask 0xff000000, links none, retired 0x01000000 0x02000000",
+				"conntrack -D -m 0x01000000/0xff000000 || :",
+				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=0'",
-				"conntrack -D -m 0x01000000/0xff000000",
-				"conntrack -D -m 0x02000000/0xff000000",
 				"nft delete table inet symroute",
 				"ip -4 rule del priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
 				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
@@ -155,10 +158,11 @@ func TestComputeIngress(t *testing.T) {
 			state: ingressSynced,
 			opts:  func(o *Options) { o.Flush = true },
 			want: []string{
+				"nft: write table inet symroute, mask 0xff000000, links none, retired 0x01000000 0x02000000",
+				"conntrack -D -m 0x01000000/0xff000000 || :",
+				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=0'",
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=0'",
-				"conntrack -D -m 0x01000000/0xff000000",
-				"conntrack -D -m 0x02000000/0xff000000",
 				"nft delete table inet symroute",
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
@@ -171,14 +175,38 @@ func TestComputeIngress(t *testing.T) {
 			},
 		},
 		{
+			name: "values retired last round: forgotten again, before the write that drops them",
+			state: func() *State {
+				st := ingressSynced()
+				st.Ingress.Table.Retired = []uint32{v3}
+				return st
+			},
+			opts: follow,
+			want: []string{"conntrack -D -m 0x03000000/0xff000000 || :", write12},
+		},
+		{
+			name: "switched off, the round after: forgotten again, then the table goes",
+			state: func() *State {
+				st := seedSynced()
+				st.Ingress.Table = &Ingress{Mask: DefaultIngressMask, SrcValidMark: []int{3}, Retired: []uint32{v1, v2}}
+				return st
+			},
+			want: []string{
+				"conntrack -D -m 0x01000000/0xff000000 || :",
+				"conntrack -D -m 0x02000000/0xff000000 || :",
+				"nft delete table inet symroute",
+			},
+		},
+		{
 			name:  "a new mask retires every value",
 			state: ingressSynced,
 			opts:  func(o *Options) { o.FollowIngress, o.IngressMask = true, 0x00f00000 },
 			want: []string{
 				"ip -4 rule add priority 32764 fwmark 0x100000/0xf00000 table 1002 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x200000/0xf00000 table 1003 protocol 234",
-				"conntrack -D -m 0x01000000/0xff000000",
-				"conntrack -D -m 0x02000000/0xff000000",
+				"nft: write table inet symroute, mask 0x00f00000, links em1=0x00100000 em2=0x00200000, retired 0x01000000 0x02000000",
+				"conntrack -D -m 0x01000000/0xff000000 || :",
+				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"nft: write table inet symroute, mask 0x00f00000, links em1=0x00100000 em2=0x00200000",
 				"ip -4 rule del priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
 				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
@@ -203,7 +231,8 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
-				"conntrack -D -m 0x00000080/0xff000080",
+				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x02000000, retired 0x00000080",
+				"conntrack -D -m 0x00000080/0xff000080 || :",
 				write12,
 			},
 		},
@@ -292,12 +321,16 @@ func TestComputeIngress(t *testing.T) {
 }
 
 func TestIngressNft(t *testing.T) {
-	tbl := &Ingress{Mask: 0xff000000, Links: []IngressLink{{2, v1}, {3, v2}}, SrcValidMark: []int{3}}
+	tbl := &Ingress{Mask: 0xff000000, Links: []IngressLink{{2, v1}, {3, v2}}, SrcValidMark: []int{3}, Retired: []uint32{v3}}
 	names := map[int]string{2: "em1", 3: "up\x1b[31m"}
 	want := `table inet symroute {
 	set src_valid_mark {
 		type iface_index
 		elements = { 3 }
+	}
+	set retired {
+		type mark
+		elements = { 0x03000000 }
 	}
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
@@ -337,7 +370,7 @@ func TestRenderIngressOps(t *testing.T) {
 		want string
 	}{
 		{Op{Kind: IngressDelete, Ingress: &IngressOp{}}, "nft delete table inet symroute"},
-		{Op{Kind: ConntrackForget, Ingress: &IngressOp{Mark: v3, Mask: 0xff000000}}, "conntrack -D -m 0x03000000/0xff000000"},
+		{Op{Kind: ConntrackForget, Ingress: &IngressOp{Mark: v3, Mask: 0xff000000}}, "conntrack -D -m 0x03000000/0xff000000 || :"},
 		{Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: 2, Value: 1}}, "sysctl -qw 'net/ipv4/conf/em1.100/src_valid_mark=1'"},
 		{Op{Kind: SrcValidMarkSet, Ingress: &IngressOp{Link: 3}}, `sysctl -qw 'net/ipv4/conf/$(x)/src_valid_mark=0'`},
 		{Op{Kind: IngressWrite, Ingress: &IngressOp{Table: tbl}},

@@ -12,7 +12,9 @@ type Kernel interface {
 	// where it was done. "Already there" on an add and "not there" on a
 	// delete (EEXIST, ENOENT, ESRCH) and a vanished link (ENODEV) count as
 	// done: the pass reads back and plans again until nothing is left.
-	// An IngressWrite after a ConntrackForget that failed is not done
-	// (it would hand the value out while connections still carry it).
+	// An IngressWrite or IngressDelete after a ConntrackForget, or a
+	// SrcValidMarkSet to 0, that failed is not done: the table keeps the
+	// record of what is left to undo (a value handed out while connections
+	// still carry it would route them by another link's table).
 	Apply(ops []Op) []error
 }

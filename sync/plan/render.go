@@ -65,6 +65,12 @@ func (rn Renderer) Describe(op Op) string {
 	if len(op.Ingress.Table.Links) == 0 {
 		b.WriteString(" none")
 	}
+	if len(op.Ingress.Table.Retired) > 0 {
+		b.WriteString(", retired")
+		for _, v := range op.Ingress.Table.Retired {
+			b.WriteString(" " + hex32(v))
+		}
+	}
 	return b.String()
 }
 
@@ -95,7 +101,8 @@ func (rn Renderer) ingress(b *strings.Builder, op Op) {
 	case IngressDelete:
 		b.WriteString("nft delete table " + NftFamily + " " + NftTable)
 	case ConntrackForget:
-		b.WriteString("conntrack -D -m " + hex32(x.Mark) + "/" + hex32(x.Mask))
+		// conntrack exits 1 when nothing matched, which is no failure.
+		b.WriteString("conntrack -D -m " + hex32(x.Mark) + "/" + hex32(x.Mask) + " || :")
 	case SrcValidMarkSet:
 		// The slash form keeps a dot in a link name ("em1.100") a dot.
 		b.WriteString("sysctl -qw " + ShellQuote("net/ipv4/conf/"+rn.name(x.Link)+"/src_valid_mark="+strconv.Itoa(int(x.Value))))
