@@ -358,19 +358,25 @@ func (n *ns) pass() result {
 	return r
 }
 
-// --- ip monitor -----------------------------------------------------------
+// --- monitors ---------------------------------------------------------------
 
-// monitor is `ip -o monitor route rule address link` running in a
-// namespace, each line stamped when read (ip flushes after every message).
-// Markers (a rule added and deleted at a private priority) delimit what it
-// printed while something ran, so a quiet window is proved to have been
-// watched, not just missed.
+// monitor is a kernel event monitor (`ip -o monitor`, `nft monitor`)
+// running in a namespace, each line stamped when read (both flush after
+// every message). Markers (something of the monitor's own, made and
+// removed) delimit what it printed while something ran, so a quiet window
+// is proved to have been watched, not just missed.
 type monitor struct {
 	t     *testing.T
 	n     *ns
+	what  string
 	mu    sync.Mutex
 	lines []tsLine
 	seq   int
+	// marker makes and removes marker seq and returns the lines that
+	// say so.
+	marker func(seq int) (made, removed func(line string) bool)
+	// clean turns what was printed between markers into comparable lines.
+	clean func(lines []string) []string
 }
 
 type tsLine struct {
@@ -400,17 +406,32 @@ func (m *monitor) since(from time.Time, re *regexp.Regexp) []tsLine {
 	return out
 }
 
+// startMonitor is `ip -o monitor route rule address link`; a marker is a
+// rule at a private priority.
 func startMonitor(t *testing.T, n *ns) *monitor {
 	t.Helper()
-	m := &monitor{t: t, n: n}
-	cmd := exec.Command("ip", "-n", n.Name, "-o", "monitor", "route", "rule", "address", "link")
+	m := &monitor{t: t, n: n, what: "ip monitor", clean: func(l []string) []string { return normalize(strings.Join(l, "\n")) }}
+	m.marker = func(seq int) (made, removed func(string) bool) {
+		src := fmt.Sprintf("10.254.%d.%d", seq/250, seq%250+1)
+		key := "from " + src + " lookup 7777"
+		n.ip("rule", "add", "priority", "7777", "from", src, "lookup", "7777")
+		n.ip("rule", "del", "priority", "7777", "from", src, "lookup", "7777")
+		return func(l string) bool { return strings.Contains(l, key) && !strings.HasPrefix(l, "Deleted") },
+			func(l string) bool { return strings.Contains(l, key) && strings.HasPrefix(l, "Deleted") }
+	}
+	m.start(exec.Command("ip", "-n", n.Name, "-o", "monitor", "route", "rule", "address", "link"))
+	return m
+}
+
+func (m *monitor) start(cmd *exec.Cmd) {
+	m.t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		m.t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ip monitor: %v", err)
+		m.t.Fatalf("start %s: %v", m.what, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -422,38 +443,33 @@ func startMonitor(t *testing.T, n *ns) *monitor {
 			m.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
+	m.t.Cleanup(func() {
+		// Only the monitor this test started, by its pid.
 		cmd.Process.Kill()
 		<-done
 		cmd.Wait()
 	})
-	return m
 }
 
-// mark adds and deletes a marker rule and waits until the monitor has
-// printed both; it returns the index of the marker's addition and of the
-// line after its deletion. A marker made before the monitor was listening
-// is never seen: then a fresh one is tried.
+// mark makes and removes a marker and waits until the monitor has printed
+// both; it returns the index of the marker's making and of the line after
+// its removal. A marker made before the monitor was listening is never
+// seen: then a fresh one is tried.
 func (m *monitor) mark() (added, after int) {
 	m.t.Helper()
 	deadline := time.Now().Add(pollTimeout)
 	for {
 		m.seq++
-		src := fmt.Sprintf("10.254.%d.%d", m.seq/250, m.seq%250+1)
-		key := "from " + src + " lookup 7777"
-		m.n.ip("rule", "add", "priority", "7777", "from", src, "lookup", "7777")
-		m.n.ip("rule", "del", "priority", "7777", "from", src, "lookup", "7777")
+		made, removed := m.marker(m.seq)
 		try := time.Now().Add(2 * time.Second)
 		for time.Now().Before(try) {
 			added = -1
 			m.mu.Lock()
 			for i, l := range m.lines {
-				if !strings.Contains(l.text, key) {
-					continue
-				}
-				if !strings.HasPrefix(l.text, "Deleted") {
+				switch {
+				case made(l.text):
 					added = i
-				} else if added >= 0 {
+				case removed(l.text) && added >= 0:
 					m.mu.Unlock()
 					return added, i + 1
 				}
@@ -464,14 +480,14 @@ func (m *monitor) mark() (added, after int) {
 		if time.Now().After(deadline) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			m.t.Fatalf("ip monitor in %s never printed a marker rule; it printed:\n%s", m.n.Name, texts(m.lines))
+			m.t.Fatalf("%s in %s never printed a marker; it printed:\n%s", m.what, m.n.Name, texts(m.lines))
 		}
 	}
 }
 
 // during returns what the monitor printed while fn ran, and nothing else:
-// the lines between an opening marker's deletion and a closing marker's
-// addition.
+// the lines between an opening marker's removal and a closing marker's
+// making.
 func (m *monitor) during(fn func()) []string {
 	m.t.Helper()
 	_, from := m.mark()
@@ -479,7 +495,11 @@ func (m *monitor) during(fn func()) []string {
 	to, _ := m.mark()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if got := normalize(texts(m.lines[from:to])); got != nil {
+	raw := make([]string, 0, to-from)
+	for _, l := range m.lines[from:to] {
+		raw = append(raw, l.text)
+	}
+	if got := m.clean(raw); got != nil {
 		return got
 	}
 	return []string{}

@@ -18,9 +18,7 @@ import (
 // src, if given, like ping -I) and waits up to timeout for the reply: ping
 // -c1 -W1, without depending on ping(8) being installed.
 //
-// The raw socket is opened on a thread that enters the namespace and is
-// then thrown away (never unlocked), so no other goroutine ever runs in it;
-// a socket stays in the namespace it was made in.
+// The raw socket is opened inside the namespace (inNS).
 func pingOnce(nsName, src, dst string, timeout time.Duration) error {
 	d, err := netip.ParseAddr(dst)
 	if err != nil || !d.Is4() {
@@ -32,6 +30,13 @@ func pingOnce(nsName, src, dst string, timeout time.Duration) error {
 			return fmt.Errorf("ping: bad IPv4 source %q", src)
 		}
 	}
+	return inNS(nsName, func() error { return echo(s, d, timeout) })
+}
+
+// inNS runs fn on a thread that enters namespace nsName and is thrown away
+// afterwards (never unlocked): sockets made there stay in the namespace,
+// and no other goroutine ever runs in it.
+func inNS(nsName string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
@@ -44,7 +49,7 @@ func pingOnce(nsName, src, dst string, timeout time.Duration) error {
 			if err := netns.Set(h); err != nil {
 				return fmt.Errorf("enter namespace %s: %w", nsName, err)
 			}
-			return echo(s, d, timeout)
+			return fn()
 		}()
 	}()
 	return <-errc
