@@ -186,6 +186,10 @@ func TestHookDhcpHostile(t *testing.T) {
 				{"dhcpcd-run-hooks BOUND", env("reason=BOUND", "interface=em1"), []string{"/usr/lib/dhcpcd/dhcpcd-run-hooks"}, 0},
 				{"rhel config, exit 3", env("reason=BOUND", "interface=em1"), []string{"bash", "-c", ". /etc/dhcp/dhclient.d/symroute.sh; symroute_config; exit 3"}, 3},
 				{"rhel restore, exit 0", env("reason=RELEASE", "interface=em1"), []string{"bash", "-c", ". /etc/dhcp/dhclient.d/symroute.sh; symroute_restore; exit 0"}, 0},
+				// The caller's own EXIT trap still runs, last, and
+				// sees the script's status: its exit 4+3 wins.
+				{"rhel config keeps the caller's EXIT trap", env("reason=BOUND", "interface=em1"),
+					[]string{"bash", "-c", `trap 'exit $((4 + $?))' EXIT; . /etc/dhcp/dhclient.d/symroute.sh; symroute_config; symroute_restore; exit 3`}, 7},
 				{"run-parts if-up.d", env("IFACE=em1", "MODE=start", "PHASE=post-up"), []string{"run-parts", "--exit-on-error", "/etc/network/if-up.d"}, 0},
 			} {
 				if res := r.run(t, h, c.env, c.argv...); res.code != c.want {
@@ -208,7 +212,9 @@ func TestHookDhcpLockBusy(t *testing.T) {
 	veth(t, h, "em1", "10.0.0.2/16", peer, "up0", "10.0.0.1/16")
 	r := newDhcpRoot(t, syncBin)
 	// The holder marks the lock as held, then keeps it past the wait.
+	// The lock as a pass makes it: 0600, or the pass refuses it.
 	script := `mkdir -p /run/symroute
+(umask 077; : >>/run/symroute/sync.lock)
 flock /run/symroute/sync.lock sh -c 'touch /run/held; sleep 8' >/dev/null 2>&1 &
 while [ ! -e /run/held ]; do sleep 0.05; done
 exec /usr/sbin/symroute-sync --once --trigger dhclient -- BOUND em1`
