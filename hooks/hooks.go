@@ -29,6 +29,11 @@ const (
 // slow hooks.
 const LockWait = 3 * time.Second
 
+// Deadline bounds a hook's whole run, pass included: past it the process
+// exits 0 and leaves what is left to the next trigger (the timer at worst).
+// A pass cut short is safe: the next one reads the kernel and converges.
+const Deadline = 5 * time.Second
+
 // MaxLeaseLife caps a recorded lease's life: dhclient gives an infinite
 // lease an expiry near the end of time, which time.Time cannot carry
 // through a record. Records live under /run, so a reboot drops them anyway.

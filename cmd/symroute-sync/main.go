@@ -34,6 +34,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// exit and hookDeadline are variables for the tests.
+var (
+	exit         = os.Exit
+	hookDeadline = hooks.Deadline
+)
+
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Parse(args)
 	if err != nil {
@@ -61,6 +67,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !t.Pass {
 			return exitOK
 		}
+		// A hook returns to the stack that called it in bounded time,
+		// whatever the pass is doing: past the deadline the rest is the
+		// next pass's.
+		deadline := time.AfterFunc(hookDeadline, func() {
+			log.Warn("hook's pass still running at its deadline: leaving the rest to the next pass", "trigger", t.String(), "deadline", hookDeadline)
+			exit(exitOK)
+		})
+		defer deadline.Stop()
 		// Recorded before the lock: if this pass gives up waiting, the
 		// next one (the timer's at worst) still reads the record.
 		if !cfg.DryRun {
