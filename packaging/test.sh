@@ -129,9 +129,10 @@ for svc in symroute-sync.service symroute-listen.service; do
 	check "$svc: CapabilityBoundingSet=CAP_NET_ADMIN" has "$svc" 'CapabilityBoundingSet=CAP_NET_ADMIN'
 	check "$svc: NoNewPrivileges" has "$svc" 'NoNewPrivileges=yes'
 	check "$svc: ProtectSystem=strict" has "$svc" 'ProtectSystem=strict'
-	check "$svc: ReadWritePaths=/run/symroute" has "$svc" 'ReadWritePaths=/run/symroute'
+	check "$svc: RuntimeDirectory=symroute, preserved at stop" sh -c '
+		grep -qx "RuntimeDirectory=symroute" "$0" && grep -qx "RuntimeDirectoryPreserve=yes" "$0"' "$unitdir/$svc"
 	check "$svc: AF_NETLINK allowed" has "$svc" 'RestrictAddressFamilies=AF_NETLINK( AF_UNIX)?'
-	for d in PrivateNetwork PrivateUsers NetworkNamespacePath RuntimeDirectory JoinsNamespaceOf; do
+	for d in PrivateNetwork PrivateUsers NetworkNamespacePath JoinsNamespaceOf ReadWritePaths; do
 		check "$svc: no $d=" hasnt "$svc" "$d="
 	done
 done
@@ -571,6 +572,17 @@ check "timer's pass mirrors a new address" in_container '
 	ip addr add 192.0.2.3/24 dev up0
 	systemctl start symroute-sync.service
 	ip rule show | grep -q "from 192.0.2.3 lookup '"$table"' proto symroute"'
+# The lock directory gone (tmpfiles not run yet, or removed by hand): the
+# hardened units still start, and their passes still take the lock.
+check "units start with /run/symroute missing" in_container '
+	rm -rf /run/symroute
+	systemctl start symroute-sync.service || { journalctl -u symroute-sync.service --no-pager | tail -20; exit 1; }
+	[ "$(systemctl show -P Result symroute-sync.service)" = success ]
+	[ -f /run/symroute/sync.lock ] && [ "$(stat -c "%a %U:%G" /run/symroute)" = "755 root:root" ]
+	rm -rf /run/symroute
+	systemctl start symroute-listen.service || { journalctl -u symroute-listen.service --no-pager | tail -20; exit 1; }
+	systemctl stop symroute-listen.service
+	[ -d /run/symroute ]'
 # --follow-ingress through the hardened oneshot: nftables and conntrack over
 # netlink, src_valid_mark over rtnetlink (ProtectKernelTunables=yes, and
 # nspawn's /proc/sys is read-only anyway); switched off, all of it undone.
