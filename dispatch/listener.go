@@ -53,7 +53,11 @@ type Listener struct {
 	signals atomic.Uint64 // trusted signals, all told
 	batch   atomic.Uint64 // trusted signals since the last pass started
 	passes  atomic.Uint64 // passes finished
+	dropped atomic.Uint64 // messages longer than MaxMessage, skipped
 }
+
+// Dropped is how many bus messages were skipped for their size.
+func (l *Listener) Dropped() uint64 { return l.dropped.Load() }
 
 // New returns a Listener; Run starts it.
 func New(o Options) *Listener {
@@ -243,14 +247,9 @@ func (l *Listener) subscribe(ctx context.Context) (*dbus.Conn, context.CancelFun
 	t := time.AfterFunc(connectTimeout, cancel)
 	h := &handler{l: l, owners: newOwners()}
 	opts := []dbus.ConnOption{dbus.WithContext(cctx), dbus.WithSignalHandler(h)}
-	var conn *dbus.Conn
-	var err error
-	if l.o.Address == "" {
-		conn, err = dbus.ConnectSystemBus(opts...)
-	} else {
-		conn, err = dbus.Connect(l.o.Address, opts...)
-	}
+	conn, err := dialBus(l.o.Address, &l.dropped, opts...)
 	if err == nil {
+		l.log.Debug("connected to the bus", "name", conn.Names()[0])
 		err = setup(cctx, conn, h.owners)
 	}
 	if !t.Stop() && err == nil {
