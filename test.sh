@@ -49,4 +49,12 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...
+# The fuzz targets, a few seconds each (their seed corpora ran above):
+# hostile hook input, config, lease records and bus messages. Longer:
+# SYMROUTE_FUZZTIME=10m ./test.sh. Not when the tests were narrowed.
+if [ $# -eq 0 ] || [ "$*" = -v ]; then
+	for target in FuzzDecide:./hooks FuzzParse:./config FuzzRead:./lease FuzzWrite:./lease FuzzSignal:./dispatch; do
+		go test -run='^$' -fuzz="^${target%%:*}\$" -fuzztime="${SYMROUTE_FUZZTIME:-3s}" "${target#*:}"
+	done
+fi
 bash packaging/test.sh

@@ -1,0 +1,67 @@
+package lease
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FuzzRead reads a record of any content, under any name. No panic; what
+// it returns is a live IPv4 router named by a valid interface.
+func FuzzRead(f *testing.F) {
+	for _, s := range []struct{ name, content string }{
+		{"em1", "router=10.0.0.1\nexpiry=2000000000\n"},
+		{"em2", "router=$(reboot)\nexpiry=9999999999\n"},
+		{"em3", "router=fe80::1\nexpiry=9999999999\n"},
+		{"em4", "expiry=-1\nrouter=10.0.0.1"},
+		{".lease-x", "router=10.0.0.1\nexpiry=2000000000\n"},
+		{"em5", "router=10.0.0.1\nrouter=10.0.0.2\nexpiry=99999999999999999999\n"},
+	} {
+		f.Add(s.name, s.content)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, name, content string) {
+		dir := t.TempDir()
+		if !ValidIface(name) {
+			name = "em0"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Skip(err) // a name the file system refuses
+		}
+		recs, err := Read(dir, now)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		for _, r := range recs {
+			if !ValidIface(r.Iface) || !r.Router.Is4() || !now.Before(r.Expiry) {
+				t.Fatalf("Read returned %+v", r)
+			}
+		}
+	})
+}
+
+// FuzzWrite writes a record for any interface name: it lands in its
+// directory, or nowhere.
+func FuzzWrite(f *testing.F) {
+	for _, n := range []string{"em1", "../x", "a/b", ".", "..", "", "x\x00y", "waytoolonginterfacename"} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, iface string) {
+		parent := t.TempDir()
+		dir := filepath.Join(parent, "leases")
+		r := Record{Iface: iface, Router: mustAddr("10.0.0.1"), Expiry: time.Now().Add(time.Hour)}
+		if err := Write(dir, r); err != nil {
+			return
+		}
+		if ents, _ := os.ReadDir(parent); len(ents) != 1 {
+			t.Fatalf("Write(%q) wrote outside its directory: %v", iface, ents)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != iface {
+			t.Fatalf("Write(%q) left %v", iface, ents)
+		}
+	})
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
