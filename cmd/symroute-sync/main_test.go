@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"io"
+	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +12,9 @@ import (
 	"time"
 
 	"github.com/symroute/symroute/internal/testns"
+	"github.com/symroute/symroute/sync/fakekernel"
 	"github.com/symroute/symroute/sync/pass"
+	"github.com/symroute/symroute/sync/plan"
 )
 
 // A hook's run ends at its deadline, exit 0, whatever holds it up (here,
@@ -55,5 +59,32 @@ func TestHookDeadline(t *testing.T) {
 	<-done // the lock wait gives up in its own time
 	if !strings.Contains(stderr.String(), "still running at its deadline") {
 		t.Errorf("no log line about the deadline:\n%s", stderr.String())
+	}
+}
+
+// A link name holding escape sequences reaches neither the terminal that
+// shows --status nor the one that shows --dry-run raw.
+func TestOutputQuotesNames(t *testing.T) {
+	evil := "em\x1b]0;owned\x07\x1b[2J"
+	k := &fakekernel.Kernel{State: plan.State{
+		Links: []plan.Link{{Index: 1, Name: "lo", Loopback: true}, {Index: 2, Name: evil}},
+		Addrs: []plan.Addr{{Link: 2, Prefix: netip.MustParsePrefix("10.0.0.2/24")}},
+		Routes: []plan.Route{{Family: plan.FamilyV4, Table: plan.TableMain, Dst: netip.MustParsePrefix("10.0.0.0/24"),
+			Type: plan.RouteUnicast, Protocol: 2, Scope: plan.ScopeLink, Link: 2}},
+	}}
+	dir := t.TempDir()
+	po := pass.Options{Plan: plan.DefaultOptions(), Iproute2Dirs: []string{dir}, LeaseDir: dir}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for name, out := range map[string]func(w io.Writer) int{
+		"status":  func(w io.Writer) int { return status(k, po, false, w, log) },
+		"dry-run": func(w io.Writer) int { return dryRun(k, po, w, log) },
+	} {
+		var b bytes.Buffer
+		if code := out(&b); code != 0 {
+			t.Fatalf("%s: exit %d", name, code)
+		}
+		if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `em\x1b]0;owned\a\x1b[2J`) && name == "status" {
+			t.Errorf("%s printed %q", name, b.String())
+		}
 	}
 }
