@@ -5,10 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // The read-only modes need no root: reading links, addresses, rules and
@@ -100,4 +104,52 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Lease records are readable by all, so --check run without root reads what
+// a pass reads; a record it cannot read is an error (exit 1), never a
+// silent "drift" on a host in sync.
+func TestCheckWithoutRootReadsLeases(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	testns.RequirePrograms(t, "util-linux", "unshare", "setpriv")
+	tag := randomTag()
+	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
+	veth(t, h, "em1", "10.0.0.2/16", peer, "up0", "10.0.0.1/16")
+	veth(t, h, "em2", "192.168.0.2/24", peer, "up1", "192.168.0.1/24")
+	h.ip("route", "add", "default", "via", "10.0.0.1", "dev", "em1")
+	r := newDhcpRoot(t, syncBin)
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	// The dhclient hook records em2's router (stock dhclient-script never
+	// got its default into main), and a pass gives em2's table a default.
+	res := r.run(t, h, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "reason=BOUND", "interface=em2",
+		"new_routers=192.168.0.1", "new_expiry=" + exp}, "/usr/sbin/symroute-sync", "--once", "--trigger", "dhclient")
+	if res.code != 0 {
+		t.Fatalf("hook pass: %s", res)
+	}
+	if got := h.routes("4", h.table("em2")); !containsLine(got, "default via 192.168.0.1 dev em2 proto dhcp") {
+		t.Fatalf("em2's table has no default from the lease record: %q", got)
+	}
+	nobodyCheck := func() result {
+		return r.run(t, h, nil, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/sbin/symroute-sync", "--check")
+	}
+	if res := nobodyCheck(); res.code != 0 || res.stdout != "" {
+		t.Errorf("--check as nobody on a host in sync: want exit 0 and no drift, got %s", res)
+	}
+	// A record nobody may read (as older versions wrote them): an error.
+	if err := os.Chmod(r.runPath("/run/symroute/leases/em2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := nobodyCheck(); res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, "read lease of em2") {
+		t.Errorf("--check as nobody with an unreadable record: want exit 1 naming it, got %s", res)
+	}
+}
+
+func containsLine(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
 }
