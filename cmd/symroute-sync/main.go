@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -107,11 +108,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.Mode == config.ModeOnce, cfg.Mode == config.ModeFlush:
 		return once(k, po, log)
 	case cfg.Mode == config.ModeListen:
-		// Runs until SIGTERM/SIGINT; SIGHUP re-reads the config from args.
-		dispatch.Serve(k, args, cfg, log)
+		listen(k, args, cfg, log)
 		return exitOK
 	}
 	return exitUsage // unreachable: config.Parse accepts no command line without a mode
+}
+
+// listen runs the D-Bus listener until SIGTERM/SIGINT: its passes are
+// --once's with the configuration of the moment, which SIGHUP re-reads from
+// the original command line (a bad one keeps the old).
+func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) {
+	var cur atomic.Pointer[config.Config]
+	cur.Store(cfg)
+	dispatch.Serve(func() error {
+		c := cur.Load()
+		_, err := pass.Once(k, pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: dispatch.LockWait, Trigger: "dbus", Log: log})
+		return err
+	}, func() error {
+		c, err := config.Parse(args)
+		if err != nil {
+			return err
+		}
+		cur.Store(c)
+		log.Info("reload: configuration read", "file", c.ConfigFile)
+		return nil
+	}, log)
 }
 
 // newLogger logs to stderr; under journald (JOURNAL_STREAM set) without
