@@ -178,7 +178,7 @@ func once(k plan.Kernel, po pass.Options, log *slog.Logger) int {
 }
 
 func computeOrLog(k plan.Kernel, po pass.Options, log *slog.Logger) (*plan.State, *plan.Mirror, plan.Plan, bool) {
-	st, m, p, err := pass.Compute(k, po)
+	st, m, p, err := pass.Plan(k, po)
 	if err != nil {
 		log.Error("plan", "err", err)
 		return nil, nil, p, false

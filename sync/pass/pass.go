@@ -52,8 +52,8 @@ type Result struct {
 // with --follow-ingress refused (Result says which).
 var ErrPartial = errors.New("partial: some links were skipped")
 
-// Compute reads the kernel and plans, changing nothing and taking no lock.
-func Compute(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error) {
+// Plan reads the kernel and plans, changing nothing and taking no lock.
+func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error) {
 	st, err := k.Snapshot(plan.ReadOptions{TableBase: o.Plan.TableBase, FollowIngress: o.Plan.FollowIngress})
 	if err != nil {
 		return nil, nil, plan.Plan{}, fmt.Errorf("read kernel state: %w", err)
@@ -113,7 +113,7 @@ func run(k plan.Kernel, o Options) (Result, error) {
 	var res Result
 	for round := 1; ; round++ {
 		t0 := time.Now()
-		st, _, p, err := Compute(k, o)
+		st, _, p, err := Plan(k, o)
 		if err != nil {
 			return res, err
 		}

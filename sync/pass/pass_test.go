@@ -398,7 +398,7 @@ func TestPassWithoutRuleProtocols(t *testing.T) {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		writes := k.Writes
-		_, _, p, err := Compute(k, o)
+		_, _, p, err := Plan(k, o)
 		if err != nil || len(p.Ops) != 0 {
 			t.Fatalf("seed %d: replan: %v, %d ops: %v", seed, err, len(p.Ops), p.Ops)
 		}
@@ -448,13 +448,13 @@ func TestPassLinkVanishesMidPass(t *testing.T) {
 	o := testOptions(t, w.names)
 	res, err := Once(k, o)
 	if err != nil && !errors.Is(err, ErrPartial) {
-		st, _, p, _ := Compute(k, o)
+		st, _, p, _ := Plan(k, o)
 		t.Fatalf("%v: %s", err, plan.NewRenderer(st).Render(p.Ops[0]))
 	}
 	if res.Rounds < 2 {
 		t.Errorf("rounds = %d, want a read-back round after the link went", res.Rounds)
 	}
-	st, _, p, _ := Compute(k, o)
+	st, _, p, _ := Plan(k, o)
 	if len(p.Ops) != 0 {
 		t.Errorf("not converged: %d ops left: %s", len(p.Ops), plan.NewRenderer(st).Render(p.Ops[0]))
 	}

@@ -96,11 +96,11 @@ func Diff(st *State, m *Mirror) Plan {
 	// Grouped by table; the kernel dumps a table's routes together and
 	// want holds runs of one table, so the last table's slice is kept at
 	// hand rather than hashed for every route.
-	cur := map[uint32]*[]int32{} // owned table -> indices into st.Routes
+	have := map[uint32]*[]int32{} // owned table -> indices into st.Routes
 	group(len(st.Routes), func(i int) (uint32, bool) {
 		t := st.Routes[i].Table
 		return t, m.Owned[t]
-	}, cur)
+	}, have)
 	want := map[uint32]*[]int32{} // table -> indices into m.want
 	group(len(m.want), func(i int) (uint32, bool) { return m.want[i].table, true }, want)
 	list := func(g map[uint32]*[]int32, t uint32) []int32 {
@@ -115,21 +115,21 @@ func Diff(st *State, m *Mirror) Plan {
 	perTable := map[uint32]*tableOps{}
 	d := differ{st: st, m: m}
 	for t := range m.Owned {
-		c, w := list(cur, t), list(want, t)
-		if len(c) == 0 && len(w) == 0 {
+		h, w := list(have, t), list(want, t)
+		if len(h) == 0 && len(w) == 0 {
 			continue
 		}
 		to := &tableOps{}
 		perTable[t] = to
-		d.table(c, w, func(op Op) {
-			c := 0
+		d.table(h, w, func(op Op) {
+			kind := 0 // link route
 			if op.Route.gatewayed() {
-				c = 1
+				kind = 1
 			}
 			if op.Kind == RouteDel {
-				to.del[c] = append(to.del[c], op)
+				to.del[kind] = append(to.del[kind], op)
 			} else {
-				to.add[c] = append(to.add[c], op)
+				to.add[kind] = append(to.add[kind], op)
 			}
 		})
 	}
@@ -147,17 +147,17 @@ func Diff(st *State, m *Mirror) Plan {
 	ruleMatched := make([]bool, len(m.Rules))
 	var ruleDels []Op
 	for i := range st.Rules {
-		cur := &st.Rules[i]
+		r := &st.Rules[i]
 		switch m.ruleClass[i] {
 		case ruleForeign:
 			continue
 		case ruleOurs:
-			if j, ok := wantRule[keyOfRule(cur)]; ok && !ruleMatched[j] {
+			if j, ok := wantRule[keyOfRule(r)]; ok && !ruleMatched[j] {
 				ruleMatched[j] = true
 				continue
 			}
 		}
-		ruleDels = append(ruleDels, Op{Kind: RuleDel, Rule: cur})
+		ruleDels = append(ruleDels, Op{Kind: RuleDel, Rule: r})
 	}
 
 	for _, t := range tables {

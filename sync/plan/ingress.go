@@ -350,53 +350,9 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 	}
 	sort.Ints(eligible)
 
-	// Keep the value of every link that keeps being steered; every other
-	// value of the record is retired. A value the record gives twice (a
-	// hand edit) stays with the first link only, and is not retired: its
-	// connections cannot be told apart.
-	used := map[uint32]bool{}
-	kept := map[uint32]bool{}
-	value := map[int]uint32{}
-	if cur != nil {
-		ip.forgetBy = cur.Mask
-		for _, l := range cur.Links {
-			used[l.Mark] = true
-			if on && cur.Mask == o.IngressMask && isEligible[l.Index] &&
-				l.Mark != 0 && l.Mark&^o.IngressMask == 0 && value[l.Index] == 0 && !kept[l.Mark] {
-				value[l.Index] = l.Mark
-				kept[l.Mark] = true
-			}
-		}
-		retiring := map[uint32]bool{}
-		for _, l := range cur.Links {
-			if !kept[l.Mark] && !retiring[l.Mark] {
-				retiring[l.Mark] = true
-				ip.forgetAfter = append(ip.forgetAfter, l.Mark)
-			}
-		}
-		for _, v := range cur.Retired {
-			used[v] = true
-			if !kept[v] && !retiring[v] {
-				ip.forgetNow = append(ip.forgetNow, v)
-			}
-		}
-	}
+	value, used := ip.keepValues(cur, o, on, isEligible)
 	if on {
-		n := uint32(1)
-		for _, idx := range eligible {
-			if value[idx] != 0 {
-				continue
-			}
-			for n <= MarkValues(o.IngressMask) && used[MarkValue(o.IngressMask, n)] {
-				n++
-			}
-			if n > MarkValues(o.IngressMask) {
-				m.Warnings = append(m.Warnings, fmt.Sprintf("follow-ingress: no mark value left under mask %s for link %s: its replies are not steered (use a wider --ingress-mark-mask)", hex32(o.IngressMask), Printable(linkName(byIndex, idx))))
-				continue
-			}
-			value[idx] = MarkValue(o.IngressMask, n)
-			used[value[idx]] = true
-		}
+		m.newValues(o, eligible, value, used, byIndex)
 		for _, idx := range eligible {
 			if v := value[idx]; v != 0 {
 				want.Links = append(want.Links, IngressLink{Index: idx, Mark: v})
@@ -410,34 +366,7 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 		}
 	}
 	m.IngressMarks = value
-
-	// src_valid_mark: on for every steered link (with strict rp_filter the
-	// reverse-path check must see the mark; with 0 or 2 it is harmless),
-	// recorded before it is set; off again only where symroute set it.
-	recorded := map[int]bool{}
-	if cur != nil {
-		for _, idx := range cur.SrcValidMark {
-			recorded[idx] = true
-		}
-	}
-	for _, idx := range eligible {
-		if value[idx] == 0 {
-			continue
-		}
-		if lk := byIndex[idx]; recorded[idx] || !lk.SrcValidMark {
-			want.SrcValidMark = append(want.SrcValidMark, idx)
-			if !lk.SrcValidMark {
-				ip.svmSet = append(ip.svmSet, idx)
-			}
-		}
-	}
-	if cur != nil {
-		for _, idx := range cur.SrcValidMark {
-			if lk := byIndex[idx]; value[idx] == 0 && lk != nil && lk.SrcValidMark {
-				ip.svmReset = append(ip.svmReset, idx)
-			}
-		}
-	}
+	want.SrcValidMark = ip.srcValidMark(cur, eligible, value, byIndex)
 
 	// The pass ends with a table while the option is on; mid is the
 	// record of what it undoes on the way.
@@ -456,6 +385,95 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 		}
 		ip.mid = &mid
 	}
+}
+
+// keepValues keeps the value of every link of the record that keeps being
+// steered, and retires every other value of it (forgetAfter), and those it
+// holds as retired (forgetNow). A value the record gives twice (a hand
+// edit) stays with the first link only, and is not retired: its connections
+// cannot be told apart. used are the values not to hand out.
+func (ip *ingressPlan) keepValues(cur *Ingress, o Options, on bool, eligible map[int]bool) (value map[int]uint32, used map[uint32]bool) {
+	value, used = map[int]uint32{}, map[uint32]bool{}
+	if cur == nil {
+		return value, used
+	}
+	kept := map[uint32]bool{}
+	ip.forgetBy = cur.Mask
+	for _, l := range cur.Links {
+		used[l.Mark] = true
+		if on && cur.Mask == o.IngressMask && eligible[l.Index] &&
+			l.Mark != 0 && l.Mark&^o.IngressMask == 0 && value[l.Index] == 0 && !kept[l.Mark] {
+			value[l.Index] = l.Mark
+			kept[l.Mark] = true
+		}
+	}
+	retiring := map[uint32]bool{}
+	for _, l := range cur.Links {
+		if !kept[l.Mark] && !retiring[l.Mark] {
+			retiring[l.Mark] = true
+			ip.forgetAfter = append(ip.forgetAfter, l.Mark)
+		}
+	}
+	for _, v := range cur.Retired {
+		used[v] = true
+		if !kept[v] && !retiring[v] {
+			ip.forgetNow = append(ip.forgetNow, v)
+		}
+	}
+	return value, used
+}
+
+// newValues gives each eligible link without a value the lowest one not
+// used, and says so of links past the last value.
+func (m *Mirror) newValues(o Options, eligible []int, value map[int]uint32, used map[uint32]bool, byIndex map[int]*Link) {
+	n := uint32(1)
+	for _, idx := range eligible {
+		if value[idx] != 0 {
+			continue
+		}
+		for n <= MarkValues(o.IngressMask) && used[MarkValue(o.IngressMask, n)] {
+			n++
+		}
+		if n > MarkValues(o.IngressMask) {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("follow-ingress: no mark value left under mask %s for link %s: its replies are not steered (use a wider --ingress-mark-mask)", hex32(o.IngressMask), Printable(linkName(byIndex, idx))))
+			continue
+		}
+		value[idx] = MarkValue(o.IngressMask, n)
+		used[value[idx]] = true
+	}
+}
+
+// srcValidMark decides src_valid_mark: on for every steered link (with
+// strict rp_filter the reverse-path check must see the mark; with 0 or 2 it
+// is harmless), recorded before it is set; off again only where symroute
+// set it. It returns the final record.
+func (ip *ingressPlan) srcValidMark(cur *Ingress, eligible []int, value map[int]uint32, byIndex map[int]*Link) []int {
+	recorded := map[int]bool{}
+	if cur != nil {
+		for _, idx := range cur.SrcValidMark {
+			recorded[idx] = true
+		}
+	}
+	var record []int
+	for _, idx := range eligible {
+		if value[idx] == 0 {
+			continue
+		}
+		if lk := byIndex[idx]; recorded[idx] || !lk.SrcValidMark {
+			record = append(record, idx)
+			if !lk.SrcValidMark {
+				ip.svmSet = append(ip.svmSet, idx)
+			}
+		}
+	}
+	if cur != nil {
+		for _, idx := range cur.SrcValidMark {
+			if lk := byIndex[idx]; value[idx] == 0 && lk != nil && lk.SrcValidMark {
+				ip.svmReset = append(ip.svmReset, idx)
+			}
+		}
+	}
+	return record
 }
 
 // diffIngress returns the operations of the table, the conntrack entries

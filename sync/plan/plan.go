@@ -156,131 +156,207 @@ func (r *Rule) FromOnly() bool {
 // reservedTable reports tables no pass may ever write.
 func reservedTable(t uint32) bool { return t == 0 || (t >= 252 && t <= 255) }
 
-// Desire computes the mirror of st.
+// Desire computes the mirror of st: which rules are whose (ruleKinds),
+// which tables another program uses (clashSources), which tables are ours,
+// then the rules, the routes and --follow-ingress's table.
 func Desire(st *State, o Options) *Mirror {
 	m := &Mirror{Owned: map[uint32]bool{}, Clashing: map[uint32]string{}, tableBase: o.TableBase, st: st}
-	byIndex := make(map[int]*Link, len(st.Links))
-	for i := range st.Links {
-		byIndex[st.Links[i].Index] = &st.Links[i]
+	d := newDesirer(st, o)
+	m.classifyRules(d)
+	for _, src := range clashSources {
+		src.find(st, m, func(t uint32, why string) {
+			if _, seen := m.Clashing[t]; !seen || src.overrides {
+				m.Clashing[t] = why
+			}
+		})
 	}
-	// Address -> links holding it, for legacy rules and duplicates.
-	holders := map[netip.Addr][]int{}
+	m.ownTables(d)
+	if o.Flush {
+		m.desireIngress(st, o, d.byIndex, nil)
+		return m
+	}
+	routed := m.desireRules(d)
+	m.desireIngress(st, o, d.byIndex, routed)
+	m.desireRoutes(d, routed)
+	m.leaseDefaults(st, o, routed)
+	sort.Strings(m.Warnings)
+	return m
+}
+
+// desirer holds what Desire's steps share about a state.
+type desirer struct {
+	st      *State
+	o       Options
+	byIndex map[int]*Link
+	// holders are the links holding each global address: for legacy
+	// rules and addresses on two links.
+	holders map[netip.Addr][]int
+	// managed is true for links we mirror and false for other links that
+	// exist; a link that is not there at all (gone since its routes were
+	// dumped) is in neither, and its routes are not copied.
+	managed map[int]bool
+}
+
+func newDesirer(st *State, o Options) *desirer {
+	d := &desirer{st: st, o: o, byIndex: make(map[int]*Link, len(st.Links)), holders: map[netip.Addr][]int{},
+		managed: make(map[int]bool, len(st.Links))}
+	for i := range st.Links {
+		d.byIndex[st.Links[i].Index] = &st.Links[i]
+	}
 	for _, a := range st.Addrs {
 		if a.Scope == ScopeUniverse {
-			holders[a.Prefix.Addr()] = append(holders[a.Prefix.Addr()], a.Link)
+			d.holders[a.Prefix.Addr()] = append(d.holders[a.Prefix.Addr()], a.Link)
 		}
 	}
+	for _, l := range st.Links {
+		d.managed[l.Index] = o.Managed(l, d.byIndex)
+	}
+	return d
+}
 
-	// Kernels since 4.17 dump a protocol on every rule, and their default
-	// rules carry "kernel": a dump with no protocol anywhere is an older
-	// kernel, which drops the protocol we write.
-	for _, r := range st.Rules {
+// ruleKinds say which rules are symroute's, row by row: the first whose
+// test holds classifies the rule; a rule no row claims is foreign, never
+// touched. Kernels since 4.17 dump a protocol on every rule (their default
+// rules carry "kernel"), so a dump with no protocol anywhere is an older
+// kernel, which drops the protocol written: protocols says which.
+var ruleKinds = []struct {
+	what  string
+	class ruleClass
+	is    func(r *Rule, d *desirer, protocols bool) bool
+}{
+	{"carries symroute's rule protocol", ruleOurs, func(r *Rule, _ *desirer, _ bool) bool {
+		return r.Protocol == Protocol
+	}},
+	{"on a kernel without rule protocols: from-only, at our priority, looking up a table above the base", ruleOurs,
+		func(r *Rule, d *desirer, protocols bool) bool {
+			return !protocols && r.Protocol == 0 && r.Priority == d.o.Priority && r.FromOnly() && r.Table > d.o.TableBase
+		}},
+	{"the original symrouted's: from-only, no protocol, table 1000+ifindex of a link holding the address", ruleLegacy,
+		func(r *Rule, d *desirer, _ bool) bool {
+			return r.Protocol == 0 && r.FromOnly() && isLegacy(r, d.holders[r.Src.Addr()])
+		}},
+}
+
+func (m *Mirror) classifyRules(d *desirer) {
+	for _, r := range d.st.Rules {
 		if r.Protocol != 0 {
 			m.RuleProtocols = true
 			break
 		}
 	}
-
-	m.ruleClass = make([]ruleClass, len(st.Rules))
-	for i := range st.Rules {
-		r := &st.Rules[i]
-		switch {
-		case r.Protocol == Protocol:
-			m.ruleClass[i] = ruleOurs
-		case !m.RuleProtocols && r.Protocol == 0 && r.Priority == o.Priority && r.FromOnly() && r.Table > o.TableBase:
-			m.ruleClass[i] = ruleOurs
-		case r.Protocol == 0 && r.FromOnly() && isLegacy(r, holders[r.Src.Addr()]):
-			m.ruleClass[i] = ruleLegacy
-		}
-	}
-
-	// Clashes: a table someone else looks up, binds a VRF to, or names.
-	for i := range st.Rules {
-		r := &st.Rules[i]
-		if m.ruleClass[i] == ruleForeign && r.Action == RuleActionLookup {
-			if _, seen := m.Clashing[r.Table]; !seen {
-				m.Clashing[r.Table] = "a rule not made by symroute (" + ruleSummary(r) + ")"
+	m.ruleClass = make([]ruleClass, len(d.st.Rules))
+	for i := range d.st.Rules {
+		for _, k := range ruleKinds {
+			if k.is(&d.st.Rules[i], d, m.RuleProtocols) {
+				m.ruleClass[i] = k.class
+				break
 			}
 		}
 	}
-	for _, l := range st.Links {
-		if l.Kind == "vrf" && l.VRFTable != 0 {
-			m.Clashing[l.VRFTable] = "VRF " + l.Name
-		}
-	}
-	for t, name := range st.TableNames {
-		if !isOurTableName(name) {
-			m.Clashing[t] = fmt.Sprintf("the name %q in rt_tables", name)
-		}
-	}
+}
 
+// clashSources are the ways another program shows it uses a table, which
+// symroute then never writes, in the order they are looked at: a later
+// source's reason replaces an earlier one's where it overrides.
+var clashSources = []struct {
+	what      string
+	overrides bool
+	find      func(st *State, m *Mirror, clash func(t uint32, why string))
+}{
+	{"a rule that is not symroute's looks the table up", false, func(st *State, m *Mirror, clash func(uint32, string)) {
+		for i := range st.Rules {
+			if r := &st.Rules[i]; m.ruleClass[i] == ruleForeign && r.Action == RuleActionLookup {
+				clash(r.Table, "a rule not made by symroute ("+ruleSummary(r)+")")
+			}
+		}
+	}},
+	{"a VRF device is bound to the table", true, func(st *State, _ *Mirror, clash func(uint32, string)) {
+		for _, l := range st.Links {
+			if l.Kind == "vrf" && l.VRFTable != 0 {
+				clash(l.VRFTable, "VRF "+l.Name)
+			}
+		}
+	}},
+	{"rt_tables or rt_tables.d names the table for something else", true, func(st *State, _ *Mirror, clash func(uint32, string)) {
+		for t, name := range st.TableNames {
+			if !isOurTableName(name) {
+				clash(t, fmt.Sprintf("the name %q in rt_tables", name))
+			}
+		}
+	}},
+}
+
+// ownTables marks the tables symroute may write and clear: base+ifindex of
+// every link and every table a rule of ours looks up, unless another
+// program uses it, it is reserved, or it is main.
+func (m *Mirror) ownTables(d *desirer) {
 	own := func(t uint32) {
 		if _, clash := m.Clashing[t]; !clash && !reservedTable(t) && t != TableMain {
 			m.Owned[t] = true
 		}
 	}
-	for _, l := range st.Links {
-		own(o.TableOf(l.Index))
+	for _, l := range d.st.Links {
+		own(d.o.TableOf(l.Index))
 	}
-	for i := range st.Rules {
+	for i := range d.st.Rules {
 		if m.ruleClass[i] != ruleForeign {
-			own(st.Rules[i].Table)
+			own(d.st.Rules[i].Table)
 		}
 	}
-	if o.Flush {
-		m.desireIngress(st, o, byIndex, nil)
-		return m
-	}
+}
 
-	// Rules: one per global address on a managed, unclashed link; an
-	// address on several links goes to the lowest ifindex.
-	// managed[i] is true for links we mirror, false for other links that
-	// exist; a link that is not there at all (gone since the dump of its
-	// routes) is in neither and its routes are not copied.
-	managed := make(map[int]bool, len(st.Links))
-	for _, l := range st.Links {
-		managed[l.Index] = o.Managed(l, byIndex)
-	}
-	routed := map[famLink]bool{} // links that get a table, per family
+// desireRules wants one rule per global address on a managed, unclashed
+// link (an address on several links goes to the lowest ifindex), and
+// returns the links that get a table, per family.
+func (m *Mirror) desireRules(d *desirer) map[famLink]bool {
+	routed := map[famLink]bool{}
 	clashReported := map[int]bool{}
-	for _, a := range st.Addrs {
-		if a.Scope != ScopeUniverse || !managed[a.Link] {
+	for _, a := range d.st.Addrs {
+		if a.Scope != ScopeUniverse || !d.managed[a.Link] {
 			continue
 		}
 		ip := a.Prefix.Addr()
 		owner := a.Link
-		for _, h := range holders[ip] {
-			if managed[h] && h < owner {
+		for _, h := range d.holders[ip] {
+			if d.managed[h] && h < owner {
 				owner = h
 			}
 		}
 		if owner != a.Link {
-			m.Warnings = append(m.Warnings, fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip, linkName(byIndex, owner), linkName(byIndex, a.Link), linkName(byIndex, owner)))
+			m.Warnings = append(m.Warnings, fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip,
+				linkName(d.byIndex, owner), linkName(d.byIndex, a.Link), linkName(d.byIndex, owner)))
 			continue
 		}
-		t := o.TableOf(a.Link)
+		t := d.o.TableOf(a.Link)
 		if why, clash := m.Clashing[t]; clash {
 			if !clashReported[a.Link] {
 				clashReported[a.Link] = true
-				m.Clashes = append(m.Clashes, Clash{Link: linkName(byIndex, a.Link), Index: a.Link, Table: t, Reason: why})
+				m.Clashes = append(m.Clashes, Clash{Link: linkName(d.byIndex, a.Link), Index: a.Link, Table: t, Reason: why})
 			}
 			continue
 		}
-		fam := uint8(FamilyV4)
-		if ip.Is6() {
-			fam = FamilyV6
-		}
+		fam := familyOf(ip)
 		m.Rules = append(m.Rules, Rule{
-			Family: fam, Priority: o.Priority, Src: netip.PrefixFrom(ip, ip.BitLen()),
+			Family: fam, Priority: d.o.Priority, Src: netip.PrefixFrom(ip, ip.BitLen()),
 			Table: t, Action: RuleActionLookup, Protocol: Protocol,
 		})
 		routed[famLink{fam, a.Link}] = true
 	}
-	m.desireIngress(st, o, byIndex, routed)
+	return routed
+}
 
-	// Routes: each main route goes to the table of its device, or to every
-	// routed table of its family when it has no device or one we do not
-	// manage (blackholes, container bridges, tunnels).
+func familyOf(ip netip.Addr) uint8 {
+	if ip.Is6() {
+		return FamilyV6
+	}
+	return FamilyV4
+}
+
+// desireRoutes wants each main route in the table of its device, or in
+// every routed table of its family when it has no device or one we do not
+// manage (blackholes, container bridges, tunnels).
+func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
+	st, o := d.st, d.o
 	var links [2][]int // routed links by family index, ascending
 	for fl := range routed {
 		fi := famIndex(fl.fam)
@@ -322,14 +398,14 @@ func Desire(st *State, o Options) *Mirror {
 		fi := famIndex(r.Family)
 		if r.Nexthops != nil {
 			for _, l := range links[fi] {
-				if c, ok := multipathCopy(r, l, managed); ok {
+				if c, ok := multipathCopy(r, l, d.managed); ok {
 					add(i, &c, l)
 				}
 			}
 			continue
 		}
 		if r.Link != 0 {
-			if mg, exists := managed[r.Link]; !exists {
+			if mg, exists := d.managed[r.Link]; !exists {
 				continue
 			} else if mg {
 				if routed[famLink{r.Family, r.Link}] {
@@ -342,12 +418,9 @@ func Desire(st *State, o Options) *Mirror {
 			add(i, nil, l)
 		}
 	}
-	m.leaseDefaults(st, o, routed)
 	for why, n := range skipped {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
 	}
-	sort.Strings(m.Warnings)
-	return m
 }
 
 var linkLocalV6 = netip.MustParsePrefix("fe80::/10")
