@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/symroute/symroute/hooks"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -49,9 +50,6 @@ func (m Mode) String() string {
 	}
 	return ""
 }
-
-// TriggerSources are the values --trigger accepts.
-var TriggerSources = []string{"nm", "networkd", "dhclient", "dhcpcd", "ifupdown", "timer"}
 
 // Config is one run's parsed command line and config file.
 type Config struct {
@@ -273,11 +271,11 @@ func (c *Config) setMode(f *flags, trigger bool) error {
 			return usagef("--trigger works only with --once or --dry-run, not --%s", c.Mode)
 		}
 		known := false
-		for _, s := range TriggerSources {
+		for _, s := range hooks.Sources {
 			known = known || s == f.trigger
 		}
 		if !known {
-			return usagef("--trigger %q: unknown source (known: %s)", f.trigger, strings.Join(TriggerSources, ", "))
+			return usagef("--trigger %q: unknown source (known: %s)", f.trigger, strings.Join(hooks.Sources, ", "))
 		}
 		c.Trigger = f.trigger
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 
+	"github.com/symroute/symroute/hooks"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -629,7 +630,7 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 			t.Errorf("usage does not mention -%s", f.Shorthand)
 		}
 	})
-	for _, src := range TriggerSources {
+	for _, src := range hooks.Sources {
 		if !strings.Contains(u, src) {
 			t.Errorf("usage does not mention trigger source %s", src)
 		}

@@ -21,6 +21,9 @@ const (
 	SourceTimer    = "timer"
 )
 
+// Sources are the values --trigger accepts, in the order usage lists them.
+var Sources = []string{SourceNM, SourceNetworkd, SourceDhclient, SourceDhcpcd, SourceIfupdown, SourceTimer}
+
 // LockWait bounds how long a hook's pass waits for another pass's lock.
 // Passes take milliseconds, so a few seconds covers a burst of triggers
 // (two interfaces bound at once at boot); past it the running pass or the
@@ -413,7 +416,7 @@ func unicast4(s string) (netip.Addr, error) {
 	if err != nil || !a.Is4() {
 		return netip.Addr{}, fmt.Errorf("%s is not an IPv4 address", quote(s))
 	}
-	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	if !lease.UsableRouter(a) {
 		return netip.Addr{}, fmt.Errorf("%s is not a unicast address", a)
 	}
 	return a, nil
@@ -539,7 +542,7 @@ func ifupdownIface(s string) error {
 	if !isAlias {
 		return iface(s)
 	}
-	if len(s) > 15 || iface(base) != nil || iface(label) != nil {
+	if len(s) > lease.MaxIfaceName || iface(base) != nil || iface(label) != nil {
 		return fmt.Errorf("IFACE %s is neither an interface name nor an alias label", quote(s))
 	}
 	return nil

@@ -25,10 +25,14 @@ type Record struct {
 	Expiry time.Time
 }
 
+// MaxIfaceName is the longest Linux interface name: IFNAMSIZ (16) less its
+// terminating NUL.
+const MaxIfaceName = 15
+
 // ValidIface reports whether name can be a Linux interface name (and so a
 // file name here): 1-15 bytes, no '/', no whitespace, not "." or "..".
 func ValidIface(name string) bool {
-	if name == "" || len(name) > 15 || name == "." || name == ".." {
+	if name == "" || len(name) > MaxIfaceName || name == "." || name == ".." {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -39,12 +43,21 @@ func ValidIface(name string) bool {
 	return true
 }
 
+// UsableRouter reports whether a is an IPv4 unicast address a default
+// route can go through: not unspecified, multicast, loopback nor the
+// limited broadcast. Hooks check a lease's router with it, and so does
+// Write.
+func UsableRouter(a netip.Addr) bool {
+	return a.IsValid() && a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback() &&
+		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
 // Write records r, replacing any record of its interface.
 func Write(dir string, r Record) error {
 	if !ValidIface(r.Iface) {
 		return fmt.Errorf("record lease: bad interface name %q", r.Iface)
 	}
-	if !r.Router.IsValid() || !r.Router.Is4() || r.Router.IsUnspecified() || r.Router.IsMulticast() || r.Router.IsLoopback() {
+	if !UsableRouter(r.Router) {
 		return fmt.Errorf("record lease of %s: %q is not a usable IPv4 router", r.Iface, r.Router)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

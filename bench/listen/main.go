@@ -21,13 +21,15 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/symroute/symroute/dispatch"
 )
 
 const (
-	nmName  = "org.freedesktop.NetworkManager"
+	nmName  = dispatch.NetworkManager
 	devPath = dbus.ObjectPath("/org/freedesktop/NetworkManager/Devices/2")
-	// quiet is the listener's default quiet window (dispatch.DefaultQuiet).
-	quiet = 400 * time.Millisecond
+	// quiet is the listener's default quiet window.
+	quiet = dispatch.DefaultQuiet
 	// settle is how long no pass may start before the listener counts as settled.
 	settle = 2 * time.Second
 )

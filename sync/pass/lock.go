@@ -15,6 +15,10 @@ import (
 // pass never wedges the next one.
 type Lock struct{ f *os.File }
 
+// lockPoll is how often a bounded wait tries the lock again: flock has no
+// timeout of its own, and a hook's 3 s wait may lose at most this much.
+const lockPoll = 20 * time.Millisecond
+
 // ErrLockBusy is returned when the lock is not had within the wait.
 var ErrLockBusy = errors.New("another pass holds the lock")
 
@@ -63,7 +67,7 @@ func AcquireLock(path string, wait time.Duration) (*Lock, error) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, ErrLockBusy)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(lockPoll)
 	}
 }
 

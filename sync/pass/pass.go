@@ -25,7 +25,7 @@ type Options struct {
 	LeaseDir string
 	// Trigger names what started the pass, for the logs.
 	Trigger string
-	// MaxRounds bounds apply-and-read-back rounds; 0 means 4.
+	// MaxRounds bounds apply-and-read-back rounds; 0 means DefaultRounds.
 	MaxRounds int
 	Log       *slog.Logger
 }
@@ -47,6 +47,11 @@ type Result struct {
 	// Errors are the operations that failed in the last round.
 	Errors []error
 }
+
+// DefaultRounds bounds a pass's rounds of apply and read back. A pass on a
+// quiet host needs one; each change racing it may cost one more; past this
+// something keeps undoing what the pass does, and it fails (exit 1).
+const DefaultRounds = 4
 
 // ErrPartial marks a pass that converged except for clashing links, or
 // with --follow-ingress refused (Result says which).
@@ -108,7 +113,7 @@ func run(k plan.Kernel, o Options) (Result, error) {
 	log := o.log()
 	rounds := o.MaxRounds
 	if rounds <= 0 {
-		rounds = 4
+		rounds = DefaultRounds
 	}
 	var res Result
 	for round := 1; ; round++ {

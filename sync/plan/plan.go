@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 )
 
 // OpKind says what an operation does.
@@ -542,8 +543,12 @@ func isLegacy(r *Rule, holders []int) bool {
 	return false
 }
 
+// OurTableNamePrefix starts the rt_tables names that are symroute's own
+// ("symroute-em1"): naming a table so is no clash.
+const OurTableNamePrefix = "symroute"
+
 func isOurTableName(name string) bool {
-	return len(name) >= 8 && name[:8] == "symroute"
+	return strings.HasPrefix(name, OurTableNamePrefix)
 }
 
 func linkName(byIndex map[int]*Link, idx int) string {

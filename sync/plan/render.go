@@ -7,9 +7,9 @@ import (
 )
 
 var routeTypeNames = map[uint8]string{
-	RouteLocal: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
+	RouteLocal: "local", RouteBroadcast: "broadcast", RouteAnycast: "anycast", RouteMulticast: "multicast",
 	RouteBlackhole: "blackhole", RouteUnreachable: "unreachable",
-	RouteProhibit: "prohibit", RouteThrow: "throw", 10: "nat",
+	RouteProhibit: "prohibit", RouteThrow: "throw", RouteNAT: "nat",
 }
 
 // Deviceless reports route types that have no nexthop (IPv6 shows them on lo).

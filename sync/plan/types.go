@@ -25,10 +25,14 @@ const (
 
 	RouteUnicast     = 1 // RTN_UNICAST
 	RouteLocal       = 2
+	RouteBroadcast   = 3
+	RouteAnycast     = 4
+	RouteMulticast   = 5
 	RouteBlackhole   = 6
 	RouteUnreachable = 7
 	RouteProhibit    = 8
 	RouteThrow       = 9
+	RouteNAT         = 10
 
 	ScopeUniverse = 0
 	ScopeLink     = 253
