@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/symroute/symroute/config"
@@ -213,83 +211,6 @@ func check(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) i
 		return exitDrifted
 	case len(p.Clashes) > 0 || p.IngressErr != "":
 		return exitFailed
-	}
-	return exitOK
-}
-
-func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *slog.Logger) int {
-	st, m, p, ok := computeOrLog(k, po, log)
-	if !ok {
-		return exitFailed
-	}
-	links := plan.Status(st, m, p, po.Plan)
-	ingress := plan.IngressSummary(st, p, po.Plan)
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			Links         []plan.LinkStatus  `json:"links"`
-			Pending       int                `json:"pending_changes"`
-			Warnings      []string           `json:"warnings"`
-			FollowIngress plan.IngressStatus `json:"follow_ingress"`
-		}{links, len(p.Ops), append([]string{}, p.Warnings...), ingress}); err != nil {
-			log.Error("write status", "err", err)
-			return exitFailed
-		}
-		return exitOK
-	}
-	// The mark column only where --follow-ingress is on or has left
-	// something to undo.
-	marks := ingress.Enabled || ingress.Table != "absent"
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	head := "LINK\tTABLE\tMANAGED\tRULES\tROUTES\tSTATE"
-	if marks {
-		head = "LINK\tTABLE\tMANAGED\tMARK\tRULES\tROUTES\tSTATE"
-	}
-	fmt.Fprintln(tw, head)
-	for _, l := range links {
-		rules := ""
-		for i, r := range l.Rules {
-			if i > 0 {
-				rules += ","
-			}
-			rules += r.From
-			if !r.Present {
-				rules += "(missing)"
-			}
-		}
-		if rules == "" {
-			rules = "-"
-		}
-		state := "in sync"
-		switch {
-		case l.Clash != "":
-			state = "clash: table used by " + plan.Printable(l.Clash)
-		case !l.InSync:
-			state = "out of sync"
-		}
-		mark := ""
-		if marks {
-			mark = "-\t"
-			if l.IngressMark != 0 {
-				mark = fmt.Sprintf("0x%08x\t", l.IngressMark)
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%v\t%s%s\t%d/%d\t%s\n", plan.Printable(l.Name), l.Table, l.Managed, mark, rules, l.Routes, l.WantRoutes, state)
-	}
-	tw.Flush()
-	if marks {
-		on := "off"
-		if ingress.Enabled {
-			on = "on"
-		}
-		fmt.Fprintf(stdout, "follow-ingress: %s, mask 0x%08x, nftables table %s %s: %s\n", on, ingress.Mask, plan.NftFamily, plan.NftTable, ingress.Table)
-		if ingress.Error != "" {
-			fmt.Fprintf(stdout, "follow-ingress not enabled: %s\n", ingress.Error)
-		}
-	}
-	if len(p.Ops) > 0 {
-		fmt.Fprintf(stdout, "%d changes pending (see --dry-run)\n", len(p.Ops))
 	}
 	return exitOK
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/symroute/symroute/internal/testns"
 	"github.com/symroute/symroute/sync/fakekernel"
@@ -85,6 +88,53 @@ func TestOutputQuotesNames(t *testing.T) {
 		}
 		if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `em\x1b]0;owned\a\x1b[2J`) && name == "status" {
 			t.Errorf("%s printed %q", name, b.String())
+		}
+	}
+}
+
+// --status as a table and as JSON, on a host one rule short of in sync.
+func TestStatusOutput(t *testing.T) {
+	k := &fakekernel.Kernel{State: plan.State{
+		Links: []plan.Link{{Index: 1, Name: "lo", Loopback: true}, {Index: 2, Name: "em1"}, {Index: 3, Name: "docker0"}},
+		Addrs: []plan.Addr{{Link: 2, Prefix: netip.MustParsePrefix("10.0.0.2/24")}},
+		Rules: []plan.Rule{{Family: plan.FamilyV4, Priority: 32766, Table: plan.TableMain, Action: plan.RuleActionLookup, Protocol: 2}},
+		Routes: []plan.Route{
+			{Family: plan.FamilyV4, Table: plan.TableMain, Dst: netip.MustParsePrefix("10.0.0.0/24"), Type: plan.RouteUnicast, Protocol: 2, Scope: plan.ScopeLink, Link: 2},
+			{Family: plan.FamilyV4, Table: 1002, Dst: netip.MustParsePrefix("10.0.0.0/24"), Type: plan.RouteUnicast, Protocol: 2, Scope: plan.ScopeLink, Link: 2},
+		},
+	}}
+	dir := t.TempDir()
+	po := pass.Options{Plan: plan.DefaultOptions(), Iproute2Dirs: []string{dir}, LeaseDir: dir}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var text, js bytes.Buffer
+	if status(k, po, false, &text, log) != 0 || status(k, po, true, &js, log) != 0 {
+		t.Fatal("status failed")
+	}
+	wantText := `LINK     TABLE  MANAGED  RULES              ROUTES  STATE
+lo       1001   false    -                  0/0     in sync
+em1      1002   true     10.0.0.2(missing)  1/1     out of sync
+docker0  1003   false    -                  0/0     in sync
+1 changes pending (see --dry-run)
+`
+	if diff := cmp.Diff(wantText, text.String()); diff != "" {
+		t.Errorf("--status (-want +got):\n%s", diff)
+	}
+	var got statusJSON
+	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
+		t.Fatalf("--status --json: %v\n%s", err, js.String())
+	}
+	want := statusJSON{Pending: 1, Warnings: []string{}, FollowIngress: ingressJSON{Table: "absent", Mask: plan.DefaultIngressMask},
+		Links: []linkJSON{
+			{Name: "lo", Index: 1, Table: 1001, Rules: []ruleJSON{}, InSync: true},
+			{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []ruleJSON{{From: "10.0.0.2"}}, Routes: 1, WantRoutes: 1},
+			{Name: "docker0", Index: 3, Table: 1003, Rules: []ruleJSON{}, InSync: true},
+		}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("--status --json (-want +got):\n%s", diff)
+	}
+	for _, key := range []string{`"pending_changes"`, `"follow_ingress"`, `"ifindex"`, `"want_routes"`, `"in_sync"`} {
+		if !strings.Contains(js.String(), key) {
+			t.Errorf("--status --json lacks %s", key)
 		}
 	}
 }

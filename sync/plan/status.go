@@ -5,30 +5,30 @@ import "sort"
 // LinkStatus is one line of --status: what symroute does for a link and
 // whether the kernel has it.
 type LinkStatus struct {
-	Name    string       `json:"name"`
-	Index   int          `json:"ifindex"`
-	Managed bool         `json:"managed"`
-	Table   uint32       `json:"table"`
-	Clash   string       `json:"clash,omitempty"`
-	Rules   []RuleStatus `json:"rules"`
+	Name    string
+	Index   int
+	Managed bool
+	Table   uint32
+	Clash   string
+	Rules   []RuleStatus
 	// Routes counts the routes in the link's table now, and those the
 	// mirror wants there.
-	Routes     int  `json:"routes"`
-	WantRoutes int  `json:"want_routes"`
-	InSync     bool `json:"in_sync"`
+	Routes     int
+	WantRoutes int
+	InSync     bool
 	// IngressMark is the link's --follow-ingress mark value, 0 if none.
-	IngressMark uint32 `json:"ingress_mark,omitempty"`
+	IngressMark uint32
 }
 
 // IngressStatus is --status's summary of --follow-ingress.
 type IngressStatus struct {
-	Enabled bool `json:"enabled"`
+	Enabled bool
 	// Table is "absent", "in sync" or "out of sync" for symroute's
 	// nftables table, "unknown" when nftables could not be read.
-	Table string `json:"table"`
-	Mask  uint32 `json:"mask"`
+	Table string
+	Mask  uint32
 	// Error says why the option could not be enabled.
-	Error string `json:"error,omitempty"`
+	Error string
 }
 
 // IngressSummary summarises --follow-ingress for --status.
@@ -50,8 +50,8 @@ func IngressSummary(st *State, p Plan, o Options) IngressStatus {
 
 // RuleStatus is one address and whether its rule is in place.
 type RuleStatus struct {
-	From    string `json:"from"`
-	Present bool   `json:"present"`
+	From    string
+	Present bool
 }
 
 // Status summarises st against its mirror m, link by link.

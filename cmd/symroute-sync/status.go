@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/symroute/symroute/sync/pass"
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// --status: the planner's summary (plan.Status, plan.IngressSummary) as a
+// table for people, or as JSON for scripts. The JSON names are part of the
+// command's interface, so they live here, not in the planner.
+
+type statusJSON struct {
+	Links         []linkJSON  `json:"links"`
+	Pending       int         `json:"pending_changes"`
+	Warnings      []string    `json:"warnings"`
+	FollowIngress ingressJSON `json:"follow_ingress"`
+}
+
+type linkJSON struct {
+	Name        string     `json:"name"`
+	Index       int        `json:"ifindex"`
+	Managed     bool       `json:"managed"`
+	Table       uint32     `json:"table"`
+	Clash       string     `json:"clash,omitempty"`
+	Rules       []ruleJSON `json:"rules"`
+	Routes      int        `json:"routes"`
+	WantRoutes  int        `json:"want_routes"`
+	InSync      bool       `json:"in_sync"`
+	IngressMark uint32     `json:"ingress_mark,omitempty"`
+}
+
+type ruleJSON struct {
+	From    string `json:"from"`
+	Present bool   `json:"present"`
+}
+
+type ingressJSON struct {
+	Enabled bool   `json:"enabled"`
+	Table   string `json:"table"`
+	Mask    uint32 `json:"mask"`
+	Error   string `json:"error,omitempty"`
+}
+
+func newStatusJSON(links []plan.LinkStatus, p plan.Plan, in plan.IngressStatus) statusJSON {
+	out := statusJSON{Links: []linkJSON{}, Pending: len(p.Ops), Warnings: append([]string{}, p.Warnings...),
+		FollowIngress: ingressJSON{Enabled: in.Enabled, Table: in.Table, Mask: in.Mask, Error: in.Error}}
+	for _, l := range links {
+		lj := linkJSON{Name: l.Name, Index: l.Index, Managed: l.Managed, Table: l.Table, Clash: l.Clash, Rules: []ruleJSON{},
+			Routes: l.Routes, WantRoutes: l.WantRoutes, InSync: l.InSync, IngressMark: l.IngressMark}
+		for _, r := range l.Rules {
+			lj.Rules = append(lj.Rules, ruleJSON{From: r.From, Present: r.Present})
+		}
+		out.Links = append(out.Links, lj)
+	}
+	return out
+}
+
+func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *slog.Logger) int {
+	st, m, p, ok := computeOrLog(k, po, log)
+	if !ok {
+		return exitFailed
+	}
+	links := plan.Status(st, m, p, po.Plan)
+	ingress := plan.IngressSummary(st, p, po.Plan)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(newStatusJSON(links, p, ingress)); err != nil {
+			log.Error("write status", "err", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	// The mark column only where --follow-ingress is on or has left
+	// something to undo.
+	marks := ingress.Enabled || ingress.Table != "absent"
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	head := "LINK\tTABLE\tMANAGED\tRULES\tROUTES\tSTATE"
+	if marks {
+		head = "LINK\tTABLE\tMANAGED\tMARK\tRULES\tROUTES\tSTATE"
+	}
+	fmt.Fprintln(tw, head)
+	for _, l := range links {
+		rules := ""
+		for i, r := range l.Rules {
+			if i > 0 {
+				rules += ","
+			}
+			rules += r.From
+			if !r.Present {
+				rules += "(missing)"
+			}
+		}
+		if rules == "" {
+			rules = "-"
+		}
+		state := "in sync"
+		switch {
+		case l.Clash != "":
+			state = "clash: table used by " + plan.Printable(l.Clash)
+		case !l.InSync:
+			state = "out of sync"
+		}
+		mark := ""
+		if marks {
+			mark = "-\t"
+			if l.IngressMark != 0 {
+				mark = fmt.Sprintf("0x%08x\t", l.IngressMark)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%v\t%s%s\t%d/%d\t%s\n", plan.Printable(l.Name), l.Table, l.Managed, mark, rules, l.Routes, l.WantRoutes, state)
+	}
+	tw.Flush()
+	if marks {
+		on := "off"
+		if ingress.Enabled {
+			on = "on"
+		}
+		fmt.Fprintf(stdout, "follow-ingress: %s, mask 0x%08x, nftables table %s %s: %s\n", on, ingress.Mask, plan.NftFamily, plan.NftTable, ingress.Table)
+		if ingress.Error != "" {
+			fmt.Fprintf(stdout, "follow-ingress not enabled: %s\n", ingress.Error)
+		}
+	}
+	if len(p.Ops) > 0 {
+		fmt.Fprintf(stdout, "%d changes pending (see --dry-run)\n", len(p.Ops))
+	}
+	return exitOK
+}
