@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/symroute/symroute/hooks"
+	"github.com/symroute/symroute/internal/testns"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -576,7 +577,7 @@ func TestParseMissingNamedFileIsNotExist(t *testing.T) {
 func TestParseRefusesFIFO(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
+		t.Fatalf("mkfifo: %v", err)
 	}
 	_, err := parse([]string{"--once", "--config", p}, "/nonexistent")
 	want := "config file " + p + ": not a regular file (a named pipe)"
@@ -586,9 +587,7 @@ func TestParseRefusesFIFO(t *testing.T) {
 }
 
 func TestParseRefusesOtherOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another user")
-	}
+	testns.RequireRoot(t) // to give a file to another user
 	p := filepath.Join(t.TempDir(), "symroute.conf")
 	if err := os.WriteFile(p, []byte("priority = 5\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -603,18 +602,26 @@ func TestParseRefusesOtherOwner(t *testing.T) {
 	}
 }
 
-// Parse with --help or --version must not read /etc.
+// --help and --version read no config file: the default one here is one
+// that fails whoever reads it.
 func TestParseHelpAndVersion(t *testing.T) {
+	poisoned := filepath.Join(t.TempDir(), "symroute.conf")
+	if err := os.WriteFile(poisoned, []byte("not key value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse([]string{"--once"}, poisoned); err == nil {
+		t.Fatal("the poisoned config file parses: the test proves nothing")
+	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"--version"}, {"--version", "-v"}} {
-		c, err := Parse(args)
+		c, err := parse(args, poisoned)
 		if err != nil {
-			t.Fatalf("Parse(%q): %v", args, err)
+			t.Fatalf("parse(%q) read the config file: %v", args, err)
 		}
 		if !c.Help && !c.Version {
-			t.Errorf("Parse(%q) = %+v: neither Help nor Version", args, c)
+			t.Errorf("parse(%q) = %+v: neither Help nor Version", args, c)
 		}
 		if c.Mode != ModeNone {
-			t.Errorf("Parse(%q).Mode = %v, want none", args, c.Mode)
+			t.Errorf("parse(%q).Mode = %v, want none", args, c.Mode)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package dispatch
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -49,16 +52,41 @@ func TestNotify(t *testing.T) {
 	}
 }
 
-// READY=1 comes after the start-up pass, STOPPING=1 when told to stop.
+// READY=1 comes only once the start-up pass is done, STOPPING=1 when the
+// listener is told to stop.
 func TestListenNotifiesSystemd(t *testing.T) {
 	c := listenNotify(t, filepath.Join(t.TempDir(), "notify"))
 	t.Setenv("NOTIFY_SOCKET", c.LocalAddr().String())
-	h := startListener(t, "unix:path="+t.TempDir()+"/none")
-	if got := readNotify(t, c); got != "READY=1" {
-		t.Fatalf("first message %q, want READY=1", got)
+	release := make(chan struct{})
+	l := New(Options{Address: "unix:path=" + t.TempDir() + "/none", Quiet: testQuiet, MaxDelay: testMaxDelay,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Pass: func() error { <-release; return nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	// The start-up pass is held: nothing may be said yet.
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(settleTime))
+	if n, err := c.Read(buf); err == nil {
+		t.Fatalf("%q before the start-up pass finished", buf[:n])
 	}
-	if h.l.Passes() < 1 {
-		t.Fatal("READY=1 before the start-up pass")
+	close(release)
+	if got := readNotify(t, c); got != "READY=1" {
+		t.Fatalf("after the start-up pass: %q, want READY=1", got)
+	}
+	if l.Passes() != 1 {
+		t.Fatalf("READY=1 with %d passes finished, want 1", l.Passes())
+	}
+	cancel()
+	if got := readNotify(t, c); got != "STOPPING=1" {
+		t.Fatalf("when told to stop: %q, want STOPPING=1", got)
 	}
 }
 

@@ -33,8 +33,7 @@ var _ plan.Kernel = (*Kernel)(nil)
 var errNoNftables = errors.New("fake kernel: nftables: protocol not supported")
 
 // Snapshot returns a deep copy of the state, with the routes the real
-// adapter keeps (plan.KeepTable). Like the real adapter, it reads the links'
-// src_valid_mark only when asked or when the nftables table is there.
+// adapter keeps (plan.KeepTable).
 func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	st := &plan.State{
 		Links: append([]plan.Link(nil), k.State.Links...),
@@ -46,11 +45,6 @@ func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	} else {
 		st.Ingress = k.State.Ingress
 		st.Ingress.Table = copyIngress(k.State.Ingress.Table)
-	}
-	if !o.FollowIngress && st.Ingress.Table == nil {
-		for i := range st.Links {
-			st.Links[i].SrcValidMark = false
-		}
 	}
 	ruleTables := plan.RuleTables(st.Rules)
 	for _, r := range k.State.Routes {

@@ -1,7 +1,7 @@
 package kernel
 
 import (
-	"fmt"
+	"bytes"
 
 	"golang.org/x/sys/unix"
 
@@ -18,27 +18,48 @@ import (
 // 1, so it is at index 23; a write names it by its number.
 const ipv4DevconfSrcVmark = 24
 
-// readSrcValidMark sets SrcValidMark on the links of st from a link dump.
-func (h *Handle) readSrcValidMark(st *plan.State) error {
-	on := map[int]bool{}
+// links dumps the links, with their IPv4 src_valid_mark (the AF_INET part
+// of IFLA_AF_SPEC, which every link message carries).
+func (h *Handle) links() ([]plan.Link, error) {
+	var out []plan.Link
 	// struct ifinfomsg: family, pad, type, index, flags, change.
 	hdr := make([]byte, unix.SizeofIfInfomsg)
 	err := h.c.dump(unix.RTM_GETLINK, hdr, func(b []byte) {
-		if len(b) < unix.SizeofIfInfomsg {
-			return
-		}
-		idx := int(int32(ne.Uint32(b[4:])))
-		if v, ok := inetConf(b[unix.SizeofIfInfomsg:], ipv4DevconfSrcVmark); ok {
-			on[idx] = v != 0
+		if l, ok := parseLink(b); ok {
+			out = append(out, l)
 		}
 	})
-	if err != nil {
-		return fmt.Errorf("dump links' IPv4 settings: %w", err)
+	return out, err
+}
+
+// parseLink decodes one RTM_NEWLINK body: what the planner needs, as the
+// kernel says it (Kind is IFLA_INFO_KIND, "" for plain devices).
+func parseLink(b []byte) (plan.Link, bool) {
+	if len(b) < unix.SizeofIfInfomsg {
+		return plan.Link{}, false
 	}
-	for i := range st.Links {
-		st.Links[i].SrcValidMark = on[st.Links[i].Index]
+	l := plan.Link{Index: int(int32(ne.Uint32(b[4:]))), Loopback: ne.Uint32(b[8:])&unix.IFF_LOOPBACK != 0}
+	attrs := b[unix.SizeofIfInfomsg:]
+	if name, ok := findAttr(attrs, unix.IFLA_IFNAME); ok {
+		l.Name = string(bytes.TrimRight(name, "\x00"))
 	}
-	return nil
+	if m, ok := findAttr(attrs, unix.IFLA_MASTER); ok && len(m) >= 4 {
+		l.Master = int(ne.Uint32(m))
+	}
+	if info, ok := findAttr(attrs, unix.IFLA_LINKINFO); ok {
+		if kind, ok := findAttr(info, unix.IFLA_INFO_KIND); ok {
+			l.Kind = string(bytes.TrimRight(kind, "\x00"))
+		}
+		if data, ok := findAttr(info, unix.IFLA_INFO_DATA); ok && l.Kind == "vrf" {
+			if t, ok := findAttr(data, unix.IFLA_VRF_TABLE); ok && len(t) >= 4 {
+				l.VRFTable = ne.Uint32(t)
+			}
+		}
+	}
+	if v, ok := inetConf(attrs, ipv4DevconfSrcVmark); ok {
+		l.SrcValidMark = v != 0
+	}
+	return l, l.Name != ""
 }
 
 // inetConf finds IPv4 setting id in a link message's attributes.

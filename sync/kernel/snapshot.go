@@ -65,11 +65,6 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	// Whether or not --follow-ingress is on: a pass with it off removes
 	// what it left.
 	st.Ingress = h.readIngress()
-	if o.FollowIngress || st.Ingress.Table != nil {
-		if err := h.readSrcValidMark(st); err != nil {
-			return nil, err
-		}
-	}
 	return st, nil
 }
 
@@ -162,33 +157,6 @@ func famName(fam uint8) string {
 		return "ipv6"
 	}
 	return "ipv4"
-}
-
-func (h *Handle) links() ([]plan.Link, error) {
-	ls, err := h.nl.LinkList()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]plan.Link, 0, len(ls))
-	for _, l := range ls {
-		a := l.Attrs()
-		pl := plan.Link{
-			Index: a.Index, Name: a.Name, Kind: l.Type(), Master: a.MasterIndex,
-			Loopback: a.Flags&net.FlagLoopback != 0,
-		}
-		// The library names some kinds its own way; Kind is the kernel's.
-		switch pl.Kind {
-		case "device": // no IFLA_INFO_KIND
-			pl.Kind = ""
-		case "tuntap":
-			pl.Kind = "tun"
-		}
-		if v, ok := l.(*netlink.Vrf); ok {
-			pl.VRFTable = v.Table
-		}
-		out = append(out, pl)
-	}
-	return out, nil
 }
 
 func (h *Handle) addrs() ([]plan.Addr, error) {

@@ -59,7 +59,7 @@ var ErrPartial = errors.New("partial: some links were skipped")
 
 // Plan reads the kernel and plans, changing nothing and taking no lock.
 func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error) {
-	st, err := k.Snapshot(plan.ReadOptions{TableBase: o.Plan.TableBase, FollowIngress: o.Plan.FollowIngress})
+	st, err := k.Snapshot(plan.ReadOptions{TableBase: o.Plan.TableBase})
 	if err != nil {
 		return nil, nil, plan.Plan{}, fmt.Errorf("read kernel state: %w", err)
 	}

@@ -55,8 +55,8 @@ type Link struct {
 	Loopback bool
 	// VRFTable is the table a VRF device is bound to (Kind "vrf" only).
 	VRFTable uint32
-	// SrcValidMark is the link's IPv4 src_valid_mark, read only when
-	// --follow-ingress is on or its table is there (ReadOptions).
+	// SrcValidMark is the link's IPv4 src_valid_mark (--follow-ingress
+	// turns it on).
 	SrcValidMark bool
 }
 
@@ -171,10 +171,8 @@ type State struct {
 
 // ReadOptions say what a snapshot reads.
 type ReadOptions struct {
+	// TableBase decides which tables' routes are kept (KeepTable).
 	TableBase uint32
-	// FollowIngress asks for the links' IPv4 src_valid_mark, which is
-	// also read whenever symroute's nftables table is there (to undo it).
-	FollowIngress bool
 }
 
 // LeaseRouter is a recorded lease's router on a link.
