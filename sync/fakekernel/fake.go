@@ -98,6 +98,27 @@ func (k *Kernel) hasLink(idx int) bool {
 	return false
 }
 
+// reaches reports whether nh's gateway is reachable as the kernel wants
+// it: onlink, link-local, of another family (RTA_VIA), or inside a link
+// route on nh's device in table t or, failing that, in main (the kernel
+// falls back to a full lookup). A gateway route is refused before its link
+// route only where main does not have it either: so does the kernel.
+func (k *Kernel) reaches(fam uint8, t uint32, nh plan.Nexthop) bool {
+	gw := nh.Gw
+	if !gw.IsValid() || nh.Flags&plan.FlagOnlink != 0 || gw.IsLinkLocalUnicast() || gw.Is4() != (fam == plan.FamilyV4) {
+		return true
+	}
+	for _, table := range []uint32{t, plan.TableMain} {
+		for i := range k.State.Routes {
+			r := &k.State.Routes[i]
+			if r.Table == table && r.Link == nh.Link && !r.Gw.IsValid() && r.Nexthops == nil && r.Dst.Contains(gw) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (k *Kernel) findRoute(key plan.RouteKey) int {
 	for i := range k.State.Routes {
 		if k.State.Routes[i].Key() == key {
@@ -114,6 +135,15 @@ func (k *Kernel) apply(op plan.Op) error {
 		for _, l := range append([]plan.Nexthop{{Link: r.Link}}, r.Nexthops...) {
 			if l.Link != 0 && !k.hasLink(l.Link) {
 				return nil // ENODEV: counts as done, the read-back decides
+			}
+		}
+		hops := r.Nexthops
+		if hops == nil {
+			hops = []plan.Nexthop{{Link: r.Link, Gw: r.Gw, Flags: r.Flags}}
+		}
+		for _, nh := range hops {
+			if !k.reaches(r.Family, r.Table, nh) {
+				return fmt.Errorf("fake kernel: %s via %s dev %d table %d: Nexthop has invalid gateway", r.Dst, nh.Gw, nh.Link, r.Table)
 			}
 		}
 		r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)

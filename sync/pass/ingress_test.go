@@ -286,6 +286,8 @@ func seedWorld() plan.State {
 		Routes: []plan.Route{
 			{Family: 2, Table: 254, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("10.0.0.1"), Link: 2, Priority: 105},
 			{Family: 2, Table: 254, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("192.168.0.1"), Link: 3, Priority: 106},
+			{Family: 2, Table: 254, Dst: pfx("10.0.0.0/16"), Type: 1, Protocol: 2, Scope: 253, Link: 2, Src: addr("10.0.0.2")},
+			{Family: 2, Table: 254, Dst: pfx("192.168.0.0/24"), Type: 1, Protocol: 2, Scope: 253, Link: 3, Src: addr("192.168.0.2")},
 		},
 	}
 }

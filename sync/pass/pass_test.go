@@ -512,6 +512,7 @@ func TestPassUsesLeaseRecords(t *testing.T) {
 		Rules: []plan.Rule{{Family: 2, Priority: 32766, Table: 254, Action: 1, Protocol: 2}},
 		Routes: []plan.Route{
 			{Family: 2, Table: 254, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("10.0.0.1"), Link: 2},
+			{Family: 2, Table: 254, Dst: pfx("10.0.0.0/16"), Type: 1, Protocol: 2, Scope: 253, Link: 2, Src: addr("10.0.0.2")},
 			{Family: 2, Table: 254, Dst: pfx("192.168.0.0/24"), Type: 1, Protocol: 2, Scope: 253, Link: 3, Src: addr("192.168.0.2")},
 		},
 	}}
@@ -542,5 +543,25 @@ func TestPassUsesLeaseRecords(t *testing.T) {
 	}
 	if hasDefault() {
 		t.Fatal("the default stayed after its lease record went")
+	}
+}
+
+// The fake kernel, like the kernel, refuses a gateway no link route of the
+// table or of main reaches (a plan whose link routes came after their
+// gateway routes would fail on a table main does not cover).
+func TestFakeRefusesUnreachableGateway(t *testing.T) {
+	k := &fakekernel.Kernel{State: plan.State{Links: []plan.Link{{Index: 2, Name: "em1"}}}}
+	gw := plan.Route{Family: 2, Table: 1002, Dst: pfx("198.51.100.0/24"), Type: 1, Protocol: 4, Gw: addr("10.0.0.1"), Link: 2}
+	link := plan.Route{Family: 2, Table: 1002, Dst: pfx("10.0.0.0/16"), Type: 1, Protocol: 2, Scope: 253, Link: 2}
+	if errs := k.Apply([]plan.Op{{Kind: plan.RouteAdd, Route: &gw}}); errs[0] == nil {
+		t.Fatal("a gateway route no link route reaches was added")
+	}
+	if errs := k.Apply([]plan.Op{{Kind: plan.RouteAdd, Route: &link}, {Kind: plan.RouteAdd, Route: &gw}}); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("link route, then gateway route: %v", errs)
+	}
+	onlink := gw
+	onlink.Dst, onlink.Gw, onlink.Flags = pfx("203.0.113.0/24"), addr("192.0.2.1"), plan.FlagOnlink
+	if errs := k.Apply([]plan.Op{{Kind: plan.RouteAdd, Route: &onlink}}); errs[0] != nil {
+		t.Fatalf("an onlink gateway: %v", errs[0])
 	}
 }
