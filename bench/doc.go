@@ -4,7 +4,7 @@
 //	sudo go run ./bench                  # builds ./cmd/symroute-sync, about 2-4 minutes on 2 cores
 //	sudo go run ./bench -bin ./symroute-sync -runs 41 -big-runs 11 -routes 100000 -scenarios 1,2,3
 //
-// Scenarios and their targets (from the performance issue):
+// Scenarios and their targets (the README's "Benchmark" section):
 //
 //  1. No-op pass on a small host (em1 10.0.0.2/16 via 10.0.0.1 metric 105, em2 192.168.0.2/24
 //     via 192.168.0.1 metric 106, IPv6 on both, about 20 main routes), already synced:

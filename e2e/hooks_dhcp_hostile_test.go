@@ -126,7 +126,10 @@ func TestHookDhcpHostile(t *testing.T) {
 
 	t.Run("nothing ran", func(t *testing.T) {
 		for _, dir := range []string{marks, real.dir} {
-			ents, _ := os.ReadDir(dir)
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, e := range ents {
 				if e.Name() == "m" || dir == marks {
 					t.Errorf("%s/%s exists: hostile input was executed", dir, e.Name())

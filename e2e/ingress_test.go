@@ -15,7 +15,7 @@ import (
 	"github.com/symroute/symroute/internal/testns"
 )
 
-// --follow-ingress (DESIGN.md, "Replies by ingress link"): replies of a
+// --follow-ingress (README, "Replies by ingress link"): replies of a
 // connection to this host leave by the link its request came in on, also
 // when per-address rules cannot say so (a VIP on lo, an uplink's address
 // reached through the other uplink, a published container port). The

@@ -1,7 +1,6 @@
 package e2e
 
-// Real network stacks for the --listen tests, after ../shared/testbed:
-// DHCP-served listenUplinks (dnsmasq), NetworkManager or systemd-networkd on a
+// Real network stacks for the --listen tests: DHCP-served listenUplinks (dnsmasq), NetworkManager or systemd-networkd on a
 // private D-Bus system bus, and the listener, all in the tests' own
 // namespaces. The daemons run under `ip netns exec`, which gives each a
 // private mount namespace: there /run and the daemons' state directories

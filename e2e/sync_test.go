@@ -693,7 +693,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 
 // Beyond the list: a table one of our rules looks up is ours, and "when the
 // pass removes the last of our rules for a table, it also clears what we
-// put there" (DESIGN.md) — also when that table is below the table base,
+// put there" (README, "How it decides") — also when that table is below the table base,
 // as after raising --table-base, or for a legacy symrouted rule (always at
 // 1000+ifindex) on a host run with another base.
 func TestOldTablesClearedWhenBaseRaised(t *testing.T) {

@@ -22,19 +22,18 @@ var now = time.Unix(1_800_000_000, 0)
 // expiry is new_expiry for a lease ending d from now.
 func expiry(d time.Duration) string { return strconv.FormatInt(now.Add(d).Unix(), 10) }
 
-// want is the part of a Trigger a case checks; Malformed is compared as
-// "is set".
+// want is the part of a Trigger a case checks.
 type want struct {
 	Iface, Action string
 	Pass          bool
-	Malformed     bool
+	Malformed     string
 	Lease         LeaseChange
 	Router        string
 	Expiry        time.Time
 }
 
 func got(t Trigger) want {
-	w := want{Iface: t.Iface, Action: t.Action, Pass: t.Pass, Malformed: t.Malformed != "", Lease: t.LeaseChange}
+	w := want{Iface: t.Iface, Action: t.Action, Pass: t.Pass, Malformed: t.Malformed, Lease: t.LeaseChange}
 	if t.LeaseChange == LeaseRecord {
 		w.Router, w.Expiry = t.Lease.Router.String(), t.Lease.Expiry
 	}
@@ -86,18 +85,18 @@ func TestNM(t *testing.T) {
 		tcase{"hostname without interface", "nm", []string{"", "hostname"}, nil, no("hostname")},
 		tcase{"hostname with none", "nm", []string{"none", "hostname"}, nil, no("hostname")},
 		tcase{"interface like a flag", "nm", []string{"--priority=1", "up"}, nil, want{Iface: "--priority=1", Action: "up", Pass: true}},
-		tcase{"up without interface", "nm", []string{"", "up"}, nil, want{Malformed: true}},
-		tcase{"one argument", "nm", []string{"em1"}, nil, want{Malformed: true}},
-		tcase{"three arguments", "nm", []string{"em1", "up", "x"}, nil, want{Malformed: true}},
-		tcase{"no arguments", "nm", nil, []string{"DEVICE_IFACE=em1", "NM_DISPATCHER_ACTION=up"}, want{Malformed: true}},
-		tcase{"action with command", "nm", []string{"em1", "up;reboot"}, nil, want{Malformed: true}},
-		tcase{"action with substitution", "nm", []string{"em1", "$(reboot)"}, nil, want{Malformed: true}},
-		tcase{"action with newline", "nm", []string{"em1", "up\nreboot"}, nil, want{Malformed: true}},
-		tcase{"action too long", "nm", []string{"em1", strings.Repeat("u", 10000)}, nil, want{Malformed: true}},
-		tcase{"interface with space", "nm", []string{"em1 x", "up"}, nil, want{Malformed: true}},
-		tcase{"interface with newline", "nm", []string{"em1\n>m", "up"}, nil, want{Malformed: true}},
-		tcase{"interface too long", "nm", []string{strings.Repeat("e", 5000), "up"}, nil, want{Malformed: true}},
-		tcase{"interface with slash", "nm", []string{"../../etc", "up"}, nil, want{Malformed: true}},
+		tcase{"up without interface", "nm", []string{"", "up"}, nil, want{Malformed: "interface name \"\" is not a valid Linux interface name"}},
+		tcase{"one argument", "nm", []string{"em1"}, nil, want{Malformed: "want 2 arguments (IFACE ACTION), got 1"}},
+		tcase{"three arguments", "nm", []string{"em1", "up", "x"}, nil, want{Malformed: "want 2 arguments (IFACE ACTION), got 3"}},
+		tcase{"no arguments", "nm", nil, []string{"DEVICE_IFACE=em1", "NM_DISPATCHER_ACTION=up"}, want{Malformed: "want 2 arguments (IFACE ACTION), got 0"}},
+		tcase{"action with command", "nm", []string{"em1", "up;reboot"}, nil, want{Malformed: "action \"up;reboot\" is not a plain word"}},
+		tcase{"action with substitution", "nm", []string{"em1", "$(reboot)"}, nil, want{Malformed: "action \"$(reboot)\" is not a plain word"}},
+		tcase{"action with newline", "nm", []string{"em1", "up\nreboot"}, nil, want{Malformed: "action \"up\\nreboot\" is not a plain word"}},
+		tcase{"action too long", "nm", []string{"em1", strings.Repeat("u", 10000)}, nil, want{Malformed: "action \"uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu\"... (10000 bytes) is too long"}},
+		tcase{"interface with space", "nm", []string{"em1 x", "up"}, nil, want{Malformed: "interface name \"em1 x\" is not a valid Linux interface name"}},
+		tcase{"interface with newline", "nm", []string{"em1\n>m", "up"}, nil, want{Malformed: "interface name \"em1\\n>m\" is not a valid Linux interface name"}},
+		tcase{"interface too long", "nm", []string{strings.Repeat("e", 5000), "up"}, nil, want{Malformed: "interface name \"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\"... (5000 bytes) is not a valid Linux interface name"}},
+		tcase{"interface with slash", "nm", []string{"../../etc", "up"}, nil, want{Malformed: "interface name \"../../etc\" is not a valid Linux interface name"}},
 		// Linux allows these bytes in a name; they are data, never
 		// evaluated, so the name is as good as any.
 		tcase{"interface with substitution", "nm", []string{"$(>m)", "up"}, nil, want{Iface: "$(>m)", Action: "up", Pass: true}},
@@ -117,13 +116,13 @@ func TestNetworkd(t *testing.T) {
 	}
 	cases = append(cases,
 		tcase{"args", "networkd", []string{"em2", "routable"}, []string{"IFACE=em1", "STATE=off"}, want{Iface: "em2", Action: "routable", Pass: true}},
-		tcase{"one arg", "networkd", []string{"em2"}, nil, want{Malformed: true}},
-		tcase{"no IFACE", "networkd", nil, []string{"STATE=routable"}, want{Malformed: true}},
-		tcase{"no STATE", "networkd", nil, []string{"IFACE=em1"}, want{Malformed: true}},
-		tcase{"IFACE twice", "networkd", nil, []string{"IFACE=em1", "STATE=routable", "IFACE=em2"}, want{Malformed: true}},
-		tcase{"state with command", "networkd", nil, []string{"IFACE=em1", "STATE=routable;>m"}, want{Malformed: true}},
-		tcase{"IFACE with newline", "networkd", nil, []string{"IFACE=em1\nem2", "STATE=routable"}, want{Malformed: true}},
-		tcase{"IFACE with substitution in a space", "networkd", nil, []string{"IFACE=$(touch m)", "STATE=routable"}, want{Malformed: true}},
+		tcase{"one arg", "networkd", []string{"em2"}, nil, want{Malformed: "want 2 arguments (IFACE STATE) or none, got 1"}},
+		tcase{"no IFACE", "networkd", nil, []string{"STATE=routable"}, want{Malformed: "interface name \"\" is not a valid Linux interface name"}},
+		tcase{"no STATE", "networkd", nil, []string{"IFACE=em1"}, want{Malformed: "state is empty"}},
+		tcase{"IFACE twice", "networkd", nil, []string{"IFACE=em1", "STATE=routable", "IFACE=em2"}, want{Malformed: "environment variable IFACE given twice"}},
+		tcase{"state with command", "networkd", nil, []string{"IFACE=em1", "STATE=routable;>m"}, want{Malformed: "state \"routable;>m\" is not a plain word"}},
+		tcase{"IFACE with newline", "networkd", nil, []string{"IFACE=em1\nem2", "STATE=routable"}, want{Malformed: "interface name \"em1\\nem2\" is not a valid Linux interface name"}},
+		tcase{"IFACE with substitution in a space", "networkd", nil, []string{"IFACE=$(touch m)", "STATE=routable"}, want{Malformed: "interface name \"$(touch m)\" is not a valid Linux interface name"}},
 	)
 	run(t, cases)
 }
@@ -165,42 +164,42 @@ func TestDhclient(t *testing.T) {
 		tcase{"rfc3442 default on the link", "dhclient", []string{"BOUND", "em1"},
 			env("new_routers=10.0.0.1", "new_expiry="+hour, "new_rfc3442_classless_static_routes=0 0 0 0 0 24 192 168 10 0 0 0 0"), want{Iface: "em1", Action: "BOUND", Pass: true, Lease: LeaseDrop}},
 		tcase{"rfc3442 default via multicast", "dhclient", []string{"BOUND", "em1"},
-			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=0 224 0 0 1"), want{Malformed: true}},
+			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=0 224 0 0 1"), want{Malformed: "new_rfc3442_classless_static_routes \"0 224 0 0 1\": 224.0.0.1 is not a unicast address"}},
 		tcase{"rfc3442 truncated", "dhclient", []string{"BOUND", "em1"},
-			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=24 192 168 10 10 0"), want{Malformed: true}},
+			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=24 192 168 10 10 0"), want{Malformed: "new_rfc3442_classless_static_routes \"24 192 168 10 10 0\": truncated"}},
 		tcase{"rfc3442 bad width", "dhclient", []string{"BOUND", "em1"},
-			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=33 1 1 1 1 1 10 0 0 1"), want{Malformed: true}},
+			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=33 1 1 1 1 1 10 0 0 1"), want{Malformed: "new_rfc3442_classless_static_routes \"33 1 1 1 1 1 10 0 0 1\": prefix length over 32"}},
 		tcase{"rfc3442 not bytes", "dhclient", []string{"BOUND", "em1"},
-			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=0 10 0 0 $(>m)"), want{Malformed: true}},
-		tcase{"router is IPv6", "dhclient", []string{"BOUND", "em1"}, env("new_routers=fe80::1", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router is mapped", "dhclient", []string{"BOUND", "em1"}, env("new_routers=::ffff:10.0.0.1", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router is broadcast", "dhclient", []string{"BOUND", "em1"}, env("new_routers=255.255.255.255", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router is zero", "dhclient", []string{"BOUND", "em1"}, env("new_routers=0.0.0.0", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router is multicast", "dhclient", []string{"BOUND", "em1"}, env("new_routers=224.0.0.1", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router is loopback", "dhclient", []string{"BOUND", "em1"}, env("new_routers=127.0.0.1", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router with leading zeros", "dhclient", []string{"BOUND", "em1"}, env("new_routers=010.0.0.1", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router with substitution", "dhclient", []string{"BOUND", "em1"}, env("new_routers=$(>m)", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router with command", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1;>m", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"second router with backticks", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1 `>m`", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"router with newline", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1\n>m", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"routers too long", "dhclient", []string{"BOUND", "em1"}, env("new_routers="+strings.Repeat("10.0.0.1 ", 1000), "new_expiry="+hour), want{Malformed: true}},
-		tcase{"expiry with substitution", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=$(>m)"), want{Malformed: true}},
-		tcase{"expiry negative", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=-5"), want{Malformed: true}},
-		tcase{"expiry float", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=1e10"), want{Malformed: true}},
-		tcase{"expiry too long", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry="+strings.Repeat("9", 5000)), want{Malformed: true}},
-		tcase{"expiry overflows", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=99999999999999999999"), want{Malformed: true}},
-		tcase{"new_routers twice", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_routers=10.0.0.9", "new_expiry="+hour), want{Malformed: true}},
+			env("new_expiry="+hour, "new_rfc3442_classless_static_routes=0 10 0 0 $(>m)"), want{Malformed: "new_rfc3442_classless_static_routes \"0 10 0 0 $(>m)\": not a list of bytes"}},
+		tcase{"router is IPv6", "dhclient", []string{"BOUND", "em1"}, env("new_routers=fe80::1", "new_expiry="+hour), want{Malformed: "new_routers \"fe80::1\": \"fe80::1\" is not an IPv4 address"}},
+		tcase{"router is mapped", "dhclient", []string{"BOUND", "em1"}, env("new_routers=::ffff:10.0.0.1", "new_expiry="+hour), want{Malformed: "new_routers \"::ffff:10.0.0.1\": \"::ffff:10.0.0.1\" is not an IPv4 address"}},
+		tcase{"router is broadcast", "dhclient", []string{"BOUND", "em1"}, env("new_routers=255.255.255.255", "new_expiry="+hour), want{Malformed: "new_routers \"255.255.255.255\": 255.255.255.255 is not a unicast address"}},
+		tcase{"router is zero", "dhclient", []string{"BOUND", "em1"}, env("new_routers=0.0.0.0", "new_expiry="+hour), want{Malformed: "new_routers \"0.0.0.0\": 0.0.0.0 is not a unicast address"}},
+		tcase{"router is multicast", "dhclient", []string{"BOUND", "em1"}, env("new_routers=224.0.0.1", "new_expiry="+hour), want{Malformed: "new_routers \"224.0.0.1\": 224.0.0.1 is not a unicast address"}},
+		tcase{"router is loopback", "dhclient", []string{"BOUND", "em1"}, env("new_routers=127.0.0.1", "new_expiry="+hour), want{Malformed: "new_routers \"127.0.0.1\": 127.0.0.1 is not a unicast address"}},
+		tcase{"router with leading zeros", "dhclient", []string{"BOUND", "em1"}, env("new_routers=010.0.0.1", "new_expiry="+hour), want{Malformed: "new_routers \"010.0.0.1\": \"010.0.0.1\" is not an IPv4 address"}},
+		tcase{"router with substitution", "dhclient", []string{"BOUND", "em1"}, env("new_routers=$(>m)", "new_expiry="+hour), want{Malformed: "new_routers \"$(>m)\": \"$(>m)\" is not an IPv4 address"}},
+		tcase{"router with command", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1;>m", "new_expiry="+hour), want{Malformed: "new_routers \"10.0.0.1;>m\": \"10.0.0.1;>m\" is not an IPv4 address"}},
+		tcase{"second router with backticks", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1 `>m`", "new_expiry="+hour), want{Malformed: "new_routers \"10.0.0.1 `>m`\": \"`>m`\" is not an IPv4 address"}},
+		tcase{"router with newline", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1\n>m", "new_expiry="+hour), want{Malformed: "new_routers \"10.0.0.1\\n>m\": \">m\" is not an IPv4 address"}},
+		tcase{"routers too long", "dhclient", []string{"BOUND", "em1"}, env("new_routers="+strings.Repeat("10.0.0.1 ", 1000), "new_expiry="+hour), want{Malformed: "new_routers \"10.0.0.1 10.0.0.1 10.0.0.1 10.0.0.1 10.0.0.1 10.0.0.1 10.0.0.1 1\"... (9000 bytes) is too long"}},
+		tcase{"expiry with substitution", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=$(>m)"), want{Malformed: "new_expiry \"$(>m)\" is not a number of seconds"}},
+		tcase{"expiry negative", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=-5"), want{Malformed: "new_expiry \"-5\" is not a number of seconds"}},
+		tcase{"expiry float", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=1e10"), want{Malformed: "new_expiry \"1e10\" is not a number of seconds"}},
+		tcase{"expiry too long", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry="+strings.Repeat("9", 5000)), want{Malformed: "new_expiry \"9999999999999999999999999999999999999999999999999999999999999999\"... (5000 bytes) is too long"}},
+		tcase{"expiry overflows", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_expiry=99999999999999999999"), want{Malformed: "new_expiry \"99999999999999999999\": strconv.ParseUint: parsing \"99999999999999999999\": value out of range"}},
+		tcase{"new_routers twice", "dhclient", []string{"BOUND", "em1"}, env("new_routers=10.0.0.1", "new_routers=10.0.0.9", "new_expiry="+hour), want{Malformed: "environment variable new_routers given twice"}},
 		tcase{"release with bad routers still drops", "dhclient", []string{"RELEASE", "em1"}, env("new_routers=$(>m)"), want{Iface: "em1", Action: "RELEASE", Pass: true, Lease: LeaseDrop}},
-		tcase{"reason with command", "dhclient", []string{"BOUND;>m", "em1"}, env("new_routers=10.0.0.1", "new_expiry="+hour), want{Malformed: true}},
-		tcase{"reason with substitution", "dhclient", []string{"$(>m)", "em1"}, nil, want{Malformed: true}},
-		tcase{"reason with newline", "dhclient", []string{"BOUND\n", "em1"}, nil, want{Malformed: true}},
-		tcase{"reason empty", "dhclient", []string{"", "em1"}, nil, want{Malformed: true}},
-		tcase{"interface empty", "dhclient", []string{"BOUND", ""}, nil, want{Malformed: true}},
-		tcase{"interface with substitution and space", "dhclient", []string{"BOUND", "$(touch m)"}, nil, want{Malformed: true}},
-		tcase{"interface with newline", "dhclient", []string{"BOUND", "em1\n"}, nil, want{Malformed: true}},
-		tcase{"interface with colon", "dhclient", []string{"BOUND", "em1:0"}, nil, want{Malformed: true}},
-		tcase{"interface very long", "dhclient", []string{"BOUND", strings.Repeat("$(>m)", 2000)}, nil, want{Malformed: true}},
-		tcase{"one arg", "dhclient", []string{"BOUND"}, env("interface=em1"), want{Malformed: true}},
+		tcase{"reason with command", "dhclient", []string{"BOUND;>m", "em1"}, env("new_routers=10.0.0.1", "new_expiry="+hour), want{Malformed: "reason \"BOUND;>m\" is not a plain word"}},
+		tcase{"reason with substitution", "dhclient", []string{"$(>m)", "em1"}, nil, want{Malformed: "reason \"$(>m)\" is not a plain word"}},
+		tcase{"reason with newline", "dhclient", []string{"BOUND\n", "em1"}, nil, want{Malformed: "reason \"BOUND\\n\" is not a plain word"}},
+		tcase{"reason empty", "dhclient", []string{"", "em1"}, nil, want{Malformed: "reason is empty"}},
+		tcase{"interface empty", "dhclient", []string{"BOUND", ""}, nil, want{Malformed: "interface name \"\" is not a valid Linux interface name"}},
+		tcase{"interface with substitution and space", "dhclient", []string{"BOUND", "$(touch m)"}, nil, want{Malformed: "interface name \"$(touch m)\" is not a valid Linux interface name"}},
+		tcase{"interface with newline", "dhclient", []string{"BOUND", "em1\n"}, nil, want{Malformed: "interface name \"em1\\n\" is not a valid Linux interface name"}},
+		tcase{"interface with colon", "dhclient", []string{"BOUND", "em1:0"}, nil, want{Malformed: "interface name \"em1:0\" is not a valid Linux interface name"}},
+		tcase{"interface very long", "dhclient", []string{"BOUND", strings.Repeat("$(>m)", 2000)}, nil, want{Malformed: "interface name \"$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m)$(>m\"... (10000 bytes) is not a valid Linux interface name"}},
+		tcase{"one arg", "dhclient", []string{"BOUND"}, env("interface=em1"), want{Malformed: "want 2 arguments (reason interface) or none, got 1"}},
 		tcase{"hostile name recorded as data", "dhclient", []string{"BOUND", "$(>m)"}, env("new_routers=10.0.0.1", "new_expiry="+hour),
 			want{Iface: "$(>m)", Action: "BOUND", Pass: true, Lease: LeaseRecord, Router: "10.0.0.1", Expiry: at}},
 	)
@@ -219,9 +218,9 @@ func TestDhcpcd(t *testing.T) {
 	}
 	cases = append(cases,
 		tcase{"from the environment", "dhcpcd", nil, []string{"reason=BOUND", "interface=em2"}, want{Iface: "em2", Action: "BOUND", Pass: true}},
-		tcase{"reason with substitution", "dhcpcd", []string{"`>m`", "em1"}, nil, want{Malformed: true}},
-		tcase{"interface with newline", "dhcpcd", []string{"BOUND", "em1\n>m"}, nil, want{Malformed: true}},
-		tcase{"reason twice in env", "dhcpcd", nil, []string{"reason=BOUND", "interface=em2", "reason=STOP"}, want{Malformed: true}},
+		tcase{"reason with substitution", "dhcpcd", []string{"`>m`", "em1"}, nil, want{Malformed: "reason \"`>m`\" is not a plain word"}},
+		tcase{"interface with newline", "dhcpcd", []string{"BOUND", "em1\n>m"}, nil, want{Malformed: "interface name \"em1\\n>m\" is not a valid Linux interface name"}},
+		tcase{"reason twice in env", "dhcpcd", nil, []string{"reason=BOUND", "interface=em2", "reason=STOP"}, want{Malformed: "environment variable reason given twice"}},
 	)
 	run(t, cases)
 }
@@ -249,15 +248,15 @@ func TestIfupdown(t *testing.T) {
 		{"all", "ifupdown", nil, e("--all", "start", "post-up"), want{Iface: "--all", Action: "post-up", Pass: true}},
 		{"alias", "ifupdown", nil, e("eth0:1", "start", "post-up"), want{Iface: "eth0:1", Action: "post-up", Pass: true}},
 		{"vlan", "ifupdown", nil, e("eth0.100", "stop", "post-down"), want{Iface: "eth0.100", Action: "post-down", Pass: true}},
-		{"alias too long", "ifupdown", nil, e("eth0:12345678901", "start", "post-up"), want{Malformed: true}},
-		{"alias twice", "ifupdown", nil, e("eth0:1:2", "start", "post-up"), want{Malformed: true}},
-		{"no IFACE", "ifupdown", nil, []string{"MODE=start", "PHASE=post-up"}, want{Malformed: true}},
-		{"no MODE nor PHASE", "ifupdown", nil, []string{"IFACE=em1"}, want{Malformed: true}},
-		{"arguments", "ifupdown", []string{"em1"}, e("em1", "start", "post-up"), want{Malformed: true}},
-		{"IFACE with newline", "ifupdown", nil, e("em1\n>m", "start", "post-up"), want{Malformed: true}},
+		{"alias too long", "ifupdown", nil, e("eth0:12345678901", "start", "post-up"), want{Malformed: "IFACE \"eth0:12345678901\" is neither an interface name nor an alias label"}},
+		{"alias twice", "ifupdown", nil, e("eth0:1:2", "start", "post-up"), want{Malformed: "IFACE \"eth0:1:2\" is neither an interface name nor an alias label"}},
+		{"no IFACE", "ifupdown", nil, []string{"MODE=start", "PHASE=post-up"}, want{Malformed: "interface name \"\" is not a valid Linux interface name"}},
+		{"no MODE nor PHASE", "ifupdown", nil, []string{"IFACE=em1"}, want{Malformed: "MODE is empty"}},
+		{"arguments", "ifupdown", []string{"em1"}, e("em1", "start", "post-up"), want{Malformed: "want no arguments (ifupdown passes IFACE, MODE and PHASE in the environment), got 1"}},
+		{"IFACE with newline", "ifupdown", nil, e("em1\n>m", "start", "post-up"), want{Malformed: "interface name \"em1\\n>m\" is not a valid Linux interface name"}},
 		{"IFACE with substitution", "ifupdown", nil, e("$(>m)", "start", "post-up"), want{Iface: "$(>m)", Action: "post-up", Pass: true}},
-		{"PHASE with command", "ifupdown", nil, e("em1", "start", "post-up;>m"), want{Malformed: true}},
-		{"MODE with command", "ifupdown", nil, e("em1", "`>m`", ""), want{Malformed: true}},
+		{"PHASE with command", "ifupdown", nil, e("em1", "start", "post-up;>m"), want{Malformed: "PHASE \"post-up;>m\" is not a plain word"}},
+		{"MODE with command", "ifupdown", nil, e("em1", "`>m`", ""), want{Malformed: "MODE \"`>m`\" is not a plain word"}},
 	})
 }
 
@@ -265,7 +264,7 @@ func TestTimerAndUnknown(t *testing.T) {
 	run(t, []tcase{
 		{"timer", "timer", nil, nil, want{Pass: true}},
 		{"timer with args", "timer", []string{"x"}, []string{"IFACE=$(>m)"}, want{Pass: true}},
-		{"unknown source", "cron", []string{"em1", "up"}, nil, want{Malformed: true}},
+		{"unknown source", "cron", []string{"em1", "up"}, nil, want{Malformed: "unknown source \"cron\""}},
 	})
 }
 

@@ -55,10 +55,10 @@ func FuzzWrite(f *testing.F) {
 		if err := Write(dir, r); err != nil {
 			return
 		}
-		if ents, _ := os.ReadDir(parent); len(ents) != 1 {
+		if ents, err := os.ReadDir(parent); err != nil || len(ents) != 1 {
 			t.Fatalf("Write(%q) wrote outside its directory: %v", iface, ents)
 		}
-		if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != iface {
+		if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 || ents[0].Name() != iface {
 			t.Fatalf("Write(%q) left %v", iface, ents)
 		}
 	})

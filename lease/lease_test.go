@@ -23,8 +23,8 @@ func TestWriteReadRemove(t *testing.T) {
 		}
 	}
 	// Junk a hook could never have written is ignored, not trusted.
-	os.WriteFile(filepath.Join(dir, "em4"), []byte("router=$(reboot)\nexpiry=9999999999\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "em5"), []byte("router=fe80::1\nexpiry=9999999999\n"), 0o644)
+	writeFile(t, filepath.Join(dir, "em4"), "router=$(reboot)\nexpiry=9999999999\n")
+	writeFile(t, filepath.Join(dir, "em5"), "router=fe80::1\nexpiry=9999999999\n")
 	got, err := Read(dir, now)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestWriteRefusesBadInput(t *testing.T) {
 			t.Errorf("Write(%+v) accepted", r)
 		}
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
 		t.Errorf("files left: %v", ents)
 	}
 }
@@ -84,7 +84,7 @@ func TestRecordsReadableLinksNotFollowed(t *testing.T) {
 		t.Fatalf("record: %v, %v; want mode 0644", st, err)
 	}
 	elsewhere := filepath.Join(t.TempDir(), "em3")
-	os.WriteFile(elsewhere, []byte("router=10.3.0.1\nexpiry=9999999999\n"), 0o644)
+	writeFile(t, elsewhere, "router=10.3.0.1\nexpiry=9999999999\n")
 	if err := os.Symlink(elsewhere, filepath.Join(dir, "em3")); err != nil {
 		t.Fatal(err)
 	}
@@ -106,5 +106,12 @@ func TestRecordsReadableLinksNotFollowed(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Read blocked on a FIFO")
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

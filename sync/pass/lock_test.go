@@ -61,7 +61,10 @@ func TestLockRefused(t *testing.T) {
 			if err := os.WriteFile(path, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			os.Chmod(path, 0o644)
+			// Set after creation: the umask may have taken bits off.
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}, "mode 0644 lets others open it"},
 		{"owned by another user", func(t *testing.T, path string) {
 			testns.RequireRoot(t)
