@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/symroute/symroute/internal/testbed"
 )
 
 type config struct {
@@ -79,7 +81,7 @@ func main() {
 
 func run(cfg config) error {
 	if os.Geteuid() != 0 {
-		return errors.New("must run as root: it creates network namespaces")
+		return testbed.ErrNotRoot
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		return fmt.Errorf("iproute2's ip is needed: %w", err)
@@ -89,7 +91,7 @@ func run(cfg config) error {
 	if err != nil {
 		return fmt.Errorf("create temp dir: %w", err)
 	}
-	atCleanup(func() { os.RemoveAll(tmp) })
+	cleanups.Add(func() { os.RemoveAll(tmp) })
 
 	e := &env{cfg: cfg, tmp: tmp}
 	if e.dumpOnly, err = build(tmp, "./bench/dumponly", "dumponly"); err != nil {
@@ -152,27 +154,10 @@ func run(cfg config) error {
 	return nil
 }
 
-// build compiles a package of this module into tmp. The module root is asked of go itself, so
-// the benchmark works from any directory inside the module.
+// build compiles a package of this module into tmp, static as packaged.
 func build(tmp, pkg, name string) (string, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return "", errors.New("not inside the symroute module: run from its directory")
-	}
 	out := filepath.Join(tmp, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	// Static, as the README builds and the packages ship it: no dynamic
-	// loader at every start (about 1 ms of a 4 ms pass).
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(string(msg)))
-	}
-	return out, nil
+	return out, testbed.Build(pkg, out)
 }
 
 func kernelRelease() string {

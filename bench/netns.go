@@ -10,62 +10,26 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/internal/testbed"
 )
 
-// cleanups are run once, at normal exit, on error and on a signal, so that no namespace outlives
-// the benchmark.
-var (
-	cleanupMu   sync.Mutex
-	cleanupFns  []func()
-	cleanupOnce sync.Once
-)
+// cleanups run once, at normal exit, on error and on a signal, so that no
+// namespace outlives the benchmark.
+var cleanups testbed.Cleanups
 
-func atCleanup(f func()) {
-	cleanupMu.Lock()
-	defer cleanupMu.Unlock()
-	cleanupFns = append(cleanupFns, f)
-}
+func cleanup() { cleanups.Run() }
 
-func cleanup() {
-	cleanupOnce.Do(func() {
-		cleanupMu.Lock()
-		defer cleanupMu.Unlock()
-		for i := len(cleanupFns) - 1; i >= 0; i-- {
-			cleanupFns[i]()
-		}
-	})
-}
+// addNetns creates a named namespace, removed at cleanup.
+func addNetns(name string) error { return testbed.AddNetns(name, cleanups.Add) }
 
-// addNetns creates a named namespace and registers its removal before it exists, so an
-// interrupt between the two cannot leak it.
-func addNetns(name string) error {
-	atCleanup(func() {
-		// ip netns del only unmounts /run/netns/NAME; the namespace and its links go away with
-		// the last thread in it, which the runner retires (see inNetns).
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: remove namespace %s: %v: %s", name, err, out)
-		}
-	})
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip netns add %s: %w: %s", name, err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-// ipIn runs one untimed `ip -n NS ...` command. Every setup command goes through here, so the
-// namespace is always named explicitly and nothing can land in the host's network.
-func ipIn(ns string, args ...string) error {
-	argv := append([]string{"-n", ns}, args...)
-	if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
+// ipIn runs one untimed `ip -n NS ...` command: every setup command goes
+// through here, so nothing can land in the host's network.
+func ipIn(ns string, args ...string) error { return testbed.IP(ns, args...) }
 
 // ifindex reads a link's index inside ns: tables are 1000+ifindex.
 func ifindex(ns, link string) (int, error) {
@@ -286,7 +250,7 @@ func (r *runner) startMonitor(tmp string) (*monitor, error) {
 		out.Close()
 		return nil, fmt.Errorf("start ip monitor: %w", err)
 	}
-	atCleanup(func() { _ = cmd.Process.Kill() })
+	cleanups.Add(func() { _ = cmd.Process.Kill() })
 	// ip monitor subscribes right after it starts; give it that moment so early events count.
 	time.Sleep(100 * time.Millisecond)
 	return &monitor{cmd: cmd, out: out}, nil

@@ -4,26 +4,20 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/symroute/symroute/internal/testbed"
 )
 
 // median of the wall times; 0 for none.
 func median(s []sample) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
 	d := make([]time.Duration, len(s))
 	for i, x := range s {
 		d[i] = x.wall
 	}
-	slices.Sort(d)
-	if len(d)%2 == 1 {
-		return d[len(d)/2]
-	}
-	return (d[len(d)/2-1] + d[len(d)/2]) / 2
+	return testbed.Median(d)
 }
 
 // peakRSS is the highest child peak RSS of a series, in KiB.

@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/symroute/symroute/dispatch"
+	"github.com/symroute/symroute/internal/testbed"
 )
 
 const (
@@ -34,25 +35,13 @@ const (
 	settle = 2 * time.Second
 )
 
-var (
-	cleanupMu  sync.Mutex
-	cleanupFns []func()
-)
+// cleanups run once, at exit or on a signal: no namespace outlives the
+// benchmark.
+var cleanups testbed.Cleanups
 
-func atCleanup(f func()) {
-	cleanupMu.Lock()
-	defer cleanupMu.Unlock()
-	cleanupFns = append(cleanupFns, f)
-}
+func atCleanup(f func()) { cleanups.Add(f) }
 
-func cleanup() {
-	cleanupMu.Lock()
-	defer cleanupMu.Unlock()
-	for i := len(cleanupFns) - 1; i >= 0; i-- {
-		cleanupFns[i]()
-	}
-	cleanupFns = nil
-}
+func cleanup() { cleanups.Run() }
 
 func main() {
 	bin := flag.String("bin", "", "symroute-sync binary (default: build ./cmd/symroute-sync)")
@@ -83,7 +72,7 @@ func sh(args ...string) error {
 
 func run(bin string, idle time.Duration, runs int) error {
 	if os.Geteuid() != 0 {
-		return errors.New("must run as root: it creates network namespaces")
+		return testbed.ErrNotRoot
 	}
 	tmp, err := os.MkdirTemp("", "symroute-bench-listen-")
 	if err != nil {
@@ -162,7 +151,7 @@ func run(bin string, idle time.Duration, runs int) error {
 	fmt.Printf("%-44s %-22s %-20s %s\n", fmt.Sprintf("CPU time over %v idle", idle), (cpu1 - cpu0).String(), "~0", verdict(cpu1-cpu0 <= 50*time.Millisecond && idlePasses == 0))
 	fmt.Printf("%-44s %-22s %-20s %s\n", "  context switches, passes meanwhile", fmt.Sprintf("%d, %d", cs1-cs0, idlePasses), "", "")
 	fmt.Printf("%-44s %-22s %-20s %s\n", "passes from a burst of 1000 signals", fmt.Sprintf("%d (%d signals)", burstPasses, burstSignals), "<= 3", verdict(burstPasses >= 1 && burstPasses <= 3 && burstSignals == 1000))
-	med := median(lat)
+	med := testbed.Median(lat)
 	fmt.Printf("%-44s %-22s %-20s %s\n", fmt.Sprintf("signal -> converged, median of %d", runs), fmt.Sprintf("%v (%v-%v)", med.Round(time.Millisecond), lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond)),
 		fmt.Sprintf("<= %v + pass", quiet), verdict(med <= quiet+passTook+50*time.Millisecond))
 	fmt.Printf("%-44s %-22s\n", "  one pass (median, listener's log)", passTook.Round(10*time.Microsecond).String())
@@ -171,18 +160,8 @@ func run(bin string, idle time.Duration, runs int) error {
 }
 
 func build(tmp string) (string, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return "", fmt.Errorf("not inside the symroute module (go env GOMOD: %v)", err)
-	}
 	out := filepath.Join(tmp, "symroute-sync")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/symroute-sync")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the README builds it
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w: %s", err, msg)
-	}
-	return out, nil
+	return out, testbed.Build("./cmd/symroute-sync", out)
 }
 
 // topology: em1 10.0.0.2/16 and em2 192.168.0.2/24 in host, veths to a
@@ -190,14 +169,11 @@ func build(tmp string) (string, error) {
 func topology(host string) error {
 	peer := host + "-peer"
 	for _, n := range []string{host, peer} {
-		n := n
-		atCleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
-		if err := sh("ip", "netns", "add", n); err != nil {
+		if err := testbed.AddNetns(n, atCleanup); err != nil {
 			return err
 		}
 	}
 	for _, c := range [][]string{
-		{"-n", host, "link", "set", "lo", "up"},
 		{"-n", host, "link", "add", "em1", "type", "veth", "peer", "name", "up1", "netns", peer},
 		{"-n", host, "link", "add", "em2", "type", "veth", "peer", "name", "up2", "netns", peer},
 		{"-n", host, "addr", "add", "10.0.0.2/16", "dev", "em1"},
@@ -216,19 +192,10 @@ func topology(host string) error {
 	return nil
 }
 
-const busConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>system</type><listen>unix:path=%s</listen><auth>EXTERNAL</auth>
-  <policy context="default"><allow user="*"/><allow own="*"/><allow send_type="method_call"/><allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/><allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/><allow receive_type="method_return"/><allow receive_type="error"/><allow receive_type="signal"/>
-  </policy></busconfig>
-`
-
 func startBus(tmp string) (string, error) {
 	sock := filepath.Join(tmp, "bus.sock")
 	conf := filepath.Join(tmp, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConf, sock)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(testbed.BusConfig(sock)), 0o644); err != nil {
 		return "", err
 	}
 	cmd := exec.Command("dbus-daemon", "--nofork", "--nopidfile", "--config-file="+conf)
@@ -314,7 +281,7 @@ func (l *listener) medianTook() time.Duration {
 		}
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return median(d)
+	return testbed.Median(d)
 }
 
 // settled waits for at least one pass and then settle without a new one.
@@ -445,11 +412,4 @@ func latency(host string, nm *dbus.Conn, l *listener, runs int) ([]time.Duration
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return lat, nil
-}
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	return d[len(d)/2]
 }

@@ -1,7 +1,6 @@
 package dbustest
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,28 +9,13 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/symroute/symroute/internal/testbed"
 	"github.com/symroute/symroute/internal/testns"
 )
 
 // Config is a permissive system-bus configuration listening on the unix
 // socket at path: the testbed's policy, for buses that only tests use.
-func Config(path string) string { return fmt.Sprintf(config, path) }
-
-const config = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/> <allow own="*"/> <allow send_type="method_call"/> <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/> <allow receive_type="method_return"/>
-    <allow receive_type="error"/> <allow receive_type="signal"/>
-  </policy>
-</busconfig>
-`
+func Config(path string) string { return testbed.BusConfig(path) }
 
 // Bus is a private dbus-daemon.
 type Bus struct {
