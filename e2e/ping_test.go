@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"math/rand"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/symroute/symroute/internal/nsthread"
 )
 
 // pingOnce sends one ICMP echo request from namespace nsName to dst (from
@@ -33,27 +33,9 @@ func pingOnce(nsName, src, dst string, timeout time.Duration) error {
 	return inNS(nsName, func() error { return echo(s, d, timeout) })
 }
 
-// inNS runs fn on a thread that enters namespace nsName and is thrown away
-// afterwards (never unlocked): sockets made there stay in the namespace,
-// and no other goroutine ever runs in it.
-func inNS(nsName string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		errc <- func() error {
-			h, err := netns.GetFromName(nsName)
-			if err != nil {
-				return fmt.Errorf("open namespace %s: %w", nsName, err)
-			}
-			defer h.Close()
-			if err := netns.Set(h); err != nil {
-				return fmt.Errorf("enter namespace %s: %w", nsName, err)
-			}
-			return fn()
-		}()
-	}()
-	return <-errc
-}
+// inNS runs fn inside namespace nsName on a thread of its own
+// (nsthread.DoNamed): sockets made there stay in the namespace.
+func inNS(nsName string, fn func() error) error { return nsthread.DoNamed(nsName, fn) }
 
 func echo(src, dst netip.Addr, timeout time.Duration) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)

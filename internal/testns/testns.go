@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/symroute/symroute/internal/nsthread"
 )
 
 // RequireRoot skips t when the process is not root, or fails it under CI.
@@ -70,18 +72,7 @@ func loUp() error {
 
 // Do runs fn on a thread that is in ns for fn's whole run and is then
 // discarded, for library calls that act on the calling thread's namespace.
-func Do(ns netns.NsHandle, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see New
-		if err := netns.Set(ns); err != nil {
-			ch <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
-}
+func Do(ns netns.NsHandle, fn func() error) error { return nsthread.Do(ns, fn) }
 
 // Command returns a command that runs name with args inside ns.
 func Command(ns netns.NsHandle, name string, args ...string) *exec.Cmd {

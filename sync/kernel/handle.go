@@ -2,13 +2,13 @@ package kernel
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/symroute/symroute/internal/nsthread"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -47,7 +47,7 @@ type Handle struct {
 // Open returns a Handle on opts.NetNS.
 func Open(opts Options) (*Handle, error) {
 	h := &Handle{}
-	err := inNetns(opts.NetNS, func() error {
+	err := nsthread.Do(opts.NetNS, func() error {
 		c, err := newConn()
 		if err != nil {
 			return err
@@ -85,7 +85,7 @@ func (h *Handle) conntrack() (*conn, error) {
 	if h.ct != nil {
 		return h.ct, nil
 	}
-	err := inNetns(h.ns, func() error {
+	err := nsthread.Do(h.ns, func() error {
 		c, err := newConnOf(unix.NETLINK_NETFILTER, ctRecvBufSize)
 		h.ct = c
 		return err
@@ -109,25 +109,4 @@ func (h *Handle) Close() error {
 		h.ns.Close()
 	}
 	return h.c.close()
-}
-
-// inNetns runs fn with the calling goroutine's thread in ns, when ns is
-// given. A socket keeps the namespace it was created in, so this is needed
-// only to open them.
-func inNetns(ns netns.NsHandle, fn func() error) error {
-	if ns <= 0 {
-		return fn()
-	}
-	ch := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread dies with the goroutine rather than
-		// go back to the scheduler inside ns, so nothing needs restoring.
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			ch <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
 }
