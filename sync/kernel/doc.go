@@ -50,7 +50,10 @@
 //     shape ip(8) would add it in. Only when every nexthop is down is the
 //     route Linkdown.
 //   - An IPv6 delete that names a gateway removes only that nexthop; a
-//     multipath route is deleted by its key alone.
+//     multipath route is deleted by its key alone. An IPv4 delete names no
+//     nexthop at all: the kernel matches a named gateway against a route's
+//     first nexthop only, and a copy whose first nexthop is down reads (and
+//     would be deleted) as a plain route via its second.
 //   - NLM_F_DUMP_INTR marks a dump that raced a change: the whole snapshot
 //     is read again, a few times at most.
 //   - EEXIST on add, ENOENT/ESRCH on delete and ENODEV anywhere mean the

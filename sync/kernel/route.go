@@ -275,9 +275,14 @@ func (h *Handle) appendRouteMsg(b []byte, kind plan.OpKind, r *plan.Route, seq u
 	if r.Priority != 0 {
 		b = appendU32Attr(b, unix.RTA_PRIORITY, r.Priority)
 	}
-	// A delete names the nexthop of a plain route: an IPv6 delete without
-	// one removes every route of that key.
-	if single {
+	// An IPv6 delete names the nexthop of a plain route: without one it
+	// removes every route of that key (ECMP siblings included). An IPv4
+	// delete names none: the kernel matches a named gateway against the
+	// first nexthop only, and a copy whose down nexthops a snapshot dropped
+	// may not have it first, so the delete would never match; the key,
+	// type, scope and protocol name the route well enough in a table of
+	// ours.
+	if single && !(del && r.Family == plan.FamilyV4) {
 		if r.Gw.IsValid() {
 			b = appendGateway(b, unix.RTA_GATEWAY, r.Family, r.Gw)
 		}

@@ -144,8 +144,9 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 	}
 	del := op.Kind == RouteDel
 	// An IPv6 delete naming a gateway removes only that nexthop of a
-	// multipath route; without one it removes the whole route.
-	if r.Nexthops == nil && !Deviceless(r.Type) {
+	// multipath route; without one it removes the whole route. An IPv4
+	// delete names no nexthop (see the kernel adapter): it could miss.
+	if r.Nexthops == nil && !Deviceless(r.Type) && !(del && r.Family == FamilyV4) {
 		rn.via(b, r.Family, r.Gw)
 		rn.dev(b, r.Link)
 	}
