@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 )
 
@@ -51,6 +52,72 @@ func BenchmarkComputeFirst100k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if p := Compute(st, o); len(p.Ops) != 100006 {
 			b.Fatalf("%d ops", len(p.Ops))
+		}
+	}
+}
+
+func BenchmarkComputeNoop1M(b *testing.B) {
+	st := syncedHost(1000000)
+	o := DefaultOptions()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if p := Compute(st, o); len(p.Ops) != 0 {
+			b.Fatalf("%d ops", len(p.Ops))
+		}
+	}
+}
+
+// manyLinks is a host with links managed links, each with addrs IPv4
+// addresses, its connected route and a default of its own metric, already
+// mirrored: delegated prefixes on cloud NICs, at scale.
+func manyLinks(links, addrs int) *State {
+	st := &State{Links: []Link{{Index: 1, Name: "lo", Loopback: true}}, Rules: defaultRules()}
+	for l := 0; l < links; l++ {
+		idx := 2 + l
+		st.Links = append(st.Links, Link{Index: idx, Name: "em" + strconv.Itoa(l)})
+		net := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(l >> 8), byte(l), 0}), 24)
+		table := DefaultTableBase + uint32(idx)
+		for a := 0; a < addrs; a++ {
+			addr := netip.AddrFrom4([4]byte{10, byte(l >> 8), byte(l), byte(2 + a)})
+			st.Addrs = append(st.Addrs, Addr{Link: idx, Prefix: netip.PrefixFrom(addr, 24)})
+			st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: DefaultPriority, Src: netip.PrefixFrom(addr, 32),
+				Table: table, Action: RuleActionLookup, Protocol: Protocol})
+		}
+		gw := netip.AddrFrom4([4]byte{10, byte(l >> 8), byte(l), 1})
+		for _, r := range []Route{
+			{Family: FamilyV4, Dst: net, Type: RouteUnicast, Protocol: 2, Scope: ScopeLink, Link: idx, Src: net.Addr().Next().Next()},
+			{Family: FamilyV4, Dst: netip.MustParsePrefix("0.0.0.0/0"), Type: RouteUnicast, Protocol: 16, Gw: gw, Link: idx, Priority: uint32(100 + l)},
+		} {
+			for _, t := range []uint32{TableMain, table} {
+				r.Table = t
+				st.Routes = append(st.Routes, r)
+			}
+		}
+	}
+	return st
+}
+
+func BenchmarkComputeNoop1000Links(b *testing.B) {
+	st := manyLinks(1000, 4)
+	o := DefaultOptions()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if p := Compute(st, o); len(p.Ops) != 0 {
+			b.Fatalf("%d ops: %v", len(p.Ops), render(st, p)[:3])
+		}
+	}
+}
+
+func BenchmarkComputeNoop64x64(b *testing.B) {
+	st := manyLinks(64, 64)
+	o := DefaultOptions()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if p := Compute(st, o); len(p.Ops) != 0 {
+			b.Fatalf("%d ops: %v", len(p.Ops), render(st, p)[:3])
 		}
 	}
 }

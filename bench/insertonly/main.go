@@ -1,0 +1,229 @@
+// Command insertonly is the floor for symroute-sync's first pass: a Go process that does nothing
+// but read an `ip -batch` file of "route add" lines and send the routes to the kernel over raw
+// netlink, in batches of 128 requests per sendmsg with one ack per batch, as symroute-sync's
+// apply does. The kernel's own work on every insert is in this number, so a first pass cannot
+// beat it; the gap between the two (less a dump) is what the pass itself costs.
+//
+// It understands the lines the benchmark writes: "route add DST [via GW] [dev NAME]
+// [proto kernel|N] [scope link|N] [src ADDR] [metric N] table T". It is run by the benchmark
+// inside the benchmark's own network namespace.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+var ne = binary.NativeEndian
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: insertonly BATCH-FILE")
+		os.Exit(2)
+	}
+	if err := run(os.Args[1]); err != nil {
+		fmt.Fprintln(os.Stderr, "insertonly:", err)
+		os.Exit(1)
+	}
+}
+
+const batchMsgs = 128
+
+func run(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("open netlink socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("bind netlink socket: %w", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
+	ifindex := map[string]int{}
+	var buf []byte
+	seq, n := uint32(0), 0
+	rbuf := make([]byte, 1<<20)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		seq++
+		if buf, err = appendRoute(buf, line, seq, ifindex); err != nil {
+			return fmt.Errorf("%q: %w", line, err)
+		}
+		if n++; n == batchMsgs {
+			if err := flush(fd, buf, seq, rbuf); err != nil {
+				return err
+			}
+			buf, n = buf[:0], 0
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if n > 0 {
+		return flush(fd, buf, seq, rbuf)
+	}
+	return nil
+}
+
+// flush sends a batch whose last request asks for an ack and reads until that ack, failing on
+// any error the kernel sent back.
+func flush(fd int, b []byte, last uint32, rbuf []byte) error {
+	off := 0
+	for off+16 <= len(b) {
+		l := int(ne.Uint32(b[off:]))
+		if off+l >= len(b) {
+			ne.PutUint16(b[off+6:], ne.Uint16(b[off+6:])|unix.NLM_F_ACK)
+		}
+		off += l
+	}
+	if _, err := unix.Write(fd, b); err != nil {
+		return fmt.Errorf("send batch: %w", err)
+	}
+	for {
+		n, err := unix.Read(fd, rbuf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read acks: %w", err)
+		}
+		for m := rbuf[:n]; len(m) >= 16; {
+			l := int(ne.Uint32(m))
+			typ, seq := ne.Uint16(m[4:]), ne.Uint32(m[8:])
+			if typ == unix.NLMSG_ERROR && len(m) >= 20 {
+				if e := int32(ne.Uint32(m[16:])); e != 0 {
+					return fmt.Errorf("request %d: %w", seq, unix.Errno(-e))
+				}
+				if seq == last {
+					return nil
+				}
+			}
+			if l < 16 || l > len(m) {
+				break
+			}
+			m = m[(l+3)&^3:]
+		}
+	}
+}
+
+func appendRoute(b []byte, line string, seq uint32, ifindex map[string]int) ([]byte, error) {
+	f := strings.Fields(line)
+	if len(f) < 3 || f[0] != "route" || f[1] != "add" {
+		return b, errors.New("not a route add")
+	}
+	dst, err := netip.ParsePrefix(f[2])
+	if f[2] == "default" {
+		dst, err = netip.MustParsePrefix("0.0.0.0/0"), nil
+	}
+	if err != nil {
+		return b, err
+	}
+	fam := uint8(unix.AF_INET)
+	if dst.Addr().Is6() {
+		fam = unix.AF_INET6
+	}
+	proto, scope := uint8(unix.RTPROT_BOOT), uint8(unix.RT_SCOPE_UNIVERSE)
+	var gw, src netip.Addr
+	var oif, table, metric uint32
+	num := func(s string) (uint32, error) { v, err := strconv.ParseUint(s, 10, 32); return uint32(v), err }
+	for i := 3; i+1 < len(f); i += 2 {
+		v := f[i+1]
+		switch f[i] {
+		case "via":
+			gw, err = netip.ParseAddr(v)
+		case "dev":
+			if ifindex[v] == 0 {
+				ifi, e := net.InterfaceByName(v)
+				if e != nil {
+					return b, e
+				}
+				ifindex[v] = ifi.Index
+			}
+			oif = uint32(ifindex[v])
+		case "proto":
+			if v == "kernel" {
+				proto = unix.RTPROT_KERNEL
+			} else {
+				var p uint32
+				p, err = num(v)
+				proto = uint8(p)
+			}
+		case "scope":
+			if v == "link" {
+				scope = unix.RT_SCOPE_LINK
+			} else {
+				var s uint32
+				s, err = num(v)
+				scope = uint8(s)
+			}
+		case "src":
+			src, err = netip.ParseAddr(v)
+		case "metric":
+			metric, err = num(v)
+		case "table":
+			table, err = num(v)
+		default:
+			return b, fmt.Errorf("unknown word %q", f[i])
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	start := len(b)
+	b = ne.AppendUint32(b, 0)
+	b = ne.AppendUint16(b, unix.RTM_NEWROUTE)
+	b = ne.AppendUint16(b, unix.NLM_F_REQUEST|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	b = ne.AppendUint32(b, seq)
+	b = ne.AppendUint32(b, 0)
+	b = append(b, fam, uint8(dst.Bits()), 0, 0, 0, proto, scope, unix.RTN_UNICAST)
+	b = ne.AppendUint32(b, 0)
+	b = attr32(b, unix.RTA_TABLE, table)
+	if dst.Bits() > 0 {
+		b = attr(b, unix.RTA_DST, dst.Addr().AsSlice())
+	}
+	if metric != 0 {
+		b = attr32(b, unix.RTA_PRIORITY, metric)
+	}
+	if gw.IsValid() {
+		b = attr(b, unix.RTA_GATEWAY, gw.AsSlice())
+	}
+	if oif != 0 {
+		b = attr32(b, unix.RTA_OIF, oif)
+	}
+	if src.IsValid() {
+		b = attr(b, unix.RTA_PREFSRC, src.AsSlice())
+	}
+	ne.PutUint32(b[start:], uint32(len(b)-start))
+	return b, nil
+}
+
+func attr(b []byte, typ uint16, v []byte) []byte {
+	b = ne.AppendUint16(b, uint16(4+len(v)))
+	b = ne.AppendUint16(b, typ)
+	b = append(b, v...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func attr32(b []byte, typ uint16, v uint32) []byte { return attr(b, typ, ne.AppendUint32(nil, v)) }
