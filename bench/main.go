@@ -19,6 +19,7 @@ type config struct {
 	runs      int
 	bigRuns   int
 	routes    int
+	million   bool
 	bin       string
 	scenarios map[string]bool
 }
@@ -30,7 +31,8 @@ func parseFlags() (config, error) {
 	flag.IntVar(&cfg.bigRuns, "big-runs", 9, "timed runs per side on the big host (scenarios 2 and 3)")
 	flag.IntVar(&cfg.routes, "routes", 100000, "main routes on the big host, half via each link")
 	flag.StringVar(&cfg.bin, "bin", "", "symroute-sync binary to time (default: build ./cmd/symroute-sync)")
-	flag.StringVar(&scen, "scenarios", "1,2,3", "comma-separated scenarios to run")
+	flag.BoolVar(&cfg.million, "million", false, "also run scenarios 2-4 with 1,000,000 main routes (minutes, and a few GB of kernel memory)")
+	flag.StringVar(&scen, "scenarios", "1,2,3,4,5", "comma-separated scenarios to run")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./bench [flags]   (as root; see bench/doc.go)")
 		flag.PrintDefaults()
@@ -42,16 +44,16 @@ func parseFlags() (config, error) {
 	if cfg.runs < 1 || cfg.bigRuns < 1 {
 		return cfg, errors.New("-runs and -big-runs must be at least 1")
 	}
-	if cfg.routes < 2 || cfg.routes/2 > maxRoutesEm1 {
-		return cfg, fmt.Errorf("-routes must be between 2 and %d", 2*maxRoutesEm1)
+	if cfg.routes < 2 || cfg.routes > maxRoutes {
+		return cfg, fmt.Errorf("-routes must be between 2 and %d", maxRoutes)
 	}
 	cfg.scenarios = map[string]bool{}
 	for _, s := range strings.Split(scen, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "1", "2", "3":
+		case "1", "2", "3", "4", "5":
 			cfg.scenarios[s] = true
 		default:
-			return cfg, fmt.Errorf("unknown scenario %q (want 1, 2, 3)", s)
+			return cfg, fmt.Errorf("unknown scenario %q (want 1 to 5)", s)
 		}
 	}
 	return cfg, nil
@@ -97,6 +99,9 @@ func run(cfg config) error {
 	if e.dumpOnly, err = build(tmp, "./bench/dumponly", "dumponly"); err != nil {
 		return err
 	}
+	if e.insertOnly, err = build(tmp, "./bench/insertonly", "insertonly"); err != nil {
+		return err
+	}
 	var oursErr error
 	switch {
 	case cfg.bin != "":
@@ -122,10 +127,24 @@ func run(cfg config) error {
 		}
 		rows = append(rows, rs...)
 	}
-	if cfg.scenarios["2"] || cfg.scenarios["3"] {
-		rs, err := e.big(prefix+"-big", cfg.scenarios["2"], cfg.scenarios["3"])
+	scales := []int{cfg.routes}
+	if cfg.million {
+		scales = append(scales, 1000000)
+	}
+	for i, n := range scales {
+		if !cfg.scenarios["2"] && !cfg.scenarios["3"] && !cfg.scenarios["4"] {
+			break
+		}
+		rs, err := e.big(fmt.Sprintf("%s-big%d", prefix, i), n, cfg.scenarios)
 		if err != nil {
-			return fmt.Errorf("scenarios 2-3: %w", err)
+			return fmt.Errorf("scenarios 2-4 at %s routes: %w", fmtCount(n), err)
+		}
+		rows = append(rows, rs...)
+	}
+	if cfg.scenarios["5"] {
+		rs, err := e.manyAddrs(prefix+"-many", 64, 64)
+		if err != nil {
+			return fmt.Errorf("scenario 5: %w", err)
 		}
 		rows = append(rows, rs...)
 	}
@@ -140,7 +159,7 @@ func run(cfg config) error {
 		ours = "symroute-sync (unavailable)"
 	}
 	fmt.Printf("ours: %s --once --lock-file L (scenario 3: from empty tables, --flush between runs, untimed)\n", ours)
-	fmt.Printf("floors (1f, 2f): bench/dumponly in the ours column, raw RTM_GETROUTE dumps of IPv4 and IPv6, output discarded\n")
+	fmt.Printf("floors (1f, 2f): bench/dumponly in the ours column, raw RTM_GETROUTE dumps of IPv4 and IPv6, output discarded; 5f: the same with links, addresses and rules (-all); 3f: bench/insertonly, the mirrored routes sent over raw netlink in batches of 128 with one ack a batch\n")
 	fmt.Printf("reference: ip route show table all >/dev/null (IPv4 only, as ip does by default); scenario 3: ip -batch adding the mirrored routes into tables 1000+ifindex, flushed between runs\n")
 	fmt.Printf("times: fork+exec to reaped exit, wall clock, median; each side warmed up once, sides alternated; host %s, ip %s\n", kernelRelease(), ipVersion())
 	fmt.Printf("peak RSS: the child's ru_maxrss, which Linux never lets fall below the forking parent's peak RSS; floor (what true reports): %s\n", strings.Join(e.floors, ", "))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -68,12 +69,13 @@ func (e *env) noOpSeries(r *runner, t *topology, lock string, n int, noOp, floor
 
 // env is what every scenario needs.
 type env struct {
-	cfg      config
-	tmp      string
-	ours     string // path of symroute-sync, "" when it is not available
-	dumpOnly string
-	notes    []string
-	floors   []string // per host: the peak RSS a child doing nothing reports
+	cfg        config
+	tmp        string
+	ours       string // path of symroute-sync, "" when it is not available
+	dumpOnly   string
+	insertOnly string
+	notes      []string
+	floors     []string // per host: the peak RSS a child doing nothing reports
 }
 
 // recordFloor notes what a child that does nothing reports as peak RSS after a host's series:
@@ -239,19 +241,24 @@ func (e *env) ingressSeries(r *runner, t *topology, lock string, n int, r1, ri, 
 	})
 }
 
-// big: scenarios 2 and 3 (and a floor for 2), on one namespace with cfg.routes main routes.
-func (e *env) big(ns string, want2, want3 bool) ([]row, error) {
-	progress("setting up %s (%d main routes)", ns, e.cfg.routes)
-	t, err := setupTopology(ns, e.tmp, false, e.cfg.routes)
+// big: scenarios 2, 3 and 4 (and their floors) on one namespace with n main routes.
+func (e *env) big(ns string, n int, want map[string]bool) ([]row, error) {
+	progress("setting up %s (%d main routes)", ns, n)
+	t, err := setupTopology(ns, e.tmp, false, n)
 	if err != nil {
 		return nil, err
 	}
-	lock := filepath.Join(e.tmp, "big.lock")
-	n := e.cfg.bigRuns
-	k := fmtCount(e.cfg.routes)
-	r2 := row{name: fmt.Sprintf("2. no-op pass, %s routes", k), target: 0.5, rssKiB: 64 << 10}
+	lock := filepath.Join(e.tmp, ns+".lock")
+	runs := e.cfg.bigRuns
+	k := fmtCount(n)
+	// Peak RSS targets: 64 MiB at 100k routes, 128 MiB at 1M (and in between, the larger).
+	rss := int64(64 << 10)
+	if n > 100000 {
+		rss = 128 << 10
+	}
+	r2 := row{name: fmt.Sprintf("2. no-op pass, %s routes", k), target: 0.5, rssKiB: rss}
 	r2f := row{name: fmt.Sprintf("2f. floor: dumps only, %s routes", k), targetText: "(floor)"}
-	r3 := row{name: fmt.Sprintf("3. first pass, mirror %s routes", k), target: 0.3}
+	r2v := row{name: fmt.Sprintf("2/2f. no-op pass against its dump floor, %s", k), target: 1.3}
 	var rows []row
 	err = inNetns(ns, e.tmp, func(r *runner) error {
 		var mirrored [2]int
@@ -263,77 +270,221 @@ func (e *env) big(ns string, want2, want3 bool) ([]row, error) {
 		} else {
 			e.note("%s: symroute-sync unavailable: the tables stay empty, so scenario 2's reference dumps only main", ns)
 		}
-		if want2 {
-			progress("scenario 2: %d runs per side", n)
-			if err := e.noOpSeries(r, t, lock, n, &r2, &r2f); err != nil {
+		if want["2"] || want["3"] {
+			progress("scenario 2 at %s: %d runs per side", k, runs)
+			if err := e.noOpSeries(r, t, lock, runs, &r2, &r2f); err != nil {
 				return err
 			}
-			rows = append(rows, r2, r2f)
-		}
-		if !want3 {
-			return e.recordFloor(r, "big host")
-		}
-		progress("scenario 3: %d runs per side (each reset untimed)", n)
-		// Every timed run starts from empty tables: ours from its own --flush, the reference
-		// from ip route flush. Both are checked, or a failed reset would time a no-op.
-		empty := func() error {
-			for _, table := range t.tables {
-				c, err := r.tableRoutes(table)
-				if err != nil {
-					return err
-				}
-				if c != 0 {
-					return fmt.Errorf("table %d holds %d routes before a first-pass run, want 0", table, c)
-				}
+			r2v.ours, r2v.ref = r2.ours, r2f.ours
+			if want["2"] {
+				rows = append(rows, r2, r2f, r2v)
 			}
-			return nil
 		}
-		check := func(who string, want [2]int) error {
-			for i, table := range t.tables {
-				c, err := r.tableRoutes(table)
-				if err != nil {
-					return err
-				}
-				if c != want[i] {
-					return fmt.Errorf("%s left %d routes in table %d, want %d", who, c, table, want[i])
-				}
+		if want["4"] && e.ours != "" {
+			r4, err := e.oneChange(r, t, lock, runs, k, r2.ours)
+			if err != nil {
+				return err
 			}
-			return nil
+			rows = append(rows, r4)
 		}
-		var oursJob *job
-		if e.ours != "" {
+		if want["3"] {
+			rs, err := e.firstPass(r, t, lock, runs, k, mirrored, r2f.ours, rss)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, rs...)
+		}
+		return e.recordFloor(r, "big host "+k)
+	})
+	return rows, err
+}
+
+// firstPass is scenario 3: mirroring every route into empty tables, against ip -batch adding
+// them and against the floors (a dump and the inserts alone). Every timed run starts from empty
+// tables: ours from its own --flush, the references from ip route flush. Both are checked, or
+// a failed reset would time a no-op.
+func (e *env) firstPass(r *runner, t *topology, lock string, runs int, k string, mirrored [2]int, dumpFloor []sample, rss int64) ([]row, error) {
+	r3 := row{name: fmt.Sprintf("3. first pass, mirror %s routes", k), target: 0.3, rssKiB: 2 * rss}
+	r3f := row{name: fmt.Sprintf("3f. floor: inserts only, %s routes", k), targetText: "(floor)"}
+	r3v := row{name: fmt.Sprintf("3/(2f+3f). first pass against its floors, %s", k), target: 1.25}
+	progress("scenario 3 at %s: %d runs per side (each reset untimed)", k, runs)
+	empty := func() error {
+		for _, table := range t.tables {
+			c, err := r.tableRoutes(table)
+			if err != nil {
+				return err
+			}
+			if c != 0 {
+				return fmt.Errorf("table %d holds %d routes before a first-pass run, want 0", table, c)
+			}
+		}
+		return nil
+	}
+	check := func(who string, want [2]int) error {
+		for i, table := range t.tables {
+			c, err := r.tableRoutes(table)
+			if err != nil {
+				return err
+			}
+			if c != want[i] {
+				return fmt.Errorf("%s left %d routes in table %d, want %d", who, c, table, want[i])
+			}
+		}
+		return nil
+	}
+	var oursJob *job
+	if e.ours != "" {
+		if _, err := r.timed(e.oursArgv(lock, "--flush")); err != nil {
+			return nil, fmt.Errorf("reset: %w", err)
+		}
+		oursJob = &job{argv: e.oursArgv(lock, "--once"), after: func() error {
+			if err := check("symroute-sync's first pass", mirrored); err != nil {
+				return err
+			}
 			if _, err := r.timed(e.oursArgv(lock, "--flush")); err != nil {
 				return fmt.Errorf("reset: %w", err)
 			}
-			oursJob = &job{argv: e.oursArgv(lock, "--once"), after: func() error {
-				if err := check("symroute-sync's first pass", mirrored); err != nil {
-					return err
-				}
-				if _, err := r.timed(e.oursArgv(lock, "--flush")); err != nil {
-					return fmt.Errorf("reset: %w", err)
-				}
-				return empty()
-			}}
-		}
-		if err := empty(); err != nil {
-			return err
-		}
-		refJob := &job{argv: []string{"ip", "-batch", t.refBatch}, after: func() error {
-			if err := check("ip -batch", t.refLines); err != nil {
+			return empty()
+		}}
+	}
+	if err := empty(); err != nil {
+		return nil, err
+	}
+	reset := func(who string) func() error {
+		return func() error {
+			if err := check(who, t.refLines); err != nil {
 				return err
 			}
 			if err := r.flushTables(t); err != nil {
 				return err
 			}
 			return empty()
-		}}
-		s, err := r.series(n, oursJob, refJob)
+		}
+	}
+	refJob := &job{argv: []string{"ip", "-batch", t.refBatch}, after: reset("ip -batch")}
+	insertJob := &job{argv: []string{e.insertOnly, t.refBatch}, after: reset("insertonly")}
+	s, err := r.series(runs, oursJob, refJob, insertJob)
+	if err != nil {
+		return nil, err
+	}
+	r3.ours, r3.ref = s[0], s[1]
+	r3f.ours, r3f.ref = s[2], s[1]
+	if len(dumpFloor) > 0 {
+		// The floor of a first pass: a dump (to know what is there) and the inserts.
+		r3v.ours, r3v.ref = s[0], []sample{{wall: median(dumpFloor) + median(s[2])}}
+	}
+	if oursJob == nil {
+		return []row{r3, r3f}, nil
+	}
+	return []row{r3, r3f, r3v}, nil
+}
+
+// oneChange is scenario 4: a pass after one route of main changed (its gateway, replaced in
+// place untimed before every run), against the no-op pass of scenario 2. The pass must write
+// exactly that change into the link's table, which is checked after every run.
+func (e *env) oneChange(r *runner, t *topology, lock string, runs int, k string, noOp []sample) (row, error) {
+	r4 := row{name: fmt.Sprintf("4. pass after one route changed, %s routes (ref: row 2's no-op)", k), target: 1.1}
+	progress("scenario 4 at %s: %d runs", k, runs)
+	gws := [2]string{"10.0.0.1", "10.0.0.254"}
+	dst := "10.1.0.0/24"
+	if t.generated/2 > maxRoutesEm1 {
+		dst = "10.1.0.0/32"
+	}
+	i := 0
+	change := func() error {
+		i++
+		_, err := r.output("ip", "route", "replace", dst, "via", gws[i%2], "dev", "em1")
+		return err
+	}
+	if err := change(); err != nil {
+		return r4, err
+	}
+	j := &job{argv: e.oursArgv(lock, "--once"), after: func() error {
+		out, err := r.output("ip", "route", "show", "table", strconv.Itoa(t.tables[0]), dst)
 		if err != nil {
 			return err
 		}
-		r3.ours, r3.ref = s[0], s[1]
-		rows = append(rows, r3)
-		return e.recordFloor(r, "big host")
+		if !strings.Contains(out, "via "+gws[i%2]+" ") {
+			return fmt.Errorf("after a pass, table %d has %q for %s, want via %s", t.tables[0], strings.TrimSpace(out), dst, gws[i%2])
+		}
+		return change()
+	}}
+	s, err := r.series(runs, j)
+	if err != nil {
+		return r4, err
+	}
+	r4.ours, r4.ref = s[0], noOp
+	return r4, nil
+}
+
+// manyAddrs is scenario 5: links links of addrs IPv4 addresses each (a rule each: delegated
+// prefixes on cloud NICs), in sync; a no-op pass against the floor of every dump a pass makes.
+func (e *env) manyAddrs(ns string, links, addrs int) ([]row, error) {
+	progress("setting up %s (%d links of %d addresses)", ns, links, addrs)
+	// veth pairs, their far ends in a peer namespace for carrier: this kernel may lack dummy.
+	peer := ns + "-peer"
+	for _, n := range []string{ns, peer} {
+		if err := addNetns(n); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(e.tmp, ns+".batch")
+	b, err := newBatch(path)
+	if err != nil {
+		return nil, err
+	}
+	peerPath := filepath.Join(e.tmp, peer+".batch")
+	pb, err := newBatch(peerPath)
+	if err != nil {
+		return nil, err
+	}
+	for l := 0; l < links; l++ {
+		name := fmt.Sprintf("em%d", l)
+		b.write("", []byte(fmt.Sprintf("link add %s type veth peer name p%d netns %s", name, l, peer)), "\n")
+		b.write("", []byte(fmt.Sprintf("link set %s up", name)), "\n")
+		pb.write("", []byte(fmt.Sprintf("link set p%d up", l)), "\n")
+		for a := 0; a < addrs; a++ {
+			b.write("", []byte(fmt.Sprintf("addr add 10.%d.%d.%d/16 dev %s", l, a/250, 2+a%250, name)), "\n")
+		}
+		b.write("", []byte(fmt.Sprintf("route add default via 10.%d.0.1 dev %s metric %d", l, name, 100+l)), "\n")
+	}
+	if err := b.close(); err != nil {
+		return nil, err
+	}
+	if err := pb.close(); err != nil {
+		return nil, err
+	}
+	if err := ipIn(ns, "-batch", path); err != nil {
+		return nil, err
+	}
+	if err := ipIn(peer, "-batch", peerPath); err != nil {
+		return nil, err
+	}
+	lock := filepath.Join(e.tmp, ns+".lock")
+	r5 := row{name: fmt.Sprintf("5. no-op pass, %d links x %d addresses (ref: 5f)", links, addrs), target: 1.3}
+	r5f := row{name: "5f. floor: every dump a pass makes", targetText: "(floor)"}
+	err = inNetns(ns, e.tmp, func(r *runner) error {
+		if e.ours == "" {
+			return nil
+		}
+		if _, err := r.timed(e.oursArgv(lock, "--once")); err != nil {
+			return fmt.Errorf("first pass: %w", err)
+		}
+		rules, err := r.countLines("ip", "rule", "show")
+		if err != nil {
+			return err
+		}
+		if rules < links*addrs {
+			return fmt.Errorf("%d rules after the first pass, want at least %d", rules, links*addrs)
+		}
+		progress("scenario 5: %d runs per side", e.cfg.bigRuns)
+		s, err := r.series(e.cfg.bigRuns, e.noOp(lock), &job{argv: []string{e.dumpOnly, "-all"}})
+		if err != nil {
+			return err
+		}
+		r5.ours, r5.ref = s[0], s[1]
+		r5f.ours, r5f.ref = s[1], s[1]
+		return e.recordFloor(r, "many-address host")
 	})
-	return rows, err
+	return []row{r5, r5f}, err
 }

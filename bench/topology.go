@@ -10,7 +10,12 @@ import (
 )
 
 // maxRoutesEm1 is how many /24s fit in 10.1.0.0–10.255.255.0, outside em1's own 10.0.0.0/16.
+// Past it em1's half are /32s in 10.1.0.0 upwards (the 1M scale), so the 100k host stays the
+// same as ever.
 const maxRoutesEm1 = 255 * 256
+
+// maxRoutes is the most bulk routes a big host takes: em2's half are /32s in 172.16.0.0/12.
+const maxRoutes = 2 << 20
 
 // topology is one benchmark host: a namespace with two uplinks, em1 and em2, the far ends of
 // whose veth pairs sit in a peer namespace so both links have carrier (routes over a link
@@ -125,8 +130,13 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 	n1 := routes / 2
 	for i := 0; i < n1; i++ {
 		// 10.1.0.0/24 upwards: outside em1's own 10.0.0.0/16.
-		spec = appendIPv4(spec[:0], 10<<24|uint32(1+i/256)<<16|uint32(i%256)<<8)
-		spec = append(spec, "/24 via 10.0.0.1 dev em1"...)
+		if n1 <= maxRoutesEm1 {
+			spec = appendIPv4(spec[:0], 10<<24|uint32(1+i/256)<<16|uint32(i%256)<<8)
+			spec = append(spec, "/24 via 10.0.0.1 dev em1"...)
+		} else {
+			spec = appendIPv4(spec[:0], 10<<24|1<<16+uint32(i))
+			spec = append(spec, "/32 via 10.0.0.1 dev em1"...)
+		}
 		route(0, spec)
 	}
 	for i := 0; i < routes-n1; i++ {

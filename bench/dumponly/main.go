@@ -24,6 +24,9 @@ func main() {
 }
 
 func run() error {
+	// -all: also the links, addresses and rules a pass dumps, the floor for a host whose
+	// pass is mostly rules and addresses (scenario 5).
+	all := len(os.Args) > 1 && os.Args[1] == "-all"
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open netlink socket: %w", err)
@@ -35,20 +38,31 @@ func run() error {
 	// The kernel sizes a dump's datagrams by the reader's largest recent buffer, capped at 32 KiB
 	// (netlink_dump); 64 KiB is enough for any of them, and MSG_TRUNC is checked anyway.
 	buf := make([]byte, 64<<10)
-	for i, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := dump(fd, uint32(i+1), family, buf); err != nil {
-			return fmt.Errorf("dump routes of address family %d: %w", family, err)
+	type req struct {
+		typ    uint16
+		family uint8
+	}
+	reqs := []req{{unix.RTM_GETROUTE, unix.AF_INET}, {unix.RTM_GETROUTE, unix.AF_INET6}}
+	if all {
+		reqs = append([]req{{unix.RTM_GETLINK, unix.AF_UNSPEC}, {unix.RTM_GETADDR, unix.AF_UNSPEC},
+			{unix.RTM_GETRULE, unix.AF_INET}, {unix.RTM_GETRULE, unix.AF_INET6}}, reqs...)
+	}
+	for i, r := range reqs {
+		if err := dump(fd, uint32(i+1), r.typ, r.family, buf); err != nil {
+			return fmt.Errorf("dump %d of address family %d: %w", r.typ, r.family, err)
 		}
 	}
 	return nil
 }
 
-// dump sends one RTM_GETROUTE dump request and reads the answer to its end. Table is left
-// unspecified, so the kernel answers with every table, as `ip route show table all` asks.
-func dump(fd int, seq uint32, family uint8, buf []byte) error {
-	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofRtMsg)
+// dump sends one dump request of type typ and reads the answer to its end. For routes the table
+// is left unspecified, so the kernel answers with every table, as `ip route show table all`
+// asks. The body is an rtmsg's size: a fib_rule_hdr is as long, an ifinfomsg longer, an ifaddrmsg
+// shorter, and the family leads all four.
+func dump(fd int, seq uint32, typ uint16, family uint8, buf []byte) error {
+	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg)
 	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:6], unix.RTM_GETROUTE)
+	binary.NativeEndian.PutUint16(req[4:6], typ)
 	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:12], seq)
 	req[unix.NLMSG_HDRLEN] = family // rtmsg.rtm_family

@@ -118,8 +118,10 @@ func run(k plan.Kernel, o Options) (Result, error) {
 	var res Result
 	for round := 1; ; round++ {
 		t0 := time.Now()
+		w := startWatch(k, log)
 		st, _, p, err := Plan(k, o)
 		if err != nil {
+			closeWatch(w)
 			return res, err
 		}
 		log.Debug("planned", "round", round, "routes", len(st.Routes), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
@@ -132,12 +134,11 @@ func run(k plan.Kernel, o Options) (Result, error) {
 			LogFindings(log, p)
 		}
 		if len(p.Ops) == 0 {
-			if len(res.Clashes) > 0 || res.IngressErr != "" {
-				return res, ErrPartial
-			}
-			return res, nil
+			closeWatch(w)
+			return res.converged()
 		}
 		if round > rounds {
+			closeWatch(w)
 			for _, e := range res.Errors {
 				log.Error(e.Error())
 			}
@@ -156,9 +157,59 @@ func run(k plan.Kernel, o Options) (Result, error) {
 		}
 		// Retrying cannot help a process that may not change routes.
 		if done == 0 && len(res.Errors) > 0 && errors.Is(res.Errors[0], fs.ErrPermission) {
+			closeWatch(w)
 			return res, fmt.Errorf("%w (symroute-sync needs CAP_NET_ADMIN: run it as root)", res.Errors[0])
 		}
+		// Nothing but this round's own writes happened since its snapshot,
+		// and all of them were done: the kernel is what was planned, and a
+		// read-back would plan nothing. nftables and conntrack send no
+		// rtnetlink notifications, so a round that wrote them reads back.
+		if w != nil && len(res.Errors) == 0 && !touchesIngress(p.Ops) && !w.Foreign(p.Ops) {
+			closeWatch(w)
+			log.Debug("read-back skipped: no change but this round's own", "round", round)
+			return res.converged()
+		}
+		closeWatch(w)
 	}
+}
+
+// converged is the end of a pass whose plan is done: partial if a link was
+// skipped or --follow-ingress was refused.
+func (res Result) converged() (Result, error) {
+	if len(res.Clashes) > 0 || res.IngressErr != "" {
+		return res, ErrPartial
+	}
+	return res, nil
+}
+
+// startWatch watches the kernel's changes, if it can; nil means every round
+// reads back.
+func startWatch(k plan.Kernel, log *slog.Logger) plan.Watch {
+	wk, ok := k.(plan.Watcher)
+	if !ok {
+		return nil
+	}
+	w, err := wk.Watch()
+	if err != nil {
+		log.Debug("no watch on the kernel's changes: reading back", "err", err)
+		return nil
+	}
+	return w
+}
+
+func closeWatch(w plan.Watch) {
+	if w != nil {
+		w.Close()
+	}
+}
+
+func touchesIngress(ops []plan.Op) bool {
+	for _, op := range ops {
+		if op.Ingress != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // maxOpLines bounds per-change log lines: a first pass over a 100k-route

@@ -18,3 +18,21 @@ type Kernel interface {
 	// still carry it would route them by another link's table).
 	Apply(ops []Op) []error
 }
+
+// Watcher is what a Kernel may offer besides: a watch on the kernel's
+// changes. A pass that watched from before its snapshot to after its apply,
+// and saw nothing but its own writes, knows the kernel is now what it
+// planned, and skips the read-back round that would tell it so.
+type Watcher interface {
+	Watch() (Watch, error)
+}
+
+// Watch is a running watch.
+type Watch interface {
+	// Foreign reports whether anything changed since the watch began that
+	// ops, the pass's own writes, do not explain: a link, an address, a
+	// route or rule no op names, or changes lost to an overflow. It may be
+	// asked once.
+	Foreign(ops []Op) bool
+	Close() error
+}
