@@ -1,7 +1,9 @@
 package kernel_test
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/symroute/symroute/internal/testns"
@@ -91,5 +93,41 @@ func BenchmarkApplyAdd100k(b *testing.B) {
 		b.StopTimer()
 		mustApply(b, h, del)
 		b.StartTimer()
+	}
+}
+
+// BenchmarkSnapshot64x64 reads a host of 64 veth links with 64 IPv4
+// addresses and a rule each (bench scenario 5): links, addresses and
+// rules dominate, not routes.
+func BenchmarkSnapshot64x64(b *testing.B) {
+	ns := testns.New(b)
+	var script strings.Builder
+	for l := 0; l < 64; l++ {
+		fmt.Fprintf(&script, "link add m%d type veth peer name m%dp\nlink set m%d up\nlink set m%dp up\n", l, l, l, l)
+		for a := 0; a < 64; a++ {
+			fmt.Fprintf(&script, "addr add 10.%d.%d.1/24 dev m%d\n", l, a, l)
+			fmt.Fprintf(&script, "rule add from 10.%d.%d.1 lookup %d pref 32765\n", l, a, 1000+l)
+		}
+	}
+	cmd := testns.Command(ns, "ip", "-batch", "-")
+	cmd.Stdin = strings.NewReader(script.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ip -batch: %v\n%s", err, out)
+	}
+	h, err := kernel.Open(kernel.Options{NetNS: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := h.Snapshot(plan.ReadOptions{TableBase: 1000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(st.Addrs) < 64*64 || len(st.Rules) < 64*64 {
+			b.Fatalf("%d addresses, %d rules", len(st.Addrs), len(st.Rules))
+		}
 	}
 }

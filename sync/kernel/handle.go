@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -26,8 +25,7 @@ type Options struct {
 // Handle is a kernel for one network namespace. It is not safe for
 // concurrent use: a pass is serial anyway.
 type Handle struct {
-	nl *netlink.Handle
-	c  *conn
+	c *conn
 	// nft reads and writes symroute's nftables table; nftErr is why it
 	// could not be opened (a kernel without nftables).
 	nft    *nftables.Conn
@@ -52,12 +50,7 @@ func Open(opts Options) (*Handle, error) {
 		if err != nil {
 			return err
 		}
-		nh, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			c.close()
-			return fmt.Errorf("netlink handle: %w", err)
-		}
-		h.c, h.nl = c, nh
+		h.c = c
 		// nftables and conntrack serve --follow-ingress only: a kernel
 		// without them fails that option, not the handle.
 		if h.nft, err = nftables.New(nftables.AsLasting()); err != nil {
@@ -98,7 +91,6 @@ func (h *Handle) conntrack() (*conn, error) {
 
 // Close releases the handle's sockets.
 func (h *Handle) Close() error {
-	h.nl.Close()
 	if h.nft != nil {
 		h.nft.CloseLasting()
 	}

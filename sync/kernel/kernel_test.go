@@ -574,7 +574,9 @@ func TestLinksAndAddrs(t *testing.T) {
 	e := setup(t)
 	e.ip(t, `
 		link add br0 type bridge
-		link set b0p master br0`)
+		link set b0p master br0
+		addr add 10.9.0.1 peer 10.9.0.2/30 dev a0
+		addr add 2001:db8:9::1 peer 2001:db8:9::2/126 dev a0 nodad`)
 	// VRF devices are parsed in TestParseLink: this test's kernel may have
 	// no VRF support to make one with.
 	st := e.snapshot(t)
@@ -609,8 +611,11 @@ func TestLinksAndAddrs(t *testing.T) {
 	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Prefix.Addr().Less(addrs[j].Prefix.Addr()) })
 	a0 := e.idx["a0"]
 	wantAddrs := []plan.Addr{
+		// Point-to-point: the local address, as a host prefix.
 		{Link: a0, Prefix: pfx("10.1.0.0/24")},
+		{Link: a0, Prefix: pfx("10.9.0.1/32")},
 		{Link: a0, Prefix: pfx("2001:db8:1::/64")},
+		{Link: a0, Prefix: pfx("2001:db8:9::1/128")},
 		{Link: a0, Prefix: pfx("fe80::/64"), Scope: plan.ScopeLink},
 	}
 	if diff := cmp.Diff(wantAddrs, addrs, eq); diff != "" {
