@@ -69,16 +69,21 @@ func (k RouteKey) hash() hashKey {
 	}
 }
 
+// ruleKey is what tells one of our rules from another. Like hashKey it
+// holds no pointer (netip.Prefix does), so the map hashes it as one block
+// of memory rather than field by field: a third of Diff's time at 4096
+// rules. Family tells an IPv4 source from its IPv4-mapped form; srcBits is
+// -1 for a rule with no source.
 type ruleKey struct {
-	Family     uint8
-	Priority   uint32
-	Src        netip.Prefix
-	Mark, Mask uint32
-	Table      uint32
+	src                         [16]byte
+	priority, mark, mask, table uint32
+	srcBits                     int16
+	family                      uint8
 }
 
 func keyOfRule(r *Rule) ruleKey {
-	return ruleKey{Family: r.Family, Priority: r.Priority, Src: r.Src, Mark: r.Mark, Mask: r.Mask, Table: r.Table}
+	return ruleKey{src: r.Src.Addr().As16(), srcBits: int16(r.Src.Bits()), family: r.Family,
+		priority: r.Priority, mark: r.Mark, mask: r.Mask, table: r.Table}
 }
 
 // Diff returns the operations that make st equal to m, in apply order:

@@ -191,7 +191,7 @@ type desirer struct {
 	byIndex map[int]*Link
 	// holders are the links holding each global address: for legacy
 	// rules and addresses on two links.
-	holders map[netip.Addr][]int
+	holders map[netip.Addr]holders
 	// managed is true for links we mirror and false for other links that
 	// exist; a link that is not there at all (gone since its routes were
 	// dumped) is in neither, and its routes are not copied.
@@ -199,14 +199,15 @@ type desirer struct {
 }
 
 func newDesirer(st *State, o Options) *desirer {
-	d := &desirer{st: st, o: o, byIndex: make(map[int]*Link, len(st.Links)), holders: map[netip.Addr][]int{},
+	d := &desirer{st: st, o: o, byIndex: make(map[int]*Link, len(st.Links)), holders: make(map[netip.Addr]holders, len(st.Addrs)),
 		managed: make(map[int]bool, len(st.Links))}
 	for i := range st.Links {
 		d.byIndex[st.Links[i].Index] = &st.Links[i]
 	}
 	for _, a := range st.Addrs {
 		if a.Scope == ScopeUniverse {
-			d.holders[a.Prefix.Addr()] = append(d.holders[a.Prefix.Addr()], a.Link)
+			ip := a.Prefix.Addr()
+			d.holders[ip] = d.holders[ip].with(a.Link)
 		}
 	}
 	for _, l := range st.Links {
@@ -318,11 +319,11 @@ func (m *Mirror) desireRules(d *desirer) map[famLink]bool {
 		}
 		ip := a.Prefix.Addr()
 		owner := a.Link
-		for _, h := range d.holders[ip] {
+		d.holders[ip].each(func(h int) {
 			if d.managed[h] && h < owner {
 				owner = h
 			}
-		}
+		})
 		if owner != a.Link {
 			m.Warnings = append(m.Warnings, fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip,
 				linkName(d.byIndex, owner), linkName(d.byIndex, a.Link), linkName(d.byIndex, owner)))
@@ -534,13 +535,37 @@ func multipathCopy(r *Route, link int, managed map[int]bool) (Route, bool) {
 	return c, true
 }
 
-func isLegacy(r *Rule, holders []int) bool {
-	for _, l := range holders {
-		if r.Table == LegacyTableBase+uint32(l) {
-			return true
-		}
+func isLegacy(r *Rule, h holders) bool {
+	legacy := false
+	h.each(func(l int) { legacy = legacy || r.Table == LegacyTableBase+uint32(l) })
+	return legacy
+}
+
+// holders are the links holding one address. Almost every address has
+// one, kept inline: a slice per address was nearly every allocation the
+// planner made at 4096 addresses.
+type holders struct {
+	first int // 0: none (link indices start at 1)
+	more  []int
+}
+
+func (h holders) with(link int) holders {
+	if h.first == 0 {
+		h.first = link
+	} else {
+		h.more = append(h.more, link)
 	}
-	return false
+	return h
+}
+
+func (h holders) each(fn func(link int)) {
+	if h.first == 0 {
+		return
+	}
+	fn(h.first)
+	for _, l := range h.more {
+		fn(l)
+	}
 }
 
 // OurTableNamePrefix starts the rt_tables names that are symroute's own
