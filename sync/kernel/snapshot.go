@@ -197,7 +197,7 @@ func parseAddr(b []byte) (plan.Addr, bool) {
 	a := plan.Addr{Link: int(ne.Uint32(b[4:])), Scope: b[3]}
 	switch {
 	case local.IsValid() && b[0] == unix.AF_INET && local == peer:
-		a.Prefix = netip.PrefixFrom(local, local.BitLen())
+		a.Prefix = netip.PrefixFrom(local, int(b[1]))
 	case local.IsValid():
 		a.Prefix = netip.PrefixFrom(local, local.BitLen())
 	default:
