@@ -1,5 +1,7 @@
 package e2e
 
+// dhcpcd with its own dhcpcd-run-hooks and our hook.
+
 import (
 	"fmt"
 	"os/exec"
@@ -7,8 +9,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookDhcpcd runs dhcpcd on two uplinks with its own dhcpcd-run-hooks
@@ -17,24 +17,23 @@ import (
 // back, then dhcpcd stopping.
 func TestHookDhcpcd(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
-	testns.RequirePrograms(t, "", "dhcpcd", "dnsmasq", "unshare", "nsenter")
-	d := newDhcpNet(t, false)
+	requireRootWith(t, "", "dhcpcd", "dnsmasq", "unshare", "nsenter")
+	d := newDHCPNet(t, false)
 	r := newDhcpRoot(t, syncBin)
 	hooks := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")
-	dhcpWriteHook(t, hooks, "00-begin", dhcpLogBegin, 0o644)
-	dhcpInstall(t, "dhcp-hooks/dhcpcd-hook", hooks, "70-symroute", 0o644)
-	dhcpWriteHook(t, hooks, "99-end", dhcpLogEnd, 0o644)
+	writeFile(t, filepath.Join(hooks, "00-begin"), dhcpLogBegin, 0o644)
+	copyFile(t, repoFile("dhcp-hooks", "dhcpcd-hook"), filepath.Join(hooks, "70-symroute"), 0o644)
+	writeFile(t, filepath.Join(hooks, "99-end"), dhcpLogEnd, 0o644)
 	conf := filepath.Join(r.dir, "dhcpcd.conf")
-	dhcpWriteHook(t, r.dir, "dhcpcd.conf", "nodev\nipv4only\nnoarp\nnoipv4ll\nnodelay\n"+
+	writeFile(t, conf, "nodev\nipv4only\nnoarp\nnoipv4ll\nnodelay\n"+
 		"option classless_static_routes, interface_mtu\n"+
 		"nooption domain_name_servers, domain_name, domain_search, host_name\n", 0o644)
-	p := startDhcpProc(t, "dhcpcd", r.command(d.host, "dhcpcd", "-M", "-B", "-d", "-f", conf, "em1", "em2"))
+	p := startDaemon(t, "dhcpcd", r.command(d.host, "dhcpcd", "-M", "-B", "-d", "-f", conf, "em1", "em2"))
 	// dhcpcd -x is told through dhcpcd's control socket in its private
 	// /run: enter its namespaces to reach it.
 	ctl := func(t *testing.T, args ...string) {
 		t.Helper()
-		argv := append([]string{"-t", strconv.Itoa(p.cmd.Process.Pid), "-m", "-n", "-u", "dhcpcd"}, args...)
+		argv := append([]string{"-t", strconv.Itoa(p.Cmd.Process.Pid), "-m", "-n", "-u", "dhcpcd"}, args...)
 		if res := runResult(t, exec.Command("nsenter", argv...)); res.code != 0 {
 			out, _ := exec.Command("ls", "-laR", r.runPath("/run/dhcpcd")).CombinedOutput()
 			t.Fatalf("dhcpcd %v: %s\n/run/dhcpcd:\n%s", args, res, out)
@@ -48,68 +47,53 @@ func TestHookDhcpcd(t *testing.T) {
 		b, e := r.waitEvent(t, seen, iface, reasons...)
 		lat = append(lat, fmt.Sprintf("%s %s: hooks done %v after dhcpcd-run-hooks began them", iface, e.reason, e.at.Sub(b.at).Round(time.Millisecond)))
 	}
-	converged := func(t *testing.T, what string, links ...string) {
+	// bound waits until exactly links are bound and mirrored, each
+	// table's default its uplink's router.
+	bound := func(t *testing.T, what string, links ...string) {
 		t.Helper()
-		dhcpWaitFor(t, what, func() error {
-			var want []string
-			for _, l := range links {
-				a := d.addr4(l)
-				if a == "" {
-					return fmt.Errorf("%s has no address", l)
+		waitFor(t, what, dhcpHookTimeout, func() error {
+			w := dhWant{addrs: map[string]string{}, routers: map[string]string{}}
+			for _, u := range uplinkNets {
+				if !contains(links, u.link) {
+					continue
 				}
-				want = append(want, "32765: from "+a+" lookup "+h.table(l)+" proto 234")
-			}
-			if got := dhcpOurRules(h); fmt.Sprint(got) != fmt.Sprint(sorted(want)) {
-				return fmt.Errorf("rules at 32765: %q, want %q", got, sorted(want))
-			}
-			for i, l := range []string{"em1", "em2"} {
-				want := ""
-				if contains(links, l) {
-					want = "default via " + dhcpUplinks[i].router + " dev " + l
+				if w.addrs[u.link] = h.addr4(u.link); w.addrs[u.link] == "" {
+					return fmt.Errorf("%s has no address", u.link)
 				}
-				if got := dhcpDefaultOf(h.routes("4", h.table(l)), l); got != want {
-					return fmt.Errorf("table %s (%s): default %q, want %q", h.table(l), l, got, want)
-				}
+				w.routers[u.link] = u.gw
 			}
-			return nil
+			return converged(h, w)
 		})
 	}
 	t.Run("bring-up", func(t *testing.T) {
 		wait(t, "em1", "BOUND", "REBOOT")
 		wait(t, "em2", "BOUND", "REBOOT")
-		converged(t, "after both binds", "em1", "em2")
-		mustPing(t, h, d.addr4("em1"), dhcpRemote)
-		mustPing(t, h, d.addr4("em2"), dhcpRemote)
-		if res := r.check(t, h); res.code != 0 {
-			t.Errorf("--check after bring-up: %s", res)
-		}
+		bound(t, "after both binds", "em1", "em2")
+		d.pingRemote(t, "em1")
+		d.pingRemote(t, "em2")
+		r.assertChecked(t, h, "after bring-up")
 	})
 	t.Run("carrier lost and back", func(t *testing.T) {
 		// dhcpcd 9 answers "not running" to `dhcpcd -x em2` when it
 		// manages several interfaces; a lost carrier is what makes it
 		// drop one interface's lease there.
-		a1 := d.addr4("em1")
-		d.up[1].ip("link", "set", "up0", "down")
+		a1 := h.addr4("em1")
+		d.r2.ip("link", "set", "up0", "down")
 		wait(t, "em2", "NOCARRIER")
-		converged(t, "after em2 lost its carrier", "em1")
-		mustPing(t, h, a1, dhcpRemote)
-		d.up[1].ip("link", "set", "up0", "up")
+		bound(t, "after em2 lost its carrier", "em1")
+		mustPing(t, h, a1, remote)
+		d.r2.ip("link", "set", "up0", "up")
 		wait(t, "em2", "BOUND", "REBOOT")
-		converged(t, "after em2's carrier came back", "em1", "em2")
-		mustPing(t, h, d.addr4("em2"), dhcpRemote)
+		bound(t, "after em2's carrier came back", "em1", "em2")
+		d.pingRemote(t, "em2")
 	})
 	t.Run("stop dhcpcd", func(t *testing.T) {
 		ctl(t, "-x")
 		wait(t, "em1", "STOP", "STOPPED", "RELEASE", "EXPIRE")
-		converged(t, "after dhcpcd -x")
-		if res := r.check(t, h); res.code != 0 {
-			t.Errorf("--check after stop: %s", res)
-		}
+		bound(t, "after dhcpcd -x")
+		r.assertChecked(t, h, "after stop")
 	})
 	for _, l := range lat {
 		t.Log(l)
-	}
-	if t.Failed() {
-		t.Logf("dhcpcd's output:\n%s", p.output())
 	}
 }

@@ -1,5 +1,8 @@
 package e2e
 
+// Our DHCP hooks under hostile input, through their real callers, and a
+// hook's pass when another pass holds the lock.
+
 import (
 	"os"
 	"path/filepath"
@@ -10,8 +13,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/symroute/symroute/internal/testns"
 )
 
 // TestHookDhcpHostile hands hostile interface names and variables ($(...),
@@ -24,10 +25,8 @@ import (
 // mirrored like any other, as data.
 func TestHookDhcpHostile(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
-	testns.RequirePrograms(t, "", "unshare", "run-parts", "bash", "dhclient", "dhcpcd")
-	tag := randomTag()
-	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
+	requireRootWith(t, "", "unshare", "run-parts", "bash", "dhclient", "dhcpcd")
+	h, peer := newHostPeer(t)
 	const evil = "$(>m)" // a valid Linux interface name, and a shell command
 	veth(t, h, "em1", "10.0.0.2/16", peer, "up0", "10.0.0.1/16")
 	veth(t, h, evil, "10.9.0.2/24", peer, "up1", "10.9.0.1/24")
@@ -38,21 +37,17 @@ func TestHookDhcpHostile(t *testing.T) {
 	for _, r := range roots {
 		deb := r.hookDir("/etc/dhcp/dhclient-exit-hooks.d")
 		r.hookDir("/etc/dhcp/dhclient-enter-hooks.d")
-		dhcpInstall(t, "dhcp-hooks/dhclient-exit-hook", deb, "symroute", 0o644)
+		copyFile(t, repoFile("dhcp-hooks", "dhclient-exit-hook"), filepath.Join(deb, "symroute"), 0o644)
 		dcd := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")
-		dhcpInstall(t, "dhcp-hooks/dhcpcd-hook", dcd, "70-symroute", 0o644)
+		copyFile(t, repoFile("dhcp-hooks", "dhcpcd-hook"), filepath.Join(dcd, "70-symroute"), 0o644)
 		for dir, name := range map[string]string{
 			"dhcp/dhclient.d": "symroute.sh", "network/if-up.d": "symroute", "network/if-post-down.d": "symroute",
 		} {
-			d := filepath.Join(r.dir, "etc.upper", dir)
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			src := "dhcp-hooks/ifupdown-hook"
+			src := "ifupdown-hook"
 			if name == "symroute.sh" {
-				src = "dhcp-hooks/dhclient.d-symroute.sh"
+				src = "dhclient.d-symroute.sh"
 			}
-			dhcpInstall(t, src, d, name, 0o755)
+			copyFile(t, repoFile("dhcp-hooks", src), filepath.Join(r.etcDir(dir), name), 0o755)
 		}
 	}
 	real := roots["real"]
@@ -82,7 +77,7 @@ func TestHookDhcpHostile(t *testing.T) {
 		{"RELEASE", "em1", "$(touch${IFS}" + marks + "/rel)", ""}, // well formed: drops em1's record...
 		{"BOUND", "em1", "10.0.0.1", exp},                         // ...which this puts back
 	}
-	env := func(kv ...string) []string { return append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, kv...) }
+	env := hookEnv
 	rhel := `. /etc/dhcp/dhclient.d/symroute.sh; case "$reason" in RELEASE) symroute_restore;; *) symroute_config;; esac; exit 0`
 	var refused int
 	for i, c := range dhcpCases {
@@ -163,18 +158,16 @@ func TestHookDhcpHostile(t *testing.T) {
 			"32765: from 10.0.0.2 lookup " + te + " proto 234",
 			"32765: from 10.9.0.2 lookup " + tevil + " proto 234",
 		})
-		if diff := cmp.Diff(want, dhcpOurRules(h)); diff != "" {
+		if diff := cmp.Diff(want, ourRules(h)); diff != "" {
 			t.Errorf("rules at 32765 (-want +got):\n%s\nall rules:\n%s", diff, strings.Join(h.rules("4"), "\n"))
 		}
-		if got := dhcpDefaultOf(h.routes("4", tevil), evil); got != "default via 10.9.0.1 dev "+evil {
+		if got := defaultOf(h.routes("4", tevil), evil); got != "default via 10.9.0.1 dev "+evil {
 			t.Errorf("table %s of %q: default %q, want the recorded router's", tevil, evil, got)
 		}
-		if got := dhcpDefaultOf(h.routes("4", te), "em1"); got != "default via 10.0.0.1 dev em1" {
+		if got := defaultOf(h.routes("4", te), "em1"); got != "default via 10.0.0.1 dev em1" {
 			t.Errorf("table %s of em1: default %q", te, got)
 		}
-		if res := real.check(t, h); res.code != 0 {
-			t.Errorf("--check: %s", res)
-		}
+		real.assertChecked(t, h, "after the hostile input")
 	})
 	t.Run("callers keep their status", func(t *testing.T) {
 		for name, r := range roots {
@@ -208,10 +201,8 @@ func TestHookDhcpHostile(t *testing.T) {
 // lease record is written all the same (the next pass reads it).
 func TestHookDhcpLockBusy(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
-	testns.RequirePrograms(t, "", "unshare", "flock")
-	tag := randomTag()
-	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
+	requireRootWith(t, "", "unshare", "flock")
+	h, peer := newHostPeer(t)
 	veth(t, h, "em1", "10.0.0.2/16", peer, "up0", "10.0.0.1/16")
 	r := newDhcpRoot(t, syncBin)
 	// The holder marks the lock as held, then keeps it past the wait.
@@ -222,14 +213,14 @@ flock /run/symroute/sync.lock sh -c 'touch /run/held; sleep 8' >/dev/null 2>&1 &
 while [ ! -e /run/held ]; do sleep 0.05; done
 exec /usr/sbin/symroute-sync --once --trigger dhclient -- BOUND em1`
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-	res := r.run(t, h, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "new_routers=10.0.0.1", "new_expiry=" + exp}, "sh", "-c", script)
+	res := r.run(t, h, hookEnv("new_routers=10.0.0.1", "new_expiry="+exp), "sh", "-c", script)
 	if res.code != 0 || !strings.Contains(res.stderr, "another pass holds the lock") {
 		t.Errorf("hook pass with the lock held: want exit 0 and a log line saying so, got %s", res)
 	}
 	if rec := r.leaseRecord("em1"); !strings.HasPrefix(rec, "router=10.0.0.1\n") {
 		t.Errorf("lease record not written while the lock was held: %q", rec)
 	}
-	if got := dhcpOurRules(h); len(got) != 0 {
+	if got := ourRules(h); len(got) != 0 {
 		t.Errorf("a pass ran although the lock was held: %v", got)
 	}
 }

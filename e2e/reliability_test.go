@@ -21,16 +21,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/symroute/symroute/internal/testns"
 )
 
 // ourRule matches symroute's rules, whether or not rt_protos names 234.
@@ -100,8 +96,7 @@ type passOutcome struct {
 // and foreign state is untouched byte for byte.
 func TestReliabilityChurn(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
-	testns.RequirePrograms(t, "nftables", "nft")
+	requireRootWith(t, "nftables", "nft")
 	seed := envSeed(t, "SYMROUTE_CHURN_SEED")
 	events := envInt(t, "SYMROUTE_CHURN_EVENTS", 300)
 	// Two streams: the passes' choices never shift the events', so a seed
@@ -113,8 +108,7 @@ func TestReliabilityChurn(t *testing.T) {
 	ingress := prng.Intn(2) == 0
 	t.Logf("%d events, --follow-ingress: %v", events, ingress)
 
-	tag := randomTag()
-	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
+	h, peer := newHostPeer(t)
 	// em0 is the one uplink the churn leaves alone: the foreign tables'
 	// routes go through it.
 	veth(t, h, "em0", "10.200.0.2/24", peer, "q0", "10.200.0.1/24")
@@ -225,9 +219,7 @@ func TestReliabilityChurn(t *testing.T) {
 	if r := h.symroute(append([]string{"--once"}, mode...)...); r.code != 0 {
 		t.Fatalf("the pass after the churn: want exit 0, got %s", r)
 	}
-	if r := h.symroute(append([]string{"--check"}, mode...)...); r.code != 0 || r.stdout != "" {
-		t.Errorf("--check after the pass: want exit 0 and no output, got %s", r)
-	}
+	assertInSync(t, h, mode...)
 
 	// The next pass writes nothing: no route, rule, address or link event,
 	// and with --follow-ingress no nftables event either.
@@ -261,98 +253,6 @@ func TestReliabilityChurn(t *testing.T) {
 	checkMirrorInSubstance(t, h)
 }
 
-// checkMirrorInSubstance checks the mirror against a second computation,
-// independent of symroute's planner (which --check shares): IPv4 tables
-// exactly, as mirrorOfMain derives them from main; every per-address rule
-// (both families) exactly, from the global addresses; and no route left in
-// a table above the base that is neither a live link's nor foreign (the
-// tables of links the churn deleted must be empty). IPv6 tables are left
-// to --check.
-func checkMirrorInSubstance(t *testing.T, h *ns) {
-	t.Helper()
-	tableOf := map[string]string{} // link -> table
-	managed := map[string]bool{}
-	maxIndex := 0
-	for _, l := range strings.Split(strings.TrimSpace(h.ip("-o", "link", "show")), "\n") {
-		m := linkLine.FindStringSubmatch(l)
-		if m == nil {
-			t.Fatalf("ip -o link: cannot parse %q", l)
-		}
-		i, _ := strconv.Atoi(m[1])
-		maxIndex = max(maxIndex, i)
-		tableOf[m[2]] = strconv.Itoa(1000 + i)
-		// The churn's links are em* or veth*, which the default
-		// excludes leave alone.
-		managed[m[2]] = m[2] != "lo" && !strings.HasPrefix(m[2], "veth")
-	}
-	if maxIndex >= 900 {
-		t.Fatalf("the churn reached ifindex %d: table %s is no longer foreign; lower SYMROUTE_CHURN_EVENTS", maxIndex, foreignLoneTable)
-	}
-
-	hasV4 := map[string]bool{}
-	var wantRules []string
-	for _, fam := range []string{"-4", "-6"} {
-		for _, l := range strings.Split(strings.TrimSpace(h.ip(fam, "-o", "addr", "show", "scope", "global")), "\n") {
-			f := strings.Fields(l) // IDX: NAME inet ADDR/LEN ...
-			if len(f) < 4 {
-				continue
-			}
-			name, _, _ := strings.Cut(f[1], "@")
-			addr, _, _ := strings.Cut(f[3], "/")
-			if !managed[name] {
-				continue
-			}
-			hasV4[name] = hasV4[name] || fam == "-4"
-			wantRules = append(wantRules, "32765: from "+addr+" lookup "+tableOf[name]+" proto 234")
-		}
-	}
-	var gotRules []string
-	for _, fam := range []string{"4", "6"} {
-		for _, l := range h.rules(fam) {
-			if strings.HasPrefix(l, "32765: from ") && !strings.HasPrefix(l, "32765: from all ") {
-				gotRules = append(gotRules, l)
-			}
-		}
-	}
-	if diff := cmp.Diff(sorted(wantRules), sorted(gotRules)); diff != "" {
-		t.Errorf("per-address rules (-from the addresses +ip rule):\n%s", diff)
-	}
-
-	main4 := normalize(h.ip("-4", "route", "show", "table", "main"))
-	var links []string
-	for l := range tableOf {
-		links = append(links, l)
-	}
-	sort.Strings(links)
-	for _, l := range links {
-		want := []string{}
-		if managed[l] && hasV4[l] {
-			want = mirrorOfMain(main4, l, managed)
-		}
-		var got []string
-		for _, r := range h.routes("4", tableOf[l]) {
-			got = append(got, asRead(r))
-		}
-		if diff := cmp.Diff(want, sorted(got)); diff != "" {
-			t.Errorf("ip -4 route show table %s (%s) (-computed from main +got):\n%s\nmain:\n%s",
-				tableOf[l], l, diff, strings.Join(main4, "\n"))
-		}
-	}
-
-	live := map[string]bool{foreignLoneTable: true, foreignRuleTable: true}
-	for _, tb := range tableOf {
-		live[tb] = true
-	}
-	for _, fam := range []string{"-4", "-6"} {
-		for _, l := range normalize(h.ip(fam, "route", "show", "table", "all")) {
-			tb := fieldAfter(l, "table")
-			if n, err := strconv.Atoi(tb); err == nil && n > 1000 && !live[tb] {
-				t.Errorf("ip %s route: %q is in table %s, which is no live link's: left behind", fam, l, tb)
-			}
-		}
-	}
-}
-
 // 2. Survives being killed: a pass (or a flush) killed at any point of a
 // large apply leaves a state the next pass converges from, exit 0, to the
 // same tables as a clean pass; a flush after a killed pass removes
@@ -362,9 +262,7 @@ func TestReliabilityKills(t *testing.T) {
 	seed := envSeed(t, "SYMROUTE_KILL_SEED")
 	runs := envInt(t, "SYMROUTE_KILL_RUNS", 10)
 	rng := rand.New(rand.NewSource(seed))
-	s := newSeed(t, false)
-	h := s.host
-	t1, t2 := h.table("em1"), h.table("em2")
+	h, t1, t2 := newSeedHost(t)
 
 	const nRoutes = 20000
 	batch := make([]string, 0, nRoutes)
@@ -531,9 +429,7 @@ func TestReliabilityKills(t *testing.T) {
 			}
 		}
 	}
-	if r := h.symroute("--flush", "--dry-run"); r.code != 0 || r.stdout != "" {
-		t.Errorf("--flush --dry-run after the flush: want exit 0 and nothing, got %s", r)
-	}
+	assertNoPlan(t, h, "--flush", "--dry-run")
 }
 
 // 3. Make before break: while a pass applies, no rule of ours looks up a
@@ -660,8 +556,7 @@ func TestReliabilityMakeBeforeBreak(t *testing.T) {
 
 	t.Run("address moves from em1 to em2", func(t *testing.T) {
 		t.Parallel()
-		h := newSeed(t, false).host
-		t1, t2 := h.table("em1"), h.table("em2")
+		h, t1, t2 := newSeedHost(t)
 		h.ip("addr", "add", "172.20.0.5/24", "dev", "em1")
 		h.pass()
 		h.ips("addr del 172.20.0.5/24 dev em1", "addr add 172.20.0.5/24 dev em2")
@@ -723,7 +618,7 @@ func TestReliabilityMultipathCopyDeleted(t *testing.T) {
 			s.r1.ip("link", "set", "up0", "down")
 			eventually(s.host.t, "em1's nexthop flagged linkdown in main", func() error {
 				if main := strings.Join(s.host.routes("4", "main"), "\n"); !strings.Contains(main, "dev em1 weight 1 linkdown") {
-					return errorf("main is:\n%s", main)
+					return fmt.Errorf("main is:\n%s", main)
 				}
 				return nil
 			})

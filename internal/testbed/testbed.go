@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -88,11 +89,91 @@ func AddNetns(name string, cleanup func(func())) error {
 // IP runs `ip -n NS ARGS...`: the namespace is always named, so nothing can
 // land in the host's network.
 func IP(ns string, args ...string) error {
+	_, err := IPOut(ns, args...)
+	return err
+}
+
+// IPOut is IP returning what ip printed on its standard output: what the
+// read-backs parse. What it prints on its standard error (warnings that do
+// not matter here, about a peer namespace that is being removed, say) goes
+// only into the error.
+func IPOut(ns string, args ...string) (string, error) {
 	argv := append([]string{"-n", ns}, args...)
-	if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip %s: %w: %s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command("ip", argv...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("ip %s: %w: %s%s", strings.Join(argv, " "), err,
+			bytes.TrimSpace(stderr.Bytes()), bytes.TrimSpace(stdout.Bytes()))
 	}
-	return nil
+	return stdout.String(), nil
+}
+
+var inet4 = regexp.MustCompile(`\binet ([0-9.]+)/`)
+
+// Addrs4 is link's global IPv4 addresses in namespace ns, in the kernel's
+// order (none: an empty list).
+func Addrs4(ns, link string) ([]string, error) {
+	out, err := IPOut(ns, "-4", "-o", "addr", "show", "dev", link, "scope", "global")
+	if err != nil {
+		return nil, err
+	}
+	var a []string
+	for _, m := range inet4.FindAllStringSubmatch(out, -1) {
+		a = append(a, m[1])
+	}
+	return a, nil
+}
+
+// Proc is a program running in the background, reaped by a goroutine of
+// its own, so that its end is seen however it comes.
+type Proc struct {
+	Cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start starts cmd in the background.
+func Start(cmd *exec.Cmd) (*Proc, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", strings.Join(cmd.Args, " "), err)
+	}
+	p := &Proc{Cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait() // ProcessState says how it ended
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Done is closed once the program has ended and been reaped.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Exited says whether the program has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop sends the program sig and waits up to grace for it to end, then
+// kills it (SIGKILL) and waits for that; it reports whether it had to. Only
+// this program is signalled, by its pid; one that has ended is left alone.
+func (p *Proc) Stop(sig os.Signal, grace time.Duration) (killed bool) {
+	if p.Exited() {
+		return false
+	}
+	_ = p.Cmd.Process.Signal(sig) // it may have ended meanwhile: done says so
+	select {
+	case <-p.done:
+		return false
+	case <-time.After(grace):
+	}
+	_ = p.Cmd.Process.Kill() // as for Signal
+	<-p.done
+	return true
 }
 
 // Median is the middle of d (the mean of the middle two for an even

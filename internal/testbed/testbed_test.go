@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -43,5 +45,35 @@ func TestCleanupsRunOnceLastFirst(t *testing.T) {
 	c.Run()
 	if len(order) != 2 || order[0] != 2 || order[1] != 1 {
 		t.Errorf("cleanups ran %v, want [2 1]", order)
+	}
+}
+
+func TestProcStop(t *testing.T) {
+	// Ends on SIGTERM: stopped, not killed.
+	p, err := Start(exec.Command("sleep", "30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Exited() {
+		t.Fatal("sleep 30 exited at once")
+	}
+	if p.Stop(syscall.SIGTERM, 10*time.Second) {
+		t.Error("sleep was killed, want it ended by SIGTERM")
+	}
+	if !p.Exited() {
+		t.Error("Stop returned before the program was reaped")
+	}
+	// Ignores SIGTERM: killed after the grace.
+	p, err = Start(exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the trap set
+	if !p.Stop(syscall.SIGTERM, 300*time.Millisecond) {
+		t.Error("a program ignoring SIGTERM was not killed")
+	}
+	// An ended program is left alone.
+	if p.Stop(syscall.SIGTERM, time.Second) {
+		t.Error("Stop killed a program that had ended")
 	}
 }

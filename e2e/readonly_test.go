@@ -1,8 +1,12 @@
 package e2e
 
+// The read-only modes tell the truth without root: --check, --dry-run and
+// --status read what a pass reads (links, addresses, rules, routes, lease
+// records), and a writing pass run without CAP_NET_ADMIN changes nothing
+// and says why.
+
 import (
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,8 +15,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/symroute/symroute/internal/testns"
 )
 
 // The read-only modes need no root: reading links, addresses, rules and
@@ -20,8 +22,7 @@ import (
 // nothing and says why, once.
 func TestReadOnlyModesNeedNoRoot(t *testing.T) {
 	t.Parallel()
-	s := newSeed(t, false)
-	h := s.host
+	h := newSeed(t, false).host
 
 	// Everything nobody must reach: a copy of the binary, an empty config
 	// (owned by root, not writable by others, as the config check wants)
@@ -33,12 +34,8 @@ func TestReadOnlyModesNeedNoRoot(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	bin, conf, lockDir := filepath.Join(dir, "symroute-sync"), filepath.Join(dir, "symroute.conf"), filepath.Join(dir, "lock")
 	copyFile(t, syncBin, bin, 0o755)
-	if err := os.WriteFile(conf, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(lockDir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, conf, "", 0o644)
+	mkdirs(t, lockDir)
 	// Set after creation: the umask would take bits off.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -87,34 +84,13 @@ func TestReadOnlyModesNeedNoRoot(t *testing.T) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	src, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Lease records are readable by all, so --check run without root reads what
 // a pass reads; a record it cannot read is an error (exit 1), never a
 // silent "drift" on a host in sync.
 func TestCheckWithoutRootReadsLeases(t *testing.T) {
 	t.Parallel()
-	requireRoot(t)
-	testns.RequirePrograms(t, "util-linux", "unshare", "setpriv")
-	tag := randomTag()
-	h, peer := newNS(t, tag, "host"), newNS(t, tag, "peer")
+	requireRootWith(t, "util-linux", "unshare", "setpriv")
+	h, peer := newHostPeer(t)
 	veth(t, h, "em1", "10.0.0.2/16", peer, "up0", "10.0.0.1/16")
 	veth(t, h, "em2", "192.168.0.2/24", peer, "up1", "192.168.0.1/24")
 	h.ip("route", "add", "default", "via", "10.0.0.1", "dev", "em1")
@@ -122,12 +98,12 @@ func TestCheckWithoutRootReadsLeases(t *testing.T) {
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	// The dhclient hook records em2's router (stock dhclient-script never
 	// got its default into main), and a pass gives em2's table a default.
-	res := r.run(t, h, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "reason=BOUND", "interface=em2",
-		"new_routers=192.168.0.1", "new_expiry=" + exp}, "/usr/sbin/symroute-sync", "--once", "--trigger", "dhclient")
+	res := r.run(t, h, hookEnv("reason=BOUND", "interface=em2",
+		"new_routers=192.168.0.1", "new_expiry="+exp), "/usr/sbin/symroute-sync", "--once", "--trigger", "dhclient")
 	if res.code != 0 {
 		t.Fatalf("hook pass: %s", res)
 	}
-	if got := h.routes("4", h.table("em2")); !containsLine(got, "default via 192.168.0.1 dev em2 proto dhcp") {
+	if got := h.routes("4", h.table("em2")); !containsPrefix(got, "default via 192.168.0.1 dev em2 proto dhcp") {
 		t.Fatalf("em2's table has no default from the lease record: %q", got)
 	}
 	nobodyCheck := func() result {
@@ -143,13 +119,4 @@ func TestCheckWithoutRootReadsLeases(t *testing.T) {
 	if res := nobodyCheck(); res.code != 1 || res.stdout != "" || !strings.Contains(res.stderr, "read lease of em2") {
 		t.Errorf("--check as nobody with an unreadable record: want exit 1 naming it, got %s", res)
 	}
-}
-
-func containsLine(lines []string, prefix string) bool {
-	for _, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,0 +1,76 @@
+package e2e
+
+// networkd-dispatcher runs our 50-symroute as packaged, with or without our
+// networkd drop-in read: every pass is one the script started.
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/symroute/symroute/internal/testns"
+)
+
+// TestNetworkdDispatcher runs systemd-networkd on HOST's em1 and em2 (DHCP
+// from dnsmasq on both uplinks) with networkd-dispatcher on a private
+// system bus, our script installed as packaged in
+// /usr/lib/networkd-dispatcher/STATE.d/50-symroute, and our drop-in as
+// /usr/lib/systemd/networkd.conf.d/symroute.conf or, as on a host where
+// symroute was installed since networkd last started, not yet read. Every
+// pass is one the script started: the test itself runs none.
+func TestNetworkdDispatcher(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		dropIn bool
+	}{
+		{"drop-in", true},
+		{"no drop-in", false},
+	} {
+		tc := tc
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testNetworkd(t, tc.dropIn)
+		})
+	}
+}
+
+func testNetworkd(t *testing.T, dropIn bool) {
+	requireRootWith(t, "systemd", "/lib/systemd/systemd-networkd", "networkctl")
+	testns.RequirePrograms(t, "networkd-dispatcher", "networkd-dispatcher")
+	r := newDispatcherRun(t, "networkd", networkdStackDir(t, dropIn), "testdata/networkd/start.sh")
+	h, st := r.h, r.st
+
+	// On reconfigure, networkd 252 drops em2's DHCP address (which takes
+	// its routes in every table with it) and, without the drop-in, every
+	// rule it did not make, em1's included; networkd-dispatcher reports
+	// em2's states, and the passes they start put everything back.
+	from := r.do("networkctl", "reconfigure", "em2")
+	waitFor(t, "after `networkctl reconfigure em2`, a hook call for em2 and em2 mirrored", daemonTimeout, st.running(func() error {
+		if !st.hookCalledFor(from, "em2") {
+			return fmt.Errorf("no hook call for em2 yet")
+		}
+		return mirroredEm(h)
+	}))
+	st.waitHooksIdle()
+	if err := mirroredEm(h); err != nil {
+		t.Fatalf("after `networkctl reconfigure em2` and its hooks: %v", err)
+	}
+	assertStackSymmetric(t, r.net)
+	r.measure(from, "reconfigure em2", r.t2, regexp.MustCompile(`\bem2\b`))
+	// What the drop-in is for: networkd left em1's rule alone.
+	em1Rule := regexp.MustCompile(`^Deleted .*\blookup ` + r.t1 + `\b`)
+	switch gone := r.m.since(from, em1Rule); {
+	case dropIn && len(gone) > 0:
+		t.Errorf("with the drop-in, `networkctl reconfigure em2` removed em1's rule: %q", gone[0].text)
+	case !dropIn && len(gone) > 0:
+		t.Logf("without the drop-in, `networkctl reconfigure em2` removed em1's rule (%q); a pass put it back", gone[0].text)
+		r.measure(from, "reconfigure em2, em1's rule", r.t1, em1Rule)
+	case !dropIn:
+		t.Logf("without the drop-in, `networkctl reconfigure em2` left em1's rule alone")
+	}
+
+	r.em2Gone(false, "networkctl", "down", "em2")
+	st.waitHooksIdle()
+	r.em2Back("networkctl", "up", "em2")
+}

@@ -1,0 +1,39 @@
+package e2e
+
+// NetworkManager's dispatcher runs our 90-symroute as packaged: every pass
+// is one the script started.
+
+import (
+	"testing"
+)
+
+// TestNMDispatcher runs NetworkManager 1.42 on HOST's em1 and em2 (DHCP
+// from dnsmasq on both uplinks) with nm-dispatcher D-Bus-activated on a
+// private system bus, and our dispatcher script installed as packaged, at
+// /usr/lib/NetworkManager/dispatcher.d/90-symroute, with nothing in
+// /etc/NetworkManager/dispatcher.d. Every pass is one the script started:
+// the test itself runs none.
+func TestNMDispatcher(t *testing.T) {
+	t.Parallel()
+	requireRootWith(t, "network-manager", "NetworkManager", "nmcli", "/usr/lib/NetworkManager/nm-dispatcher")
+	r := newDispatcherRun(t, "NetworkManager", nmStackDir(t), "testdata/nm/start.sh")
+	h := r.h
+
+	// Without its rule, the address main does not prefer is unreachable
+	// through the strict routers; `nmcli device reapply` makes NM call the
+	// hook with "reapply", and the pass puts the rule back.
+	p := otherUplink(preferredUplink(t, h))
+	a, err := h.addrs4(p)
+	if err != nil || len(a) != 1 {
+		t.Fatalf("%s: want one IPv4 address, got %v (%v)", p, a, err)
+	}
+	h.ip("rule", "del", "priority", "32765", "from", a[0], "lookup", h.table(p))
+	mustNotPing(t, r.net.client, "", a[0])
+	from := r.do("nmcli", "device", "reapply", p)
+	waitFor(t, "the hook restores "+p+"'s rule on reapply", daemonTimeout, r.st.running(func() error { return mirroredEm(h) }))
+	assertStackSymmetric(t, r.net)
+	r.measure(from, "reapply "+p, h.table(p), nil)
+
+	r.em2Gone(true, "nmcli", "device", "disconnect", "em2")
+	r.em2Back("nmcli", "device", "connect", "em2")
+}
