@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,6 +42,14 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 	}
 	if err := addNetns(t.peer); err != nil {
 		return nil, err
+	}
+	// No DAD on the host: a link-local address that finishes it adds its local route while
+	// the no-op runs are monitored, a change that is the kernel's, not ours.
+	for _, k := range []string{"all", "default"} {
+		key := "net.ipv6.conf." + k + ".accept_dad=0"
+		if out, err := exec.Command("ip", "netns", "exec", t.ns, "sysctl", "-qw", key).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("sysctl %s in %s: %w: %s", key, t.ns, err, out)
+		}
 	}
 	type link struct {
 		name, peerEnd, addr4, addr6, metric string
