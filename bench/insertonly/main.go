@@ -151,21 +151,9 @@ func appendRoute(b []byte, line string, seq uint32, ifindex map[string]int) ([]b
 			}
 			oif = uint32(ifindex[v])
 		case "proto":
-			if v == "kernel" {
-				proto = unix.RTPROT_KERNEL
-			} else {
-				var p uint32
-				p, err = num(v)
-				proto = uint8(p)
-			}
+			proto, err = byte8(v, "kernel", unix.RTPROT_KERNEL)
 		case "scope":
-			if v == "link" {
-				scope = unix.RT_SCOPE_LINK
-			} else {
-				var s uint32
-				s, err = num(v)
-				scope = uint8(s)
-			}
+			scope, err = byte8(v, "link", unix.RT_SCOPE_LINK)
 		case "src":
 			src, err = netip.ParseAddr(v)
 		case "metric":
@@ -205,6 +193,15 @@ func appendRoute(b []byte, line string, seq uint32, ifindex map[string]int) ([]b
 	}
 	ne.PutUint32(b[start:], uint32(len(b)-start))
 	return b, nil
+}
+
+// byte8 reads a one-byte field given as a number or as its one name here.
+func byte8(v, name string, named uint8) (uint8, error) {
+	if v == name {
+		return named, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 8)
+	return uint8(n), err
 }
 
 func attr(b []byte, typ uint16, v []byte) []byte {
