@@ -201,6 +201,20 @@ func nextAttr(b []byte) (typ uint16, val, rest []byte, ok bool) {
 	return typ, val, rest, true
 }
 
+// findAttr returns the value of the first attribute of type want in b.
+func findAttr(b []byte, want uint16) ([]byte, bool) {
+	for {
+		typ, val, rest, ok := nextAttr(b)
+		if !ok {
+			return nil, false
+		}
+		if typ == want {
+			return val, true
+		}
+		b = rest
+	}
+}
+
 // dump sends a dump request of type typ whose body is hdr, and calls fn
 // with the body of every reply message, which fn must not keep. It returns errInterrupted, after
 // reading the dump to its end, if the kernel flagged it.

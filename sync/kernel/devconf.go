@@ -79,19 +79,6 @@ func inetConf(attrs []byte, id int) (uint32, bool) {
 	return ne.Uint32(conf[4*(id-1):]), true
 }
 
-func findAttr(b []byte, want uint16) ([]byte, bool) {
-	for {
-		typ, val, rest, ok := nextAttr(b)
-		if !ok {
-			return nil, false
-		}
-		if typ == want {
-			return val, true
-		}
-		b = rest
-	}
-}
-
 // appendSrcValidMarkMsg appends an RTM_SETLINK setting link's IPv4
 // src_valid_mark to v.
 func appendSrcValidMarkMsg(b []byte, link int, v uint8, seq uint32) []byte {

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"errors"
-	"net/netip"
 
 	"golang.org/x/sys/unix"
 
@@ -17,6 +16,11 @@ var _ plan.Watcher = (*Handle)(nil)
 var watchGroups = []int{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
 	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE}
 
+// watchBufSize holds any one notification, which comes alone in its
+// datagram: the dump buffer's megabyte would be allocated every round for
+// nothing. A larger one is reported truncated, and so taken as foreign.
+const watchBufSize = 64 << 10
+
 // watch is a socket subscribed to the kernel's notifications of links,
 // addresses, routes and rules.
 type watch struct{ c *conn }
@@ -25,7 +29,7 @@ type watch struct{ c *conn }
 func (h *Handle) Watch() (plan.Watch, error) {
 	var w watch
 	err := nsthread.Do(h.ns, func() error {
-		c, err := newConnOf(unix.NETLINK_ROUTE, recvBufSize)
+		c, err := newConnOf(unix.NETLINK_ROUTE, watchBufSize)
 		if err != nil {
 			return err
 		}
@@ -51,14 +55,7 @@ func (w *watch) Close() error { return w.c.close() }
 // is the pass's own doing; anything else, or an overflow (ENOBUFS:
 // notifications were lost), is foreign.
 func (w *watch) Foreign(ops []plan.Op) bool {
-	type ruleKey struct {
-		fam        uint8
-		prio       uint32
-		src        netip.Prefix
-		mark, mask uint32
-		table      uint32
-	}
-	routes, rules := map[plan.RouteKey]bool{}, map[ruleKey]bool{}
+	routes, rules := map[plan.RouteKey]bool{}, map[plan.RuleKey]bool{}
 	tables := map[uint32]bool{}
 	for _, op := range ops {
 		switch {
@@ -66,8 +63,7 @@ func (w *watch) Foreign(ops []plan.Op) bool {
 			routes[op.Route.Key()] = true
 			tables[op.Route.Table] = true
 		case op.Kind.IsRule():
-			r := op.Rule
-			rules[ruleKey{r.Family, r.Priority, r.Src, r.Mark, r.Mask, r.Table}] = true
+			rules[op.Rule.Key()] = true
 		}
 	}
 	p := routeParser{keep: func(t uint32) bool { return tables[t] }}
@@ -93,7 +89,7 @@ func (w *watch) Foreign(ops []plan.Op) bool {
 				}
 			case unix.RTM_NEWRULE, unix.RTM_DELRULE:
 				rl, ok := parseRule(body)
-				if !ok || rl.Protocol != plan.Protocol || !rules[ruleKey{rl.Family, rl.Priority, rl.Src, rl.Mark, rl.Mask, rl.Table}] {
+				if !ok || rl.Protocol != plan.Protocol || !rules[rl.Key()] {
 					return true
 				}
 			default:

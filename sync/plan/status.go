@@ -60,10 +60,10 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 	for i := range st.Links {
 		byIndex[st.Links[i].Index] = &st.Links[i]
 	}
-	have := map[ruleKey]bool{}
+	have := map[RuleKey]bool{}
 	for i := range st.Rules {
 		if m.ruleClass[i] == ruleOurs {
-			have[keyOfRule(&st.Rules[i])] = true
+			have[st.Rules[i].Key()] = true
 		}
 	}
 	routes := map[uint32]int{}
@@ -88,7 +88,7 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 		for _, r := range m.Rules {
 			// A fwmark rule shows as the link's mark.
 			if r.Table == t && !r.HasMark() {
-				ls.Rules = append(ls.Rules, RuleStatus{From: r.Src.Addr().String(), Present: have[keyOfRule(&r)]})
+				ls.Rules = append(ls.Rules, RuleStatus{From: r.Src.Addr().String(), Present: have[r.Key()]})
 			}
 		}
 		ls.InSync = !dirty[t]
