@@ -26,14 +26,7 @@ func syncedHost(n int) *State {
 
 func BenchmarkComputeNoop100k(b *testing.B) {
 	st := syncedHost(100000)
-	o := DefaultOptions()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if p := Compute(st, o); len(p.Ops) != 0 {
-			b.Fatalf("%d ops", len(p.Ops))
-		}
-	}
+	benchCompute(b, st, 0)
 }
 
 func BenchmarkComputeFirst100k(b *testing.B) {
@@ -46,24 +39,23 @@ func BenchmarkComputeFirst100k(b *testing.B) {
 	}
 	st.Routes = main
 	st.Rules = defaultRules()
-	o := DefaultOptions()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if p := Compute(st, o); len(p.Ops) != 100006 {
-			b.Fatalf("%d ops", len(p.Ops))
-		}
-	}
+	benchCompute(b, st, 100006)
 }
 
 func BenchmarkComputeNoop1M(b *testing.B) {
 	st := syncedHost(1000000)
+	benchCompute(b, st, 0)
+}
+
+// benchCompute times planning st with the default options, which must
+// make wantOps operations.
+func benchCompute(b *testing.B, st *State, wantOps int) {
 	o := DefaultOptions()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if p := Compute(st, o); len(p.Ops) != 0 {
-			b.Fatalf("%d ops", len(p.Ops))
+		if p := Compute(st, o); len(p.Ops) != wantOps {
+			b.Fatalf("%d ops, want %d: %v", len(p.Ops), wantOps, render(st, p)[:min(3, len(p.Ops))])
 		}
 	}
 }
@@ -100,24 +92,10 @@ func manyLinks(links, addrs int) *State {
 
 func BenchmarkComputeNoop1000Links(b *testing.B) {
 	st := manyLinks(1000, 4)
-	o := DefaultOptions()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if p := Compute(st, o); len(p.Ops) != 0 {
-			b.Fatalf("%d ops: %v", len(p.Ops), render(st, p)[:3])
-		}
-	}
+	benchCompute(b, st, 0)
 }
 
 func BenchmarkComputeNoop64x64(b *testing.B) {
 	st := manyLinks(64, 64)
-	o := DefaultOptions()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if p := Compute(st, o); len(p.Ops) != 0 {
-			b.Fatalf("%d ops: %v", len(p.Ops), render(st, p)[:3])
-		}
-	}
+	benchCompute(b, st, 0)
 }
