@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/symroute/symroute/internal/testns"
 	"github.com/symroute/symroute/sync/kernel"
 	"github.com/symroute/symroute/sync/plan"
@@ -34,11 +36,7 @@ func benchEnv(b *testing.B) (*kernel.Handle, int) {
 	testns.Run(b, ns, "ip", "link", "set", "d0", "up")
 	testns.Run(b, ns, "ip", "link", "set", "d0p", "up")
 	testns.Run(b, ns, "ip", "addr", "add", "192.168.0.2/24", "dev", "d0")
-	h, err := kernel.Open(kernel.Options{NetNS: ns})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close() })
+	h := openBench(b, ns)
 	st, err := h.Snapshot(plan.ReadOptions{TableBase: 1000})
 	if err != nil {
 		b.Fatal(err)
@@ -50,6 +48,16 @@ func benchEnv(b *testing.B) (*kernel.Handle, int) {
 	}
 	b.Fatal("no d0")
 	return nil, 0
+}
+
+// openBench opens a handle on ns, closed when the benchmark ends.
+func openBench(b *testing.B, ns netns.NsHandle) *kernel.Handle {
+	h, err := kernel.Open(kernel.Options{NetNS: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h
 }
 
 func mustApply(b *testing.B, h *kernel.Handle, ops []plan.Op) {
@@ -114,11 +122,7 @@ func BenchmarkSnapshot64x64(b *testing.B) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("ip -batch: %v\n%s", err, out)
 	}
-	h, err := kernel.Open(kernel.Options{NetNS: ns})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close() })
+	h := openBench(b, ns)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -189,35 +189,30 @@ func (r IngressRule) Nft(mask uint32) string {
 	return "# unknown rule shape"
 }
 
+// writeNftSet writes a set of type typ holding elems, in nft(8)'s syntax.
+func writeNftSet(b *strings.Builder, name, typ string, elems []string) {
+	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n", name, typ)
+	if len(elems) > 0 {
+		fmt.Fprintf(b, "\t\telements = { %s }\n", strings.Join(elems, ", "))
+	}
+	b.WriteString("\t}\n")
+}
+
 // Nft is the table in nft(8)'s syntax, as `nft -f` takes it; name gives a
 // link's name for comments ("" if unknown).
 func (t *Ingress) Nft(name func(int) string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s %s {\n", NftFamily, NftTable)
-	fmt.Fprintf(&b, "\tset %s {\n\t\ttype iface_index\n", NftSrcValidMark)
-	if len(t.SrcValidMark) > 0 {
-		b.WriteString("\t\telements = { ")
-		for i, l := range t.SrcValidMark {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Itoa(l))
-		}
-		b.WriteString(" }\n")
+	links := make([]string, len(t.SrcValidMark))
+	for i, l := range t.SrcValidMark {
+		links[i] = strconv.Itoa(l)
 	}
-	b.WriteString("\t}\n")
-	fmt.Fprintf(&b, "\tset %s {\n\t\ttype mark\n", NftRetired)
-	if len(t.Retired) > 0 {
-		b.WriteString("\t\telements = { ")
-		for i, v := range t.Retired {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(hex32(v))
-		}
-		b.WriteString(" }\n")
+	writeNftSet(&b, NftSrcValidMark, "iface_index", links)
+	values := make([]string, len(t.Retired))
+	for i, v := range t.Retired {
+		values[i] = hex32(v)
 	}
-	b.WriteString("\t}\n")
+	writeNftSet(&b, NftRetired, "mark", values)
 	chain := IngressChain(255)
 	for _, r := range t.Rules() {
 		if r.Chain != chain {

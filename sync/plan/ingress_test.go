@@ -2,6 +2,7 @@ package plan
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -354,6 +355,13 @@ func TestIngressNft(t *testing.T) {
 `
 	if diff := cmp.Diff(want, tbl.Nft(func(i int) string { return names[i] })); diff != "" {
 		t.Errorf("nft text (-want +got):\n%s", diff)
+	}
+	// Sets of several elements list them comma-separated; an empty one has
+	// no elements line (nft rejects "elements = { }").
+	sets := (&Ingress{Mask: 0xff000000, SrcValidMark: []int{2, 3}}).Nft(func(int) string { return "" })
+	wantSets := "\tset src_valid_mark {\n\t\ttype iface_index\n\t\telements = { 2, 3 }\n\t}\n\tset retired {\n\t\ttype mark\n\t}\n"
+	if !strings.Contains(sets, wantSets) {
+		t.Errorf("sets of a table with two src_valid_mark links and nothing retired:\n%s\nwant them as:\n%s", sets, wantSets)
 	}
 	// No link: the chains only let everything through.
 	empty := (&Ingress{Mask: 0xff}).Rules()
