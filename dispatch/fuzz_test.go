@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"testing"
@@ -8,9 +9,10 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// FuzzSignal decodes any bytes as a bus message, as godbus would, and hands
-// the signals among them to the listener's checks. No panic; a signal of no
-// followed shape is never worth a pass.
+// FuzzSignal frames any bytes as the listener's capped reader does, decodes
+// what it passes as godbus would, and hands the signals among them to the
+// listener's checks. It proves no panic; what the checks decide is tested
+// on known signals in signals_test.go.
 func FuzzSignal(f *testing.F) {
 	v := dbus.MakeVariant
 	seeds := []*dbus.Message{
@@ -41,18 +43,14 @@ func FuzzSignal(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A header may promise up to 128 MiB, which godbus would
-		// allocate: the listener's reader skips what is over
-		// MaxMessage before godbus sees it, so the fuzzer does too.
-		var hdr [16]byte
-		copy(hdr[:], data)
-		body, fields := binary.LittleEndian.Uint32(hdr[4:]), binary.LittleEndian.Uint32(hdr[12:])
-		if hdr[0] == 'B' {
-			body, fields = binary.BigEndian.Uint32(hdr[4:]), binary.BigEndian.Uint32(hdr[12:])
-		}
-		if uint64(body)+uint64(fields) > uint64(len(data)) {
+		// allocate: the listener's reader skips what is over MaxMessage
+		// before godbus sees it, and so does this one, being it.
+		c := &capped{r: bufio.NewReader(bytes.NewReader(data)), max: MaxMessage, authed: true, dropped: func(uint64) {}}
+		msg, err := c.message()
+		if err != nil {
 			return
 		}
-		m, err := dbus.DecodeMessage(bytes.NewReader(data))
+		m, err := dbus.DecodeMessage(bytes.NewReader(msg))
 		if err != nil || m.Type != dbus.TypeSignal {
 			return
 		}
@@ -63,9 +61,7 @@ func FuzzSignal(f *testing.F) {
 		member, _ := m.Headers[dbus.FieldMember].Value().(string)
 		sig.Name = iface + "." + member
 		nameOwnerChanged(sig)
-		if fl := classify(sig); fl != nil && (sig.Name != fl.iface+"."+fl.member || !fl.bodyOK(sig.Body)) {
-			t.Fatalf("%s %s classified as %+v", sig.Name, sig.Path, fl)
-		}
+		classify(sig)
 	})
 }
 

@@ -21,9 +21,7 @@ func (h *harness) busName() string {
 	h.t.Helper()
 	var name string
 	h.waitFor("the listener's unique name in its log", func() bool {
-		h.logs.mu.Lock()
-		defer h.logs.mu.Unlock()
-		m := uniqueName.FindStringSubmatch(h.logs.b.String())
+		m := uniqueName.FindStringSubmatch(h.logs.String())
 		if m != nil {
 			name = m[1]
 		}
@@ -32,16 +30,12 @@ func (h *harness) busName() string {
 	return name
 }
 
+// unicast is a device StateChanged addressed to the name to (the bus
+// fills in the true sender).
 func unicast(to string, body ...interface{}) *dbus.Message {
-	m := &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
-		dbus.FieldPath:        dbus.MakeVariant(devPath),
-		dbus.FieldInterface:   dbus.MakeVariant(NetworkManager + ".Device"),
-		dbus.FieldMember:      dbus.MakeVariant("StateChanged"),
-		dbus.FieldDestination: dbus.MakeVariant(to),
-	}, Body: body}
-	if len(body) > 0 {
-		m.Headers[dbus.FieldSignature] = dbus.MakeVariant(dbus.SignatureOf(body...))
-	}
+	m := busSignal(devPath, NetworkManager+".Device", "StateChanged", body...)
+	delete(m.Headers, dbus.FieldSender)
+	m.Headers[dbus.FieldDestination] = dbus.MakeVariant(to)
 	return m
 }
 
@@ -74,6 +68,9 @@ func TestListenRefusesDescriptors(t *testing.T) {
 	for i := 0; i < 70; i++ {
 		call := attacker.Send(unicast(name, fds...), nil)
 		<-call.Done // sent (a signal has no reply)
+		if call.Err != nil {
+			t.Fatalf("send a signal of 16 descriptors: %v", call.Err)
+		}
 	}
 	// A pass still runs, after all of them were delivered or refused.
 	nm := bus.Conn()
@@ -101,8 +98,11 @@ func TestListenSkipsHugeMessages(t *testing.T) {
 		}
 	}
 	h.waitFor("3 messages skipped", func() bool { return h.l.Dropped() == 3 })
-	if strings.Contains(h.logs.b.String(), "path="+string(devPath)) {
-		t.Errorf("a skipped message reached godbus's decoder:\n%s", h.logs.b.String())
+	if n := h.logs.count("bus message skipped unread"); n != 3 {
+		t.Errorf("%d skipped messages logged, want 3:\n%s", n, h.logs.String())
+	}
+	if strings.Contains(h.logs.String(), "path="+string(devPath)) {
+		t.Errorf("a skipped message reached godbus's decoder:\n%s", h.logs.String())
 	}
 	// The connection goes on: a small signal still makes a pass.
 	nm := bus.Conn()

@@ -59,6 +59,13 @@ type Listener struct {
 // Dropped is how many bus messages were skipped for their size.
 func (l *Listener) Dropped() uint64 { return l.dropped.Load() }
 
+// drop counts a message skipped for its size, and says so at debug level
+// only: whoever sends them could otherwise fill the journal.
+func (l *Listener) drop(size uint64) {
+	l.dropped.Add(1)
+	l.log.Debug("bus message skipped unread", "bytes", size, "max", MaxMessage)
+}
+
 // New returns a Listener; Run starts it.
 func New(o Options) *Listener {
 	if o.Quiet <= 0 {
@@ -247,7 +254,7 @@ func (l *Listener) subscribe(ctx context.Context) (*dbus.Conn, context.CancelFun
 	t := time.AfterFunc(connectTimeout, cancel)
 	h := &handler{l: l, owners: newOwners()}
 	opts := []dbus.ConnOption{dbus.WithContext(cctx), dbus.WithSignalHandler(h)}
-	conn, err := dialBus(l.o.Address, &l.dropped, opts...)
+	conn, err := dialBus(l.o.Address, l.drop, opts...)
 	if err == nil {
 		l.log.Debug("connected to the bus", "name", conn.Names()[0])
 		err = setup(cctx, conn, h.owners)

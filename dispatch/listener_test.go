@@ -36,6 +36,12 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 func (b *lockedBuffer) count(s string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -80,7 +86,7 @@ func startListener(t *testing.T, addr string) *harness {
 			t.Error("listener did not stop")
 		}
 		if t.Failed() {
-			t.Logf("listener log:\n%s", h.logs.b.String())
+			t.Logf("listener log:\n%s", h.logs.String())
 		}
 	})
 	h.waitFor("start-up pass", func() bool { return h.l.Passes() >= 1 })
