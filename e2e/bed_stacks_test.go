@@ -70,7 +70,7 @@ func startDispatcherStack(t *testing.T, host *ns, dir, script string) *dispatche
 		t.Fatal(err)
 	}
 	s := &dispatcherStack{dir: dir,
-		daemon: startDaemon(t, script, host.execCmd("unshare", "--pid", "--fork", "--mount-proc", "sh", abs, dir, syncBin))}
+		daemon: startDaemon(t, script, host.execCmd("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", abs, dir, syncBin))}
 	t.Cleanup(s.stop) // before the daemon's own: it signals init
 	// `ip netns exec` execs unshare, whose one child is the namespace's init.
 	pid := s.Cmd.Process.Pid
@@ -94,6 +94,12 @@ func startDispatcherStack(t *testing.T, host *ns, dir, script string) *dispatche
 // namespace. If the test failed, the logs the stack's programs wrote in
 // run/symtest are shown.
 func (s *dispatcherStack) stop() {
+	if !s.Exited() && s.init <= 0 {
+		// Its init was never found: kill(0) would signal this test's own
+		// process group. unshare --kill-child takes init down with it.
+		s.Cmd.Process.Kill()
+		<-s.Done()
+	}
 	if !s.Exited() {
 		syscall.Kill(s.init, syscall.SIGTERM)
 		select {

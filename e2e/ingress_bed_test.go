@@ -353,21 +353,28 @@ func (n *ns) conntrack() []ctEntry {
 					continue // the reply tuple repeats the keys
 				}
 				seen[k] = true
+				var err error
 				switch k {
 				case "src":
-					e.src, _ = netip.ParseAddr(v)
+					e.src, err = netip.ParseAddr(v)
 				case "dst":
-					e.dst, _ = netip.ParseAddr(v)
+					e.dst, err = netip.ParseAddr(v)
 				case "sport", "dport":
-					p, _ := strconv.ParseUint(v, 10, 16)
+					var p uint64
+					p, err = strconv.ParseUint(v, 10, 16)
 					if k == "sport" {
 						e.sport = uint16(p)
 					} else {
 						e.dport = uint16(p)
 					}
 				case "mark":
-					m, _ := strconv.ParseUint(v, 10, 32)
+					// Unparsable must not read as mark 0, which tests assert.
+					var m uint64
+					m, err = strconv.ParseUint(v, 0, 32)
 					e.mark = uint32(m)
+				}
+				if err != nil {
+					n.t.Fatalf("conntrack -L line %q: %s: %v", l, f, err)
 				}
 			}
 			out = append(out, e)

@@ -626,6 +626,10 @@ func TestReliabilityMultipathCopyDeleted(t *testing.T) {
 		}},
 		{"em1's IPv4 address removed", func(s *seed) {
 			s.host.ip("addr", "del", "10.0.0.2/16", "dev", "em1")
+			// The regression needs em1's nexthop flagged: check it was.
+			if main := strings.Join(s.host.routes("4", "main"), "\n"); !strings.Contains(main, "dev em1 weight 1 dead") {
+				s.host.t.Fatalf("em1's nexthop not flagged dead once its address went; main is:\n%s", main)
+			}
 		}},
 	} {
 		tc := tc

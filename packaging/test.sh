@@ -580,7 +580,8 @@ check "units start with /run/symroute missing" in_container '
 	rm -rf /run/symroute
 	systemctl start symroute-sync.service || { journalctl -u symroute-sync.service --no-pager | tail -20; exit 1; }
 	[ "$(systemctl show -P Result symroute-sync.service)" = success ]
-	[ -f /run/symroute/sync.lock ] && [ "$(stat -c "%a %U:%G" /run/symroute)" = "755 root:root" ]
+	[ -f /run/symroute/sync.lock ]
+	[ "$(stat -c "%a %U:%G" /run/symroute)" = "755 root:root" ]
 	rm -rf /run/symroute
 	systemctl start symroute-listen.service || { journalctl -u symroute-listen.service --no-pager | tail -20; exit 1; }
 	systemctl stop symroute-listen.service
@@ -599,7 +600,7 @@ check "hardened pass with follow-ingress: table, fwmark rule, src_valid_mark; un
 	cp /tmp/symroute.conf.orig /etc/symroute/symroute.conf
 	systemctl start symroute-sync.service
 	[ "$(systemctl show -P Result symroute-sync.service)" = success ]
-	! ip rule show | grep -q fwmark
+	if ip rule show | grep -q fwmark; then exit 1; fi
 	[ "$(cat /proc/sys/net/ipv4/conf/up0/src_valid_mark)" = 0 ]
 	symroute-sync --check --follow-ingress=false'
 # The listener, hardened: it runs a pass before it reports ready (Type=
@@ -618,7 +619,8 @@ check "reinstall keeps a changed conffile and the timer" in_container '
 	echo "# changed" >>/etc/symroute/symroute.conf
 	dpkg -i /var/tmp/pkgs/'"$debname"' >/dev/null 2>&1
 	tail -1 /etc/symroute/symroute.conf | grep -qx "# changed"
-	systemctl is-enabled --quiet symroute-sync.timer && systemctl is-active --quiet symroute-sync.timer
+	systemctl is-enabled --quiet symroute-sync.timer
+	systemctl is-active --quiet symroute-sync.timer
 	[ "$(systemctl show -P Result symroute-sync.service)" = success ]'
 out=$(in_container 'dpkg -r symroute-sync 2>&1') || { printf '%s\n' "$out"; bad "deb remove under systemd"; }
 check "remove: flush left no rule of ours" in_container '! ip rule show | grep -Eq "proto (symroute|234)"'

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bufio"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -64,11 +65,18 @@ func TestProcStop(t *testing.T) {
 		t.Error("Stop returned before the program was reaped")
 	}
 	// Ignores SIGTERM: killed after the grace.
-	p, err = Start(exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"))
+	cmd := exec.Command("sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done")
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the trap set
+	if p, err = Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	// The trap is set once the shell says so.
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the shell said %q (%v), want ready", line, err)
+	}
 	if !p.Stop(syscall.SIGTERM, 300*time.Millisecond) {
 		t.Error("a program ignoring SIGTERM was not killed")
 	}
