@@ -40,7 +40,9 @@ func TestReadOnlyModesNeedNoRoot(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(lockDir, 0o777); err != nil {
+	// nobody's own, as a lock directory must be its user's or root's and
+	// writable by no one else.
+	if err := os.Chown(lockDir, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
 	asNobody := func(args ...string) result {

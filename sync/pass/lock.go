@@ -29,10 +29,17 @@ var ErrLockBusy = errors.New("another pass holds the lock")
 // The lock is trusted only if it is a regular file of the running user
 // (root in production) that no one else may open: a symlink planted at the
 // path would make a pass create or lock a file elsewhere, and a lock others
-// can read lets any user hold a shared flock and starve every pass.
+// can read lets any user hold a shared flock and starve every pass. Its
+// directory must be a directory of the running user's or root's that no one
+// else may write: in one others may write (/tmp), any user could plant the
+// file first, or swap it between two passes so that each locks its own.
 func AcquireLock(path string, wait time.Duration) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("make lock directory: %w", err)
+	}
+	if err := checkLockDir(dir); err != nil {
+		return nil, fmt.Errorf("lock directory %s: %w; refusing it (use one only root may write, as /run/symroute)", dir, err)
 	}
 	// O_NONBLOCK: a FIFO planted at the path must not block the open.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o600)
@@ -85,6 +92,26 @@ func checkLock(f *os.File) error {
 		return fmt.Errorf("owned by uid %d, not %d", st.Uid, os.Geteuid())
 	case st.Mode&0o077 != 0:
 		return fmt.Errorf("mode %04o lets others open it", st.Mode&0o7777)
+	}
+	return nil
+}
+
+// checkLockDir accepts a directory, not a symbolic link to one, owned by
+// the running user or root, that group and others may not write.
+func checkLockDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return errors.New("is a symbolic link")
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return errors.New("not a directory")
+	case int(st.Uid) != os.Geteuid() && st.Uid != 0:
+		return fmt.Errorf("owned by uid %d, neither %d nor root", st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("mode %04o lets others write it", st.Mode&0o7777)
 	}
 	return nil
 }

@@ -102,3 +102,59 @@ func TestLockRefused(t *testing.T) {
 		})
 	}
 }
+
+// A lock whose directory others may write, or that is a link to one, is
+// refused before any file is made in it.
+func TestLockDirRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  func(t *testing.T) string
+		want string
+	}{
+		{"writable by others", func(t *testing.T) string {
+			dir := filepath.Join(t.TempDir(), "lock")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			// Set after creation, with the sticky bit /tmp has: it does
+			// not stop a file being planted.
+			if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, "mode 1777 lets others write it"},
+		{"a symbolic link", func(t *testing.T) string {
+			base := t.TempDir()
+			if err := os.Symlink(t.TempDir(), filepath.Join(base, "lock")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(base, "lock")
+		}, "is a symbolic link"},
+		{"owned by another user", func(t *testing.T) string {
+			testns.RequireRoot(t)
+			dir := filepath.Join(t.TempDir(), "lock")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, "owned by uid 65534"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.dir(t)
+			path := filepath.Join(dir, "sync.lock")
+			lk, err := AcquireLock(path, 50*time.Millisecond)
+			if err == nil {
+				lk.Unlock()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("AcquireLock = %v, want an error saying %q", err, tc.want)
+			}
+			if _, err := os.Lstat(path); err == nil {
+				t.Fatal("the lock file was made in the refused directory")
+			}
+		})
+	}
+}
