@@ -6,6 +6,7 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,14 +91,7 @@ func isList(key string) bool {
 	return key == "exclude" || key == "include" || key == "set-route-metric"
 }
 
-func isOptionKey(key string) bool {
-	for _, k := range optionKeys {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
+func isOptionKey(key string) bool { return slices.Contains(optionKeys, key) }
 
 // flags holds the command line's values as pflag fills them; options are
 // taken as strings so that their errors are ours, not strconv's.
@@ -220,10 +214,15 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 	// Every value was checked where it was read; this is the planner's
 	// last word on the whole set.
 	if err := c.Options.Validate(); err != nil {
+		// Named where the value came from: the flag, else the file.
 		msg := err.Error()
 		for _, k := range optionKeys {
-			if strings.HasPrefix(msg, k+" ") {
+			switch {
+			case !strings.HasPrefix(msg, k+" "):
+			case cmdline.given[k]:
 				return nil, usagef("--%s", msg)
+			case file.given[k]:
+				return nil, usagef("%s: %s", c.ConfigFile, msg)
 			}
 		}
 		return nil, usagef("options: %s", msg)
@@ -270,11 +269,7 @@ func (c *Config) setMode(f *flags, trigger bool) error {
 		if c.Mode != ModeOnce {
 			return usagef("--trigger works only with --once or --dry-run, not --%s", c.Mode)
 		}
-		known := false
-		for _, s := range hooks.Sources {
-			known = known || s == f.trigger
-		}
-		if !known {
+		if !slices.Contains(hooks.Sources, f.trigger) {
 			return usagef("--trigger %q: unknown source (known: %s)", f.trigger, strings.Join(hooks.Sources, ", "))
 		}
 		c.Trigger = f.trigger
@@ -291,6 +286,9 @@ func (c *Config) setTriggerArgs(fs *pflag.FlagSet) error {
 		before, after = rest[:n], rest[n:]
 	}
 	if len(before) > 0 {
+		if b := strings.ToLower(before[0]); b == "true" || b == "false" {
+			return usagef("unexpected argument %q: a flag's true or false goes after =, as --follow-ingress=%s", before[0], before[0])
+		}
 		return usagef("unexpected argument %q: a hook's own arguments go after --trigger SOURCE --", before[0])
 	}
 	if len(after) > 0 && c.Trigger == "" {
@@ -450,7 +448,11 @@ func parseMask(s string) (uint32, error) {
 	} else if len(s) > 1 && s[0] == '0' {
 		return 0, errors.New("ambiguous leading zero: write hex as 0x...")
 	}
-	if digits == "" || strings.Trim(digits, "0123456789abcdefABCDEF") != "" {
+	allowed := "0123456789"
+	if base == 16 {
+		allowed += "abcdefABCDEF"
+	}
+	if digits == "" || strings.Trim(digits, allowed) != "" {
 		return 0, errors.New("not a number (0x and hex digits, or decimal)")
 	}
 	n, err := strconv.ParseUint(digits, base, 32)

@@ -496,6 +496,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "mask too wide", args: []string{"--once", "--ingress-mark-mask", "0x1ff000000"}, want: `--ingress-mark-mask "0x1ff000000": not a 32-bit number`},
 		{name: "mask negative", args: []string{"--once", "--ingress-mark-mask", "-1"}, want: `--ingress-mark-mask "-1": not a number`},
 		{name: "mask in the file", args: []string{"--once"}, conf: "ingress-mark-mask = 0x80\n", want: "CONF:1: ingress-mark-mask 0x00000080: must have at least two bits set"},
+		{name: "mask decimal with hex digits", args: []string{"--once", "--ingress-mark-mask", "12ab"}, want: `--ingress-mark-mask "12ab": not a number (0x and hex digits, or decimal)`},
+		{name: "follow-ingress value after a space", args: []string{"--once", "--follow-ingress", "false"}, want: `unexpected argument "false": a flag's true or false goes after =, as --follow-ingress=false`},
+		{name: "follow-ingress with priority 1, both in the file", args: []string{"--once"}, conf: "priority = 1\nfollow-ingress = yes\n", want: "CONF: priority 1: follow-ingress puts its rules at priority-1, so it needs 2 or more"},
 		{name: "relative lock file", args: []string{"--once", "--lock-file", "sync.lock"}, want: `--lock-file "sync.lock": must be an absolute path`},
 		{name: "empty lock file", args: []string{"--once", "--lock-file="}, want: `--lock-file "": must be an absolute path`},
 
@@ -504,6 +507,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "missing named file", args: []string{"--once", "--config", "DIR/nope.conf"}, want: "config file DIR/nope.conf: no such file or directory"},
 		{name: "named default path missing", args: []string{"--once", "--config", "CONF"}, want: "config file CONF: no such file or directory"},
 		{name: "config is a directory", args: []string{"--once", "--config", "DIR"}, want: "config file DIR: not a regular file (a directory)"},
+		{name: "config is a device", args: []string{"--once", "--config", "/dev/null"}, want: "config file /dev/null: not a regular file (a device)"},
 		{name: "group-writable", args: []string{"--once"}, conf: "priority = 5\n", perm: 0o664, want: "config file CONF: mode 0664 lets group or others write it; refusing it (chmod go-w CONF)"},
 		{name: "world-writable", args: []string{"--once"}, conf: "priority = 5\n", perm: 0o646, want: "config file CONF: mode 0646 lets group or others write it"},
 		{name: "writable by all", args: []string{"--check"}, conf: "priority = 5\n", perm: 0o666, want: "config file CONF: mode 0666 lets group or others write it"},

@@ -12,18 +12,26 @@ import (
 // readFile reads the config file name into s. A missing file is fine
 // unless mustExist (it was named with --config).
 func readFile(name string, mustExist bool, s *optionSet) error {
-	// Opened without blocking (a FIFO would wait for a writer, forever),
-	// then what was opened is checked: nothing is trusted that a name
-	// pointed to a moment before.
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	// Checked before it is opened, as opening some device nodes does
+	// something; opened without blocking (a FIFO swapped in meanwhile would
+	// wait for a writer, forever); and what was opened checked again:
+	// nothing is trusted that a name pointed to a moment before.
+	st, err := os.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) && !mustExist {
 		return nil
 	}
 	if err != nil {
 		return usagef("config file %s: %w", name, unwrapPath(err))
 	}
+	if err := checkFile(name, st); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return usagef("config file %s: %w", name, unwrapPath(err))
+	}
 	defer f.Close()
-	st, err := f.Stat()
+	st, err = f.Stat()
 	if err != nil {
 		return usagef("config file %s: %w", name, unwrapPath(err))
 	}

@@ -416,7 +416,7 @@ func unicast4(s string) (netip.Addr, error) {
 	if err != nil || !a.Is4() {
 		return netip.Addr{}, fmt.Errorf("%s is not an IPv4 address", quote(s))
 	}
-	if !lease.UsableRouter(a) {
+	if !lease.UsableRouter(a) { // IPv4, but not one a route can go via
 		return netip.Addr{}, fmt.Errorf("%s is not a unicast address", a)
 	}
 	return a, nil

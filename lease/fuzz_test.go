@@ -18,6 +18,8 @@ func FuzzRead(f *testing.F) {
 		{"em4", "expiry=-1\nrouter=10.0.0.1"},
 		{".lease-x", "router=10.0.0.1\nexpiry=2000000000\n"},
 		{"em5", "router=10.0.0.1\nrouter=10.0.0.2\nexpiry=99999999999999999999\n"},
+		{"em6", "router=255.255.255.255\nexpiry=2000000000\n"},
+		{"em7", "router=0.0.0.0\nexpiry=2000000000\n"},
 	} {
 		f.Add(s.name, s.content)
 	}
@@ -35,7 +37,7 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("Read: %v", err)
 		}
 		for _, r := range recs {
-			if !ValidIface(r.Iface) || !r.Router.Is4() || !now.Before(r.Expiry) {
+			if !ValidIface(r.Iface) || !UsableRouter(r.Router) || !now.Before(r.Expiry) {
 				t.Fatalf("Read returned %+v", r)
 			}
 		}

@@ -150,7 +150,9 @@ func readOne(path string) (Record, bool, error) {
 		}
 		switch k {
 		case "router":
-			if r.Router, err = netip.ParseAddr(v); err != nil || !r.Router.Is4() {
+			// As strict as Write: a record planted or left by an older
+			// version gives no route Write would have refused.
+			if r.Router, err = netip.ParseAddr(v); err != nil || !UsableRouter(r.Router) {
 				return Record{}, false, nil
 			}
 		case "expiry":

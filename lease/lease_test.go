@@ -25,6 +25,8 @@ func TestWriteReadRemove(t *testing.T) {
 	// Junk a hook could never have written is ignored, not trusted.
 	writeFile(t, filepath.Join(dir, "em4"), "router=$(reboot)\nexpiry=9999999999\n")
 	writeFile(t, filepath.Join(dir, "em5"), "router=fe80::1\nexpiry=9999999999\n")
+	writeFile(t, filepath.Join(dir, "em6"), "router=255.255.255.255\nexpiry=9999999999\n")
+	writeFile(t, filepath.Join(dir, "em7"), "router=127.0.0.1\nexpiry=9999999999\n")
 	got, err := Read(dir, now)
 	if err != nil {
 		t.Fatal(err)
