@@ -186,7 +186,7 @@ func (l *Listener) report(err error) (retry bool) {
 		l.log.Warn("pass postponed: another pass holds the lock", "err", err)
 		return true
 	case errors.Is(err, pass.ErrPartial):
-		l.log.Warn("pass partial: some links were skipped", "err", err)
+		l.log.Warn(err.Error())
 	default:
 		l.log.Error("pass failed", "err", err)
 	}

@@ -153,16 +153,12 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 }
 
 func once(k plan.Kernel, po pass.Options, log *slog.Logger) int {
-	res, err := pass.Once(k, po)
+	_, err := pass.Once(k, po)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, pass.ErrPartial):
-		if res.IngressErr != "" {
-			log.Warn("pass partial: follow-ingress not enabled", "skipped_links", len(res.Clashes))
-		} else {
-			log.Warn("pass partial", "skipped_links", len(res.Clashes))
-		}
+		log.Warn(err.Error())
 		return exitFailed
 	case errors.Is(err, pass.ErrLockBusy):
 		// Only a hook's pass waits a bounded time. The pass holding the
@@ -209,7 +205,7 @@ func check(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) i
 	case len(p.Ops) > 0:
 		printPlan(stdout, st, p)
 		return exitDrifted
-	case len(p.Clashes) > 0 || p.IngressErr != "":
+	case p.Partial():
 		return exitFailed
 	}
 	return exitOK

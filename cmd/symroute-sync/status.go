@@ -79,7 +79,7 @@ func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *
 	}
 	// The mark column only where --follow-ingress is on or has left
 	// something to undo.
-	marks := ingress.Enabled || ingress.Table != "absent"
+	marks := ingress.Enabled || ingress.Table != plan.IngressTableAbsent
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	head := "LINK\tTABLE\tMANAGED\tRULES\tROUTES\tSTATE"
 	if marks {

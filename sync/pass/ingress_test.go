@@ -260,7 +260,7 @@ func TestPassIngressWithoutNftables(t *testing.T) {
 	o := testOptions(t, nil)
 	o.Plan.FollowIngress = true
 	res, err := Once(k, o)
-	if !errors.Is(err, ErrPartial) || res.IngressErr == "" {
+	if !errors.Is(err, ErrPartial) || res.IngressErr == "" || err.Error() != "pass partial: follow-ingress not enabled" {
 		t.Fatalf("Once() = %v, ingress error %q; want partial with the reason", err, res.IngressErr)
 	}
 	for _, r := range k.State.Rules {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/symroute/symroute/lease"
@@ -55,7 +56,7 @@ const DefaultRounds = 4
 
 // ErrPartial marks a pass that converged except for clashing links, or
 // with --follow-ingress refused (Result says which).
-var ErrPartial = errors.New("partial: some links were skipped")
+var ErrPartial = errors.New("pass partial")
 
 // Plan reads the kernel and plans, changing nothing and taking no lock.
 func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error) {
@@ -117,69 +118,88 @@ func run(k plan.Kernel, o Options) (Result, error) {
 	}
 	var res Result
 	for round := 1; ; round++ {
-		t0 := time.Now()
-		w := startWatch(k, log)
-		st, _, p, err := Plan(k, o)
-		if err != nil {
-			closeWatch(w)
+		if over, err := res.round(k, o, log, round, rounds); over {
 			return res, err
 		}
-		log.Debug("planned", "round", round, "routes", len(st.Routes), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
-		if st.Ingress.Drift != "" {
-			log.Debug("nftables table "+plan.NftFamily+" "+plan.NftTable+" is not as symroute wrote it", "why", st.Ingress.Drift)
-		}
-		res.Rounds = round
-		if round == 1 {
-			res.Clashes, res.IngressErr = p.Clashes, p.IngressErr
-			LogFindings(log, p)
-		}
-		if len(p.Ops) == 0 {
-			closeWatch(w)
-			return res.converged()
-		}
-		if round > rounds {
-			closeWatch(w)
-			for _, e := range res.Errors {
-				log.Error(e.Error())
-			}
-			return res, fmt.Errorf("not in sync after %d rounds: %d changes still planned", rounds, len(p.Ops))
-		}
-		t1 := time.Now()
-		errs := k.Apply(p.Ops)
-		log.Debug("applied", "round", round, "changes", len(p.Ops), "took", time.Since(t1))
-		res.Errors = res.Errors[:0]
-		done := logApplied(log, st, o, p.Ops, errs)
-		res.Applied += done
-		for _, e := range errs {
-			if e != nil {
-				res.Errors = append(res.Errors, e)
-			}
-		}
-		// Retrying cannot help a process that may not change routes.
-		if done == 0 && len(res.Errors) > 0 && errors.Is(res.Errors[0], fs.ErrPermission) {
-			closeWatch(w)
-			return res, fmt.Errorf("%w (symroute-sync needs CAP_NET_ADMIN: run it as root)", res.Errors[0])
-		}
-		// Nothing but this round's own writes happened since its snapshot,
-		// and all of them were done: the kernel is what was planned, and a
-		// read-back would plan nothing. nftables and conntrack send no
-		// rtnetlink notifications, so a round that wrote them reads back.
-		if w != nil && len(res.Errors) == 0 && !touchesIngress(p.Ops) && !w.Foreign(p.Ops) {
-			closeWatch(w)
-			log.Debug("read-back skipped: no change but this round's own", "round", round)
-			return res.converged()
-		}
-		closeWatch(w)
 	}
 }
 
-// converged is the end of a pass whose plan is done: partial if a link was
-// skipped or --follow-ingress was refused.
-func (res Result) converged() (Result, error) {
-	if len(res.Clashes) > 0 || res.IngressErr != "" {
-		return res, ErrPartial
+// round plans and applies once, under a watch on the kernel opened before
+// its snapshot; over is true when the pass ends here, with err.
+func (res *Result) round(k plan.Kernel, o Options, log *slog.Logger, round, rounds int) (over bool, err error) {
+	t0 := time.Now()
+	w := startWatch(k, log)
+	if w != nil {
+		defer w.Close()
 	}
-	return res, nil
+	st, _, p, err := Plan(k, o)
+	if err != nil {
+		return true, err
+	}
+	log.Debug("planned", "round", round, "routes", len(st.Routes), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
+	if st.Ingress.Drift != "" {
+		log.Debug("nftables table "+plan.NftFamily+" "+plan.NftTable+" is not as symroute wrote it", "why", st.Ingress.Drift)
+	}
+	res.Rounds = round
+	if round == 1 {
+		res.Clashes, res.IngressErr = p.Clashes, p.IngressErr
+		LogFindings(log, p)
+	}
+	if len(p.Ops) == 0 {
+		return true, res.end()
+	}
+	if round > rounds {
+		for _, e := range res.Errors {
+			log.Error(e.Error())
+		}
+		return true, fmt.Errorf("not in sync after %d rounds: %d changes still planned", rounds, len(p.Ops))
+	}
+	t1 := time.Now()
+	errs := k.Apply(p.Ops)
+	log.Debug("applied", "round", round, "changes", len(p.Ops), "took", time.Since(t1))
+	res.Errors = res.Errors[:0]
+	done := logApplied(log, st, o, p.Ops, errs)
+	res.Applied += done
+	for _, e := range errs {
+		if e != nil {
+			res.Errors = append(res.Errors, e)
+		}
+	}
+	// Retrying cannot help a process that may not change routes.
+	if done == 0 && len(res.Errors) > 0 && errors.Is(res.Errors[0], fs.ErrPermission) {
+		return true, fmt.Errorf("%w (symroute-sync needs CAP_NET_ADMIN: run it as root)", res.Errors[0])
+	}
+	// Nothing but this round's own writes happened since its snapshot,
+	// and all of them were done: the kernel is what was planned, and a
+	// read-back would plan nothing. nftables and conntrack send no
+	// rtnetlink notifications, so a round that wrote them reads back.
+	if w != nil && len(res.Errors) == 0 && !touchesIngress(p.Ops) && !w.Foreign(p.Ops) {
+		log.Debug("read-back skipped: no change but this round's own", "round", round)
+		return true, res.end()
+	}
+	return false, nil
+}
+
+// Partial says why a pass whose plan is done ended partial: links skipped
+// for clashes, --follow-ingress refused; "" if it did not.
+func (res Result) Partial() string {
+	var why []string
+	if n := len(res.Clashes); n > 0 {
+		why = append(why, fmt.Sprintf("%d link(s) skipped", n))
+	}
+	if res.IngressErr != "" {
+		why = append(why, "follow-ingress not enabled")
+	}
+	return strings.Join(why, ", ")
+}
+
+// end is the error of a pass whose plan is done: ErrPartial saying why,
+// or nil.
+func (res Result) end() error {
+	if why := res.Partial(); why != "" {
+		return fmt.Errorf("%w: %s", ErrPartial, why)
+	}
+	return nil
 }
 
 // startWatch watches the kernel's changes, if it can; nil means every round
@@ -195,12 +215,6 @@ func startWatch(k plan.Kernel, log *slog.Logger) plan.Watch {
 		return nil
 	}
 	return w
-}
-
-func closeWatch(w plan.Watch) {
-	if w != nil {
-		w.Close()
-	}
 }
 
 func touchesIngress(ops []plan.Op) bool {

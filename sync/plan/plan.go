@@ -103,6 +103,10 @@ type Plan struct {
 	IngressErr string
 }
 
+// Partial reports whether a pass of this plan ends partial, however well
+// its operations go: a link skipped, or --follow-ingress refused.
+func (p Plan) Partial() bool { return len(p.Clashes) > 0 || p.IngressErr != "" }
+
 // Mirror is the desired state: every rule and route symroute should have,
 // and which tables it owns.
 type Mirror struct {

@@ -20,11 +20,18 @@ type LinkStatus struct {
 	IngressMark uint32
 }
 
+// The states of symroute's nftables table in IngressStatus.Table.
+const (
+	IngressTableAbsent    = "absent"
+	IngressTableInSync    = "in sync"
+	IngressTableOutOfSync = "out of sync"
+	IngressTableUnknown   = "unknown" // nftables could not be read
+)
+
 // IngressStatus is --status's summary of --follow-ingress.
 type IngressStatus struct {
 	Enabled bool
-	// Table is "absent", "in sync" or "out of sync" for symroute's
-	// nftables table, "unknown" when nftables could not be read.
+	// Table is one of the IngressTable states.
 	Table string
 	Mask  uint32
 	// Error says why the option could not be enabled.
@@ -33,16 +40,16 @@ type IngressStatus struct {
 
 // IngressSummary summarises --follow-ingress for --status.
 func IngressSummary(st *State, p Plan, o Options) IngressStatus {
-	s := IngressStatus{Enabled: o.FollowIngress, Table: "absent", Mask: o.IngressMask, Error: p.IngressErr}
+	s := IngressStatus{Enabled: o.FollowIngress, Table: IngressTableAbsent, Mask: o.IngressMask, Error: p.IngressErr}
 	switch {
 	case st.Ingress.Err != nil:
-		s.Table = "unknown"
+		s.Table = IngressTableUnknown
 	case st.Ingress.Table != nil:
-		s.Table = "in sync"
+		s.Table = IngressTableInSync
 	}
 	for _, op := range p.Ops {
 		if op.Kind == IngressWrite || op.Kind == IngressDelete || op.Kind == SrcValidMarkSet {
-			s.Table = "out of sync"
+			s.Table = IngressTableOutOfSync
 		}
 	}
 	return s
