@@ -33,7 +33,7 @@ var _ plan.Kernel = (*Kernel)(nil)
 var errNoNftables = errors.New("fake kernel: nftables: protocol not supported")
 
 // Snapshot returns a deep copy of the state, with the routes the real
-// adapter keeps (plan.KeepTable).
+// adapter keeps (plan.KeepTable), compact as it reads them.
 func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	st := &plan.State{
 		Links: append([]plan.Link(nil), k.State.Links...),
@@ -56,6 +56,8 @@ func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 			st.Routes = append(st.Routes, r)
 		}
 	}
+	// As the real adapter reads them: copies of main routes as Copies.
+	plan.Compact(st)
 	return st, nil
 }
 

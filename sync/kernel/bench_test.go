@@ -81,8 +81,8 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(st.Routes) < 200000 {
-			b.Fatalf("%d routes", len(st.Routes))
+		if len(st.Routes)+len(st.Copies) < 200000 || len(st.Copies) < 100000 {
+			b.Fatalf("%d routes and %d copies", len(st.Routes), len(st.Copies))
 		}
 	}
 }

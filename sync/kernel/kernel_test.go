@@ -97,6 +97,9 @@ func (e *env) snapshot(t *testing.T) *plan.State {
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
+	// The tests look routes up by table; TestSnapshotCopies tests the
+	// compact form itself.
+	st.Routes, st.Copies = st.AllRoutes(), nil
 	return st
 }
 
@@ -287,6 +290,57 @@ func TestRouteDeleteOfCollapsedMultipath(t *testing.T) {
 		if r.Table == tbl {
 			t.Errorf("left in table %d after its delete: %+v", tbl, r)
 		}
+	}
+}
+
+// A route of another table equal to a main route is read as a Copy of it;
+// one that differs in any field, as a route of its own.
+func TestSnapshotCopies(t *testing.T) {
+	e := setup(t)
+	e.ip(t, `
+		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7
+		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 table 1001
+		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 table 70000
+		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 mtu 1400 table 1002
+		route add 198.51.100.0/24 via 10.2.0.1 proto 4 metric 7 table 1003
+		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4
+		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4 table 1001
+		-6 route add 2001:db8:9::/48 via fe80::2 dev a0 proto 4 table 1002`)
+	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn := plan.NewRenderer(st)
+	var copies, whole []string
+	for _, c := range st.Copies {
+		of := st.Routes[c.Of]
+		if of.Table != plan.TableMain {
+			t.Errorf("a copy of a route of table %d", of.Table)
+		}
+		copies = append(copies, fmt.Sprintf("%d: %s", c.Table, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: &of})))
+	}
+	for i := range st.Routes {
+		if r := &st.Routes[i]; r.Table != plan.TableMain {
+			whole = append(whole, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: r}))
+		}
+	}
+	sort.Strings(copies)
+	sort.Strings(whole)
+	wantCopies := []string{
+		"1001: ip -4 route add 198.51.100.0/24 via 10.1.0.1 dev a0 table 254 proto 4 scope 0 metric 7",
+		"1001: ip -6 route add 2001:db8:9::/48 via fe80::1 dev a0 table 254 proto 4 scope 0 metric 1024",
+		"70000: ip -4 route add 198.51.100.0/24 via 10.1.0.1 dev a0 table 254 proto 4 scope 0 metric 7",
+	}
+	wantWhole := []string{
+		"ip -4 route add 198.51.100.0/24 via 10.1.0.1 dev a0 table 1002 proto 4 scope 0 metric 7 mtu 1400",
+		"ip -4 route add 198.51.100.0/24 via 10.2.0.1 dev b0 table 1003 proto 4 scope 0 metric 7",
+		"ip -6 route add 2001:db8:9::/48 via fe80::2 dev a0 table 1002 proto 4 scope 0 metric 1024",
+	}
+	if diff := cmp.Diff(wantCopies, copies); diff != "" {
+		t.Errorf("copies (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantWhole, whole); diff != "" {
+		t.Errorf("routes read whole (-want +got):\n%s", diff)
 	}
 }
 

@@ -57,7 +57,7 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	// Rules first: the tables they look up decide which routes are kept.
 	ruleTables := plan.RuleTables(st.Rules)
 	keep := func(t uint32) bool { return plan.KeepTable(t, base, ruleTables) }
-	if st.Routes, err = h.routes(keep); err != nil {
+	if st.Routes, st.Copies, err = h.routes(keep); err != nil {
 		return nil, err
 	}
 	// Whether or not --follow-ingress is on: a pass with it off removes
@@ -66,37 +66,54 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	return st, nil
 }
 
-// routes dumps the routes a snapshot keeps. The kept messages are copied
-// (IPv6 ones less what parse ignores) into 1 MiB chunks, then parsed into a
-// slice of exactly the right size: at 200k routes of 144 bytes a growing
-// slice would briefly hold twice what it needs, against about 60 bytes a
-// route here, and a second dump to count would double the kernel's time,
-// which dominates.
-func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, error) {
+// routes dumps the routes a snapshot keeps: main's, then those of other
+// tables, each a Copy where it is equal but for its table to a main route
+// (on a host in sync, nearly all). The kept messages are first copied (IPv6
+// ones less what parse ignores) into 1 MiB chunks, about 60 bytes a route:
+// the kernel dumps tables in no set order, and main's routes must be parsed
+// before another table's can be matched to them; main is parsed into a
+// slice of exactly its size (a growing one would briefly hold twice that,
+// at 144 bytes a route).
+func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, error) {
 	var raw rawRoutes
 	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
 		err := h.c.dump(unix.RTM_GETROUTE, dumpHdr(fam), func(b []byte) {
-			if _, ok := routeTable(b, keep); ok {
-				raw.add(b)
+			if t, ok := routeTable(b, keep); ok {
+				raw.add(b, t == plan.TableMain)
 			}
 		})
 		if err != nil {
-			return nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
+			return nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
 		}
 	}
-	routes := make([]plan.Route, raw.n)
-	p := routeParser{keep: keep}
+	main := make([]plan.Route, raw.nMain)
+	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain }}
 	n := 0
-	for _, c := range raw.chunks {
-		for len(c) >= 4 {
-			l := int(ne.Uint32(c))
-			if p.parse(c[4:4+l], &routes[n]) {
-				n++
-			}
-			c = c[4+l:]
+	raw.each(func(b []byte) {
+		if p.parse(b, &main[n]) {
+			n++
 		}
+	})
+	main = main[:n]
+	f := plan.NewCopyFinder(main)
+	var copies []plan.Copy
+	var other []plan.Route
+	var r plan.Route
+	p.keep = func(t uint32) bool { return t != plan.TableMain && keep(t) }
+	raw.each(func(b []byte) {
+		if !p.parse(b, &r) {
+			return
+		}
+		if of, ok := f.Find(&r); ok {
+			copies = append(copies, plan.Copy{Of: of, Table: r.Table})
+		} else {
+			other = append(other, r)
+		}
+	})
+	if len(other) == 0 {
+		return main, copies, nil
 	}
-	return routes[:n], nil
+	return append(main, other...), copies, nil
 }
 
 const rawChunk = 1 << 20
@@ -105,10 +122,21 @@ const rawChunk = 1 << 20
 // (IPv6 ones less the attributes parse ignores: cacheinfo alone is 36 bytes).
 type rawRoutes struct {
 	chunks [][]byte
-	n      int
+	nMain  int // messages of the main table
 }
 
-func (r *rawRoutes) add(b []byte) {
+// each calls f with every message held.
+func (r *rawRoutes) each(f func(b []byte)) {
+	for _, c := range r.chunks {
+		for len(c) >= 4 {
+			l := int(ne.Uint32(c))
+			f(c[4 : 4+l])
+			c = c[4+l:]
+		}
+	}
+}
+
+func (r *rawRoutes) add(b []byte, main bool) {
 	last := len(r.chunks) - 1
 	if need := 4 + len(b) + 3; last < 0 || cap(r.chunks[last])-len(r.chunks[last]) < need {
 		r.chunks = append(r.chunks, make([]byte, 0, max(rawChunk, need)))
@@ -143,7 +171,9 @@ func (r *rawRoutes) add(b []byte) {
 	}
 	ne.PutUint32(c[st:], uint32(len(c)-st-4))
 	r.chunks[last] = c
-	r.n++
+	if main {
+		r.nMain++
+	}
 }
 
 // dumpHdr is the body of a dump request: an rtmsg, or a fib_rule_hdr of

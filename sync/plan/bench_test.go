@@ -47,9 +47,10 @@ func BenchmarkComputeNoop1M(b *testing.B) {
 	benchCompute(b, st, 0)
 }
 
-// benchCompute times planning st with the default options, which must
-// make wantOps operations.
+// benchCompute times planning st, compact as the kernel adapter reads it,
+// with the default options, which must make wantOps operations.
 func benchCompute(b *testing.B, st *State, wantOps int) {
+	Compact(st)
 	o := DefaultOptions()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -103,9 +103,16 @@ func Diff(st *State, m *Mirror) Plan {
 	// Grouped by table; the kernel dumps a table's routes together and
 	// want holds runs of one table, so the last table's slice is kept at
 	// hand rather than hashed for every route.
-	have := map[uint32]*[]int32{} // owned table -> indices into st.Routes
-	group(len(st.Routes), func(i int) (uint32, bool) {
-		t := st.Routes[i].Table
+	// owned table -> indices into st.Routes, then st.Copies after them
+	have := map[uint32]*[]int32{}
+	nr := len(st.Routes)
+	group(nr+len(st.Copies), func(i int) (uint32, bool) {
+		var t uint32
+		if i < nr {
+			t = st.Routes[i].Table
+		} else {
+			t = st.Copies[i-nr].Table
+		}
 		return t, m.Owned[t]
 	}, have)
 	want := map[uint32]*[]int32{} // table -> indices into m.want
@@ -215,22 +222,41 @@ type differ struct {
 	m    *Mirror
 	tmp  Route
 	tmp2 Route
+	tmp3 Route
 	pool []Route // chunk that materialised routes are cut from
 }
 
-// table emits the operations that turn the routes cur (indices into
-// st.Routes) into want (indices into m.want). The kernel dumps every table
-// in the same trie order, and want keeps main's order, so on a host in sync
+// have returns the route of index i of Diff's have (a copy materialised
+// into scratch), and the main route it copies (-1 if it is no Copy).
+func (d *differ) have(i int32, scratch *Route) (*Route, int32) {
+	if nr := int32(len(d.st.Routes)); i >= nr {
+		c := d.st.Copies[i-nr]
+		return d.st.copyRoute(c, scratch), c.Of
+	}
+	return &d.st.Routes[i], -1
+}
+
+// table emits the operations that turn the routes cur (indices of Diff's
+// have) into want (indices into m.want). The kernel dumps every table in
+// the same trie order, and want keeps main's order, so on a host in sync
 // the two line up: they are walked side by side, and only from the first
-// difference on does a map pair them up.
+// difference on does a map pair them up. A Copy of the very main route a
+// wanted route copies is that route: nothing is compared.
 func (d *differ) table(cur, want []int32, emit func(Op)) {
-	st, m := d.st, d.m
+	m := d.m
 	i := 0
 	for ; i < len(cur) && i < len(want); i++ {
-		c, w := &st.Routes[cur[i]], m.want[want[i]]
+		w := m.want[want[i]]
 		src := m.source(w)
-		if !c.sameKey(src) || (i+1 < len(want) && src.sameKey(m.source(m.want[want[i+1]]))) {
-			break // out of step, or two wanted routes with one key
+		if i+1 < len(want) && src.sameKey(m.source(m.want[want[i+1]])) {
+			break // two wanted routes with one key
+		}
+		c, of := d.have(cur[i], &d.tmp3)
+		if of >= 0 && w.alt < 0 && of == w.src {
+			continue
+		}
+		if !c.sameKey(src) {
+			break // out of step
 		}
 		if !c.equalBut(src) {
 			emit(Op{Kind: RouteReplace, Route: d.materialise(w)})
@@ -254,9 +280,12 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 	}
 	matched := make([]bool, len(want))
 	for _, ci := range cur {
-		c := &st.Routes[ci]
+		c, of := d.have(ci, &d.tmp3)
 		j, ok := byKey[c.Key().hash()]
 		if !ok || matched[j] {
+			if of >= 0 {
+				c = d.keep(c)
+			}
 			emit(Op{Kind: RouteDel, Route: c})
 			continue
 		}
@@ -291,13 +320,24 @@ func (d *differ) materialise(w wantRoute) *Route {
 	if w.alt >= 0 {
 		return &d.m.alts[w.alt]
 	}
+	r := d.alloc()
+	d.m.route(w, r)
+	return r
+}
+
+// keep returns a copy of r that outlives the diff.
+func (d *differ) keep(r *Route) *Route {
+	k := d.alloc()
+	*k = *r
+	return k
+}
+
+func (d *differ) alloc() *Route {
 	if len(d.pool) == cap(d.pool) {
 		d.pool = make([]Route, 0, 1024)
 	}
 	d.pool = d.pool[:len(d.pool)+1]
-	r := &d.pool[len(d.pool)-1]
-	d.m.route(w, r)
-	return r
+	return &d.pool[len(d.pool)-1]
 }
 
 // ownRoute reports whether r goes through the link whose table it is in.

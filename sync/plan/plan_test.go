@@ -464,29 +464,40 @@ type computeCase struct {
 func runCompute(t *testing.T, tests []computeCase) {
 	t.Helper()
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			st := tc.state()
-			o := DefaultOptions()
-			if tc.opts != nil {
-				tc.opts(&o)
+		// Every plan is made from the state as given, and from it compact
+		// as the kernel adapter reads it: the two must not differ.
+		for _, compact := range []bool{false, true} {
+			name := tc.name
+			if compact {
+				name += "/compact"
 			}
-			if err := o.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			p := Compute(st, o)
-			if diff := cmp.Diff(tc.want, describe(st, p)); diff != "" {
-				t.Errorf("plan (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tc.clashes, p.Clashes); diff != "" {
-				t.Errorf("clashes (-want +got):\n%s", diff)
-			}
-			if !strings.HasPrefix(p.IngressErr, tc.ingressErr) || (tc.ingressErr == "") != (p.IngressErr == "") {
-				t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
-			}
-			if diff := cmp.Diff(tc.warnings, p.Warnings, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				st := tc.state()
+				if compact {
+					Compact(st)
+				}
+				o := DefaultOptions()
+				if tc.opts != nil {
+					tc.opts(&o)
+				}
+				if err := o.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				p := Compute(st, o)
+				if diff := cmp.Diff(tc.want, describe(st, p)); diff != "" {
+					t.Errorf("plan (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tc.clashes, p.Clashes); diff != "" {
+					t.Errorf("clashes (-want +got):\n%s", diff)
+				}
+				if !strings.HasPrefix(p.IngressErr, tc.ingressErr) || (tc.ingressErr == "") != (p.IngressErr == "") {
+					t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
+				}
+				if diff := cmp.Diff(tc.warnings, p.Warnings, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("warnings (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 

@@ -79,6 +79,11 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 			routes[st.Routes[i].Table]++
 		}
 	}
+	for _, c := range st.Copies {
+		if m.Owned[c.Table] {
+			routes[c.Table]++
+		}
+	}
 	want := map[uint32]int{}
 	for _, w := range m.want {
 		want[w.table]++

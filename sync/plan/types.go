@@ -158,6 +158,10 @@ type State struct {
 	Addrs  []Addr
 	Rules  []Rule
 	Routes []Route
+	// Copies are routes outside main equal but for their table to a main
+	// route of Routes (see Copy). A route is in Routes or in Copies, never
+	// both; Copies never name the main table.
+	Copies []Copy
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.
 	TableNames map[uint32]string

@@ -1,0 +1,147 @@
+package plan
+
+// Copy is a route of another table equal in every field but its table to
+// State.Routes[Of], a route of the main table. On a host in sync nearly
+// every route of a table symroute owns is one: holding each as 8 bytes
+// rather than a 144-byte Route halves what a snapshot holds, and the diff
+// knows such a route is its wanted copy without comparing a field.
+type Copy struct {
+	Of    int32
+	Table uint32
+}
+
+// route materialises c into r.
+func (st *State) copyRoute(c Copy, r *Route) *Route {
+	*r = st.Routes[c.Of]
+	r.Table = c.Table
+	return r
+}
+
+// AllRoutes returns every route of st, its Copies materialised: a new
+// slice, for tests and for reports that are not on a pass's path.
+func (st *State) AllRoutes() []Route {
+	out := make([]Route, 0, len(st.Routes)+len(st.Copies))
+	out = append(out, st.Routes...)
+	for _, c := range st.Copies {
+		out = append(out, *st.copyRoute(c, &Route{}))
+	}
+	return out
+}
+
+// Compact turns every route of st outside main that is equal but for its
+// table to a main route into a Copy, as the kernel adapter's snapshot
+// does: the fake kernel and tests use it to plan from the same form.
+func Compact(st *State) {
+	var main, other []Route
+	for _, r := range st.Routes {
+		if r.Table == TableMain {
+			main = append(main, r)
+		} else {
+			other = append(other, r)
+		}
+	}
+	for _, c := range st.Copies { // already compact: expand, and redo
+		other = append(other, *st.copyRoute(c, &Route{}))
+	}
+	f := NewCopyFinder(main)
+	st.Routes, st.Copies = main, nil
+	for i := range other {
+		if of, ok := f.Find(&other[i]); ok {
+			st.Copies = append(st.Copies, Copy{Of: of, Table: other[i].Table})
+		} else {
+			st.Routes = append(st.Routes, other[i])
+		}
+	}
+}
+
+// CopyFinder finds, for a route of one table, a route of another it is a
+// copy of. The kernel dumps every table in the same trie order, so a table
+// symroute keeps in sync holds its routes in the order of their sources:
+// each table's next route is looked for just after the last one found,
+// and only when it is not there, in an open-addressed table of indices
+// built on first need (4 bytes a slot, two slots a route: a Go map of 1M
+// keys would cost about 60 MB, and hashing every route costs a cache miss
+// a route that the walk does not).
+type CopyFinder struct {
+	routes []Route
+	slots  []int32 // index+1 into routes; 0 is empty
+	mask   uint64
+	// next is, per table, where its next route is looked for first.
+	next      map[uint32]*int
+	lastTable uint32
+	last      *int
+}
+
+// copyAhead is how far past a table's last copy its next is looked for
+// before the index is: main interleaves the routes of every link, which
+// on a host with a few uplinks puts a link's next route a few places on.
+const copyAhead = 8
+
+// NewCopyFinder makes a finder over routes, which must not change while
+// it is used.
+func NewCopyFinder(routes []Route) *CopyFinder {
+	return &CopyFinder{routes: routes, next: map[uint32]*int{}}
+}
+
+func (f *CopyFinder) index() {
+	n := 16
+	for n < 2*len(f.routes) {
+		n <<= 1
+	}
+	f.slots, f.mask = make([]int32, n), uint64(n-1)
+	for i := range f.routes {
+		s := f.hash(&f.routes[i]) & f.mask
+		for f.slots[s] != 0 {
+			s = (s + 1) & f.mask
+		}
+		f.slots[s] = int32(i + 1)
+	}
+}
+
+// Find returns the index of a route equal to r in every field but its
+// table.
+func (f *CopyFinder) Find(r *Route) (int32, bool) {
+	if f.last == nil || r.Table != f.lastTable {
+		p, ok := f.next[r.Table]
+		if !ok {
+			p = new(int)
+			f.next[r.Table] = p
+		}
+		f.last, f.lastTable = p, r.Table
+	}
+	for i := *f.last; i < len(f.routes) && i < *f.last+copyAhead; i++ {
+		if f.routes[i].copiedBy(r) {
+			*f.last = i + 1
+			return int32(i), true
+		}
+	}
+	if f.slots == nil {
+		f.index()
+	}
+	for s := f.hash(r) & f.mask; f.slots[s] != 0; s = (s + 1) & f.mask {
+		if i := f.slots[s] - 1; f.routes[i].copiedBy(r) {
+			*f.last = int(i) + 1
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// copiedBy reports whether c is r in every field but the table.
+func (r *Route) copiedBy(c *Route) bool {
+	return r.equalBut(c) && r.Linkdown == c.Linkdown && r.Unsupported == c.Unsupported
+}
+
+// hash mixes the kernel's key of r, less the table (splitmix64's
+// finaliser: the keys of a routing table are anything but random).
+func (f *CopyFinder) hash(r *Route) uint64 {
+	k := r.Key()
+	k.Table = 0
+	h := k.hash()
+	x := h.hi ^ (h.lo * 0x9e3779b97f4a7c15) ^ uint64(h.priority)<<32 ^ uint64(h.bits)<<16 ^ uint64(h.tos)<<8 ^ uint64(h.family)
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
