@@ -133,7 +133,7 @@ func (k *Kernel) findRoute(key plan.RouteKey) int {
 func (k *Kernel) apply(op plan.Op) error {
 	switch op.Kind {
 	case plan.RouteAdd, plan.RouteReplace:
-		r := *op.Route
+		r := *op.RouteIn(&plan.Route{})
 		for _, l := range append([]plan.Nexthop{{Link: r.Link}}, r.Nexthops...) {
 			if l.Link != 0 && !k.hasLink(l.Link) {
 				return nil // ENODEV: counts as done, the read-back decides
@@ -162,7 +162,7 @@ func (k *Kernel) apply(op plan.Op) error {
 		}
 		k.Writes++
 	case plan.RouteDel:
-		i := k.findRoute(op.Route.Key())
+		i := k.findRoute(op.RouteIn(&plan.Route{}).Key())
 		if i < 0 {
 			return nil // ESRCH
 		}

@@ -110,7 +110,7 @@ func (h *Handle) applyRtnl(ops []plan.Op, errs []error) {
 func (h *Handle) appendOp(b []byte, op *plan.Op, seq uint32) ([]byte, error) {
 	switch op.Kind {
 	case plan.RouteAdd, plan.RouteReplace, plan.RouteDel:
-		return h.appendRouteMsg(b, op.Kind, op.Route, seq)
+		return h.appendRouteMsg(b, op.Kind, op.RouteIn(&h.scratch), seq)
 	case plan.RuleAdd, plan.RuleDel:
 		return appendRuleMsg(b, op.Kind, op.Rule, seq)
 	case plan.SrcValidMarkSet:

@@ -40,6 +40,8 @@ type Handle struct {
 	// the last metric text Apply encoded, and its RTA_METRICS.
 	lastMetrics     string
 	lastMetricsAttr []byte
+	// scratch holds a route Apply encodes that an Op names by its source.
+	scratch plan.Route
 }
 
 // Open returns a Handle on opts.NetNS.

@@ -618,7 +618,7 @@ func TestApplyManyBatches(t *testing.T) {
 	}
 	st := e.snapshot(t)
 	for i, op := range ops {
-		if got := route(st, op.Route.Key()); (got != nil) == bad[i] {
+		if got := route(st, op.RouteIn(&plan.Route{}).Key()); (got != nil) == bad[i] {
 			t.Errorf("op %d (bad: %v): route present: %v", i, bad[i], got != nil)
 		}
 	}

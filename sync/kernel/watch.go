@@ -60,8 +60,10 @@ func (w *watch) Foreign(ops []plan.Op) bool {
 	for _, op := range ops {
 		switch {
 		case op.Kind.IsRoute():
-			routes[op.Route.Key()] = true
-			tables[op.Route.Table] = true
+			k := op.Route.Key()
+			k.Table = op.Table()
+			routes[k] = true
+			tables[k.Table] = true
 		case op.Kind.IsRule():
 			rules[op.Rule.Key()] = true
 		}

@@ -137,7 +137,7 @@ func Diff(st *State, m *Mirror) Plan {
 		perTable[t] = to
 		d.table(h, w, func(op Op) {
 			kind := 0 // link route
-			if op.Route.gatewayed() {
+			if op.Route.gatewayed() { // Into does not change it
 				kind = 1
 			}
 			if op.Kind == RouteDel {
@@ -223,7 +223,6 @@ type differ struct {
 	tmp  Route
 	tmp2 Route
 	tmp3 Route
-	pool []Route // chunk that materialised routes are cut from
 }
 
 // have returns the route of index i of Diff's have (a copy materialised
@@ -259,7 +258,7 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 			break // out of step
 		}
 		if !c.equalBut(src) {
-			emit(Op{Kind: RouteReplace, Route: d.materialise(w)})
+			emit(m.op(RouteReplace, w))
 		}
 	}
 	cur, want = cur[i:], want[i:]
@@ -283,20 +282,21 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 		c, of := d.have(ci, &d.tmp3)
 		j, ok := byKey[c.Key().hash()]
 		if !ok || matched[j] {
+			op := Op{Kind: RouteDel, Route: c}
 			if of >= 0 {
-				c = d.keep(c)
+				op = Op{Kind: RouteDel, Route: &d.st.Routes[of], Into: c.Table}
 			}
-			emit(Op{Kind: RouteDel, Route: c})
+			emit(op)
 			continue
 		}
 		matched[j] = true
 		if !c.Equal(m.route(m.want[want[j]], &d.tmp)) {
-			emit(Op{Kind: RouteReplace, Route: d.materialise(m.want[want[j]])})
+			emit(m.op(RouteReplace, m.want[want[j]]))
 		}
 	}
 	for j, wi := range want {
 		if !matched[j] && byKey[m.key(m.want[wi]).hash()] == int32(j) {
-			emit(Op{Kind: RouteAdd, Route: d.materialise(m.want[wi])})
+			emit(m.op(RouteAdd, m.want[wi]))
 		}
 	}
 }
@@ -315,29 +315,13 @@ func (r *Route) sameKey(o *Route) bool {
 	return r.Dst == o.Dst && r.Priority == o.Priority && r.Tos == o.Tos && r.Family == o.Family
 }
 
-// materialise returns a wanted route that outlives the diff.
-func (d *differ) materialise(w wantRoute) *Route {
+// op is an operation that writes w: a copy of a main route refers to it,
+// and names its table in Into.
+func (m *Mirror) op(kind OpKind, w wantRoute) Op {
 	if w.alt >= 0 {
-		return &d.m.alts[w.alt]
+		return Op{Kind: kind, Route: &m.alts[w.alt]}
 	}
-	r := d.alloc()
-	d.m.route(w, r)
-	return r
-}
-
-// keep returns a copy of r that outlives the diff.
-func (d *differ) keep(r *Route) *Route {
-	k := d.alloc()
-	*k = *r
-	return k
-}
-
-func (d *differ) alloc() *Route {
-	if len(d.pool) == cap(d.pool) {
-		d.pool = make([]Route, 0, 1024)
-	}
-	d.pool = d.pool[:len(d.pool)+1]
-	return &d.pool[len(d.pool)-1]
+	return Op{Kind: kind, Route: &m.st.Routes[w.src], Into: w.table}
 }
 
 // ownRoute reports whether r goes through the link whose table it is in.

@@ -60,17 +60,34 @@ func (k OpKind) IsRule() bool { return k == RuleAdd || k == RuleDel }
 
 // Op is one change; Route, Rule or Ingress is set according to Kind. They
 // point into the State or Mirror the plan was made from (a first pass over
-// 100k routes must not copy each one again).
+// 1M routes must not copy each one again: 144 MB).
 type Op struct {
-	Kind    OpKind
+	Kind OpKind
+	// Into, when not 0, is the table a route operation writes: Route is
+	// then the main route it copies, with no copy made. Read the route
+	// with RouteIn.
+	Into    uint32
 	Route   *Route
 	Rule    *Rule
 	Ingress *IngressOp
 }
 
+// RouteIn returns the route a route operation writes: Route, or when Into
+// is set a copy of it in that table made in scratch.
+func (op *Op) RouteIn(scratch *Route) *Route {
+	if op.Into == 0 {
+		return op.Route
+	}
+	*scratch = *op.Route
+	scratch.Table = op.Into
+	return scratch
+}
+
 // Table is the routing table the operation writes, 0 for none.
 func (op Op) Table() uint32 {
 	switch {
+	case op.Kind.IsRoute() && op.Into != 0:
+		return op.Into
 	case op.Kind.IsRoute():
 		return op.Route.Table
 	case op.Kind.IsRule():

@@ -119,7 +119,7 @@ func famFlag(f uint8) string {
 }
 
 func (rn Renderer) route(b *strings.Builder, op Op) {
-	r := op.Route
+	r := op.RouteIn(&Route{})
 	b.WriteString(famFlag(r.Family))
 	switch op.Kind {
 	case RouteAdd:
