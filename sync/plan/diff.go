@@ -136,7 +136,7 @@ func Diff(st *State, m *Mirror) Plan {
 		to := &tableOps{}
 		perTable[t] = to
 		d.table(h, w, func(op Op) {
-			kind := 0 // link route
+			kind := 0                 // link route
 			if op.Route.gatewayed() { // Into does not change it
 				kind = 1
 			}
