@@ -136,8 +136,9 @@ func Diff(st *State, m *Mirror) Plan {
 		to := &tableOps{}
 		perTable[t] = to
 		d.table(h, w, func(op Op) {
-			kind := 0                 // link route
-			if op.Route.gatewayed() { // Into does not change it
+			// 0: link route, 1: gateway route (Into does not change it)
+			kind := 0
+			if op.Route.gatewayed() {
 				kind = 1
 			}
 			if op.Kind == RouteDel {
