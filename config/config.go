@@ -66,6 +66,9 @@ type Config struct {
 	TriggerArgs []string
 	ConfigFile  string // the file named or defaulted (it may not exist if defaulted)
 	LockFile    string
+	// MetricsFile is where --once and --check write their gauges for
+	// node_exporter's textfile collector; "" for nowhere.
+	MetricsFile string
 	// Options has Exclude nil for the default list, non-nil (maybe empty)
 	// when given; Flush is set for ModeFlush.
 	Options plan.Options
@@ -85,7 +88,7 @@ func usagef(format string, a ...any) error {
 // optionKeys are the flags that are also config file keys, in the order
 // their errors are reported.
 var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file",
-	"follow-ingress", "ingress-mark-mask"}
+	"follow-ingress", "ingress-mark-mask", "metrics-file"}
 
 func isList(key string) bool {
 	return key == "exclude" || key == "include" || key == "set-route-metric"
@@ -138,6 +141,7 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	// a flag can turn off what the config file turned on.
 	fs.Lookup("follow-ingress").NoOptDefVal = "true"
 	fs.StringVar(f.scalars["ingress-mark-mask"], "ingress-mark-mask", "", "")
+	fs.StringVar(f.scalars["metrics-file"], "metrics-file", "", "")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
 	fs.BoolVarP(&f.help, "help", "h", false, "")
@@ -312,6 +316,7 @@ type optionSet struct {
 	given               map[string]bool
 	tableBase, priority uint32
 	lockFile            string
+	metricsFile         string
 	exclude, include    []string
 	metrics             []plan.Metric
 	followIngress       bool
@@ -393,6 +398,18 @@ func (s *optionSet) set(key, value string) error {
 			return fmt.Errorf("%s %q: must be an absolute path", key, value)
 		}
 		s.lockFile = value
+	case "metrics-file":
+		switch {
+		case value == "":
+			// explicitly none: a flag turns off the file's
+		case !filepath.IsAbs(value) || strings.HasSuffix(value, "/"):
+			return fmt.Errorf("%s %q: must be an absolute path to a file", key, value)
+		case !strings.HasSuffix(value, ".prom"):
+			// The collector reads *.prom files only: anything else would be
+			// written every pass and never read.
+			return fmt.Errorf("%s %q: must end in .prom (node_exporter's textfile collector reads no other file)", key, value)
+		}
+		s.metricsFile = value
 	default:
 		return fmt.Errorf("%s: not an option", key)
 	}
@@ -418,6 +435,9 @@ func (s *optionSet) applyTo(c *Config) {
 	}
 	if s.given["lock-file"] {
 		c.LockFile = s.lockFile
+	}
+	if s.given["metrics-file"] {
+		c.MetricsFile = s.metricsFile
 	}
 	if s.given["follow-ingress"] {
 		c.Options.FollowIngress = s.followIngress

@@ -256,6 +256,20 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) { c.LockFile = "/var/lock/symroute.lock" },
 		},
 		{
+			name: "metrics file",
+			args: []string{"--check", "--metrics-file", "/var/lib/prometheus/node-exporter/symroute.prom"},
+			want: func(c *Config) {
+				c.Mode = ModeCheck
+				c.MetricsFile = "/var/lib/prometheus/node-exporter/symroute.prom"
+			},
+		},
+		{
+			name: "an empty metrics file flag turns off the file's",
+			args: []string{"--once", "--metrics-file="},
+			conf: "metrics-file = /m/s.prom\n",
+			want: func(c *Config) {},
+		},
+		{
 			name: "missing default file is fine",
 			args: []string{"--check"},
 			want: func(c *Config) { c.Mode = ModeCheck },
@@ -281,6 +295,7 @@ func TestParse(t *testing.T) {
 				"set-route-metric = mtu=9000\n" +
 				"set-route-metric = advmss=8960 # jumbo\n" +
 				"lock-file = /var/run/x.lock\n" +
+				"metrics-file = /var/lib/node/symroute.prom\n" +
 				"  \n" +
 				"# end, no newline after the last line\n" +
 				"include = w*",
@@ -291,6 +306,7 @@ func TestParse(t *testing.T) {
 				c.Options.Include = []string{"e*", "w*"}
 				c.Options.RouteMetrics = []plan.Metric{{ID: 2, Value: 9000}, {ID: 8, Value: 8960}}
 				c.LockFile = "/var/run/x.lock"
+				c.MetricsFile = "/var/lib/node/symroute.prom"
 			},
 		},
 		{
@@ -501,6 +517,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "follow-ingress with priority 1, both in the file", args: []string{"--once"}, conf: "priority = 1\nfollow-ingress = yes\n", want: "CONF: priority 1: follow-ingress puts its rules at priority-1, so it needs 2 or more"},
 		{name: "relative lock file", args: []string{"--once", "--lock-file", "sync.lock"}, want: `--lock-file "sync.lock": must be an absolute path`},
 		{name: "empty lock file", args: []string{"--once", "--lock-file="}, want: `--lock-file "": must be an absolute path`},
+		{name: "relative metrics file", args: []string{"--once", "--metrics-file", "s.prom"}, want: `--metrics-file "s.prom": must be an absolute path to a file`},
+		{name: "metrics directory", args: []string{"--once", "--metrics-file", "/var/lib/node/"}, want: `--metrics-file "/var/lib/node/": must be an absolute path to a file`},
+		{name: "metrics file not .prom", args: []string{"--check", "--metrics-file", "/var/lib/node/symroute.txt"}, want: `--metrics-file "/var/lib/node/symroute.txt": must end in .prom`},
 
 		// Config file: finding it.
 		{name: "empty config name", args: []string{"--once", "--config="}, want: `--config "": no file named`},
@@ -515,7 +534,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "named group-writable", args: []string{"--once", "--config", "CONF"}, conf: "priority = 5\n", perm: 0o660, want: "config file CONF: mode 0660"},
 
 		// Config file: its lines.
-		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask)`},
+		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file)`},
 		{name: "flag as key", args: []string{"--once"}, conf: "once = true\n", want: `CONF:1: "once" is a command-line flag, not a config file key`},
 		{name: "config as key", args: []string{"--once"}, conf: "config = /x\n", want: `CONF:1: "config" is a command-line flag, not a config file key`},
 		{name: "dashed key", args: []string{"--once"}, conf: "--priority = 5\n", want: `CONF:1: unknown key "--priority"`},
@@ -533,6 +552,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "unknown metric", args: []string{"--once"}, conf: "set-route-metric = foo=1\n", want: `CONF:1: set-route-metric "foo=1": unknown route metric "foo"`},
 		{name: "metric twice", args: []string{"--once"}, conf: "set-route-metric = mtu=1\nset-route-metric = mtu=2\n", want: `CONF:2: set-route-metric "mtu=2": mtu is already set (mtu 1)`},
 		{name: "relative lock file", args: []string{"--once"}, conf: "lock-file = run/x.lock\n", want: `CONF:1: lock-file "run/x.lock": must be an absolute path`},
+		{name: "metrics file not .prom", args: []string{"--once"}, conf: "metrics-file = /m/x\n", want: `CONF:1: metrics-file "/m/x": must end in .prom`},
 		{name: "scalar twice", args: []string{"--once"}, conf: "priority = 5\n# again\npriority = 6\n", want: "CONF:3: priority given twice (first on line 1)"},
 		{name: "bad file value overridden by a flag", args: []string{"--once", "--priority", "5"}, conf: "priority = 0\n", want: "CONF:1: priority 0: must be from 1 to 32765"},
 		{name: "line too long", args: []string{"--once"}, conf: "priority = 5\nexclude = " + strings.Repeat("x", 70000) + "\n", want: "CONF:2: line too long"},

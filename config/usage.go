@@ -34,6 +34,9 @@ Options (also keys of the config file, without the dashes: "priority = 32765"):
                               published container ports): conntrack marks, fwmark rules and an
                               nftables table "inet symroute" (default off)
   --ingress-mark-mask MASK    firewall-mark bits --follow-ingress may use (default 0xff000000)
+  --metrics-file PATH.prom    after --once (and each listener pass) and --check, write gauges
+                              for node_exporter's textfile collector; none if PATH's
+                              directory does not exist; --metrics-file= writes none
 
 Other flags:
   --config FILE               config file (default /etc/symroute/symroute.conf; a missing

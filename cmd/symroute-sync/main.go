@@ -13,6 +13,7 @@ import (
 	"github.com/symroute/symroute/dispatch"
 	"github.com/symroute/symroute/hooks"
 	"github.com/symroute/symroute/lease"
+	"github.com/symroute/symroute/metrics"
 	"github.com/symroute/symroute/sync/kernel"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
@@ -100,11 +101,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.DryRun:
 		return dryRun(k, po, stdout, log)
 	case cfg.Mode == config.ModeCheck:
-		return check(k, po, stdout, log)
+		return check(k, po, cfg.MetricsFile, stdout, log)
 	case cfg.Mode == config.ModeStatus:
 		return status(k, po, cfg.JSON, stdout, log)
-	case cfg.Mode == config.ModeOnce, cfg.Mode == config.ModeFlush:
-		return once(k, po, log)
+	case cfg.Mode == config.ModeOnce:
+		return once(k, po, cfg.MetricsFile, log)
+	case cfg.Mode == config.ModeFlush:
+		return once(k, po, "", log)
 	case cfg.Mode == config.ModeListen:
 		listen(k, args, cfg, log)
 		return exitOK
@@ -120,7 +123,10 @@ func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) 
 	cur.Store(cfg)
 	dispatch.Serve(func() error {
 		c := cur.Load()
-		_, err := pass.Once(k, pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: dispatch.LockWait, Trigger: "dbus", Log: log})
+		po := pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: dispatch.LockWait, Trigger: "dbus", Log: log}
+		t0 := time.Now()
+		res, err := pass.Once(k, po)
+		passMetrics(k, po, c.MetricsFile, t0, res, err, log)
 		return err
 	}, func() error {
 		c, err := config.Parse(args)
@@ -152,8 +158,13 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func once(k plan.Kernel, po pass.Options, log *slog.Logger) int {
-	_, err := pass.Once(k, po)
+// once runs a pass; with metricsFile, it writes its gauges after.
+func once(k plan.Kernel, po pass.Options, metricsFile string, log *slog.Logger) int {
+	t0 := time.Now()
+	res, err := pass.Once(k, po)
+	if !errors.Is(err, pass.ErrLockBusy) {
+		passMetrics(k, po, metricsFile, t0, res, err, log)
+	}
 	switch {
 	case err == nil:
 		return exitOK
@@ -197,8 +208,13 @@ func dryRun(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) 
 	return exitOK
 }
 
-func check(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) int {
-	st, _, p, ok := computeOrLog(k, po, log)
+// check exits 3 and prints the plan if the kernel is out of sync; with
+// metricsFile, it writes what it saw, keeping the last pass's gauges.
+func check(k plan.Kernel, po pass.Options, metricsFile string, stdout io.Writer, log *slog.Logger) int {
+	st, m, p, ok := computeOrLog(k, po, log)
+	if ok && metricsFile != "" {
+		logMetricsErr(metrics.WriteCheck(metricsFile, lookOf(st, m, p, po.Plan), version), metricsFile, log)
+	}
 	switch {
 	case !ok:
 		return exitFailed

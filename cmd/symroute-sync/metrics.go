@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/symroute/symroute/metrics"
+	"github.com/symroute/symroute/sync/pass"
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// lookOf is what a look at the kernel found, as gauges.
+func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics.Look {
+	look := metrics.Look{Pending: len(p.Ops), Warnings: len(p.Warnings)}
+	for _, l := range plan.Status(st, m, p, o) {
+		ml := metrics.Link{Name: l.Name, Table: l.Table, Managed: l.Managed, Skipped: l.Clash != "", Routes: l.Routes}
+		for _, r := range l.Rules {
+			if r.Present {
+				ml.Rules++
+			}
+		}
+		look.Links = append(look.Links, ml)
+	}
+	return look
+}
+
+// passMetrics writes the gauges of a pass that started at t0 and ended with
+// err, after one more look at the kernel: the pass's own last look may
+// predate its last writes (it skips the read-back when only it wrote).
+// Metrics never change how the run ends: a failure to write them is
+// logged.
+func passMetrics(k plan.Kernel, po pass.Options, path string, t0 time.Time, res pass.Result, err error, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	end := time.Now()
+	mp := metrics.Pass{OK: err == nil, Partial: errors.Is(err, pass.ErrPartial), Duration: end.Sub(t0), Applied: res.Applied, End: end}
+	var look metrics.Look
+	if st, m, p, perr := pass.Plan(k, po); perr == nil {
+		look = lookOf(st, m, p, po.Plan)
+	} else {
+		log.Debug("metrics: no look at the kernel after the pass", "err", perr)
+	}
+	logMetricsErr(metrics.WritePass(path, look, mp, version), path, log)
+}
+
+func logMetricsErr(err error, path string, log *slog.Logger) {
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		// The packaged timer names Debian's collector directory, which is
+		// there only where node_exporter is installed.
+		log.Debug("metrics not written: no such directory", "file", path)
+	default:
+		log.Warn("metrics not written", "err", err)
+	}
+}

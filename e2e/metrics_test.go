@@ -1,0 +1,105 @@
+package e2e
+
+// --metrics-file: what node_exporter's textfile collector reads after a
+// pass and after a check, on a real host.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// promSamples reads a text file's samples by series.
+func promSamples(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if i := strings.LastIndexByte(l, ' '); i > 0 && !strings.HasPrefix(l, "#") {
+			out[l[:i]] = l[i+1:]
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(b))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s\n%s", err, out, b)
+	}
+	return out
+}
+
+func TestMetricsFile(t *testing.T) {
+	t.Parallel()
+	requireRootWith(t, "prometheus", "promtool")
+	h, t1, t2 := newSeedHost(t)
+	prom := filepath.Join(t.TempDir(), "symroute.prom")
+
+	if r := h.symroute("--once", "--metrics-file", prom); r.code != 0 {
+		t.Fatalf("--once: %s", r)
+	}
+	m := promSamples(t, prom)
+	routes := func(table string) string {
+		return strconv.Itoa(len(strings.Split(strings.TrimSpace(h.ip("route", "show", "table", table)), "\n")))
+	}
+	for series, want := range map[string]string{
+		`symroute_links{state="managed"}`:                     "2",
+		`symroute_links{state="skipped"}`:                     "0",
+		`symroute_clashes`:                                    "0",
+		`symroute_link_rules{link="em1",table="` + t1 + `"}`:  "1",
+		`symroute_link_routes{link="em1",table="` + t1 + `"}`: routes(t1),
+		`symroute_link_routes{link="em2",table="` + t2 + `"}`: routes(t2),
+		`symroute_pending_changes`:                            "0",
+		`symroute_last_pass_success`:                          "1",
+		`symroute_last_pass_partial`:                          "0",
+		`symroute_last_pass_changes`:                          "6", // 2 routes and a rule per link
+	} {
+		if m[series] != want {
+			t.Errorf("after the first pass: %s = %q, want %q", series, m[series], want)
+		}
+	}
+	passAt := m[`symroute_last_pass_timestamp_seconds`]
+
+	// Drift: a check says so, and keeps the pass's gauges (no "last pass
+	// failed" from checking).
+	h.ip("route", "del", "default", "table", t2)
+	if r := h.symroute("--check", "--metrics-file", prom); r.code != 3 {
+		t.Fatalf("--check after a route went: want exit 3, got %s", r)
+	}
+	m = promSamples(t, prom)
+	if m[`symroute_pending_changes`] != "1" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "1" {
+		t.Errorf("after the check: pending %q, em2's routes %q; want 1 and 1", m[`symroute_pending_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`])
+	}
+	if m[`symroute_last_pass_success`] != "1" || m[`symroute_last_pass_timestamp_seconds`] != passAt {
+		t.Errorf("the check changed the last pass's gauges: success %q, time %q (was %s)", m[`symroute_last_pass_success`], m[`symroute_last_pass_timestamp_seconds`], passAt)
+	}
+
+	// The next pass mends it and says what it did.
+	if r := h.symroute("--once", "--metrics-file", prom); r.code != 0 {
+		t.Fatalf("--once: %s", r)
+	}
+	m = promSamples(t, prom)
+	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "1" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "2" {
+		t.Errorf("after the mending pass: pending %q, changes %q, em2's routes %q; want 0, 1, 2",
+			m[`symroute_pending_changes`], m[`symroute_last_pass_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`])
+	}
+
+	// A failed pass (its lock cannot be taken) says so.
+	bad := filepath.Join(t.TempDir(), "lockdir")
+	if err := os.Mkdir(bad, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(bad, 0o777); err != nil { // refused: others may write it
+		t.Fatal(err)
+	}
+	if r := h.symroute("--once", "--metrics-file", prom, "--lock-file", filepath.Join(bad, "l")); r.code != 1 {
+		t.Fatalf("--once with a lock others may replace: want exit 1, got %s", r)
+	}
+	if m = promSamples(t, prom); m[`symroute_last_pass_success`] != "0" || m[`symroute_last_pass_partial`] != "0" {
+		t.Errorf("after a failed pass: success %q, partial %q; want 0 and 0", m[`symroute_last_pass_success`], m[`symroute_last_pass_partial`])
+	}
+}

@@ -1,0 +1,131 @@
+package metrics
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/internal/testns"
+)
+
+var (
+	look = Look{Pending: 2, Warnings: 1, Links: []Link{
+		{Name: "lo"},
+		{Name: "em2", Table: 1003, Managed: true, Rules: 1, Routes: 2},
+		{Name: "em1", Table: 1002, Managed: true, Rules: 2, Routes: 5},
+		{Name: `we"ird\`, Table: 1009, Managed: true, Skipped: true},
+	}}
+	ok = Pass{OK: true, Duration: 1500 * time.Microsecond, Applied: 7, End: time.Unix(1795000000, 0)}
+)
+
+// samples are the non-comment lines of a text file.
+func samples(text string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestText(t *testing.T) {
+	want := []string{
+		`symroute_info{version="1.2"} 1`,
+		`symroute_links{state="managed"} 2`,
+		`symroute_links{state="skipped"} 1`,
+		`symroute_links{state="unmanaged"} 1`,
+		`symroute_clashes 1`,
+		`symroute_link_rules{link="em1",table="1002"} 2`,
+		`symroute_link_rules{link="em2",table="1003"} 1`,
+		`symroute_link_rules{link="we\"ird\\",table="1009"} 0`,
+		`symroute_link_routes{link="em1",table="1002"} 5`,
+		`symroute_link_routes{link="em2",table="1003"} 2`,
+		`symroute_link_routes{link="we\"ird\\",table="1009"} 0`,
+		`symroute_pending_changes 2`,
+		`symroute_warnings 1`,
+		`symroute_last_pass_success 1`,
+		`symroute_last_pass_partial 0`,
+		`symroute_last_pass_duration_seconds 0.0015`,
+		`symroute_last_pass_changes 7`,
+		`symroute_last_pass_timestamp_seconds 1795000000`,
+	}
+	if diff := cmp.Diff(want, samples(string(Text(look, ok, "1.2")))); diff != "" {
+		t.Errorf("samples (-want +got):\n%s", diff)
+	}
+}
+
+// promtool (Debian's prometheus package) is the format's own checker:
+// names, HELP and TYPE lines, label quoting.
+func TestPromtool(t *testing.T) {
+	testns.RequirePrograms(t, "prometheus", "promtool")
+	for name, text := range map[string][]byte{
+		"pass":    Text(look, ok, "1.2"),
+		"partial": Text(Look{}, Pass{Partial: true}, "dev"),
+	} {
+		cmd := exec.Command("promtool", "check", "metrics")
+		cmd.Stdin = strings.NewReader(string(text))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: promtool check metrics: %v\n%s\n%s", name, err, out, text)
+		}
+	}
+}
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "symroute.prom")
+	old := syscall.Umask(0o077) // the packaged unit's
+	defer syscall.Umask(old)
+	if err := WritePass(path, look, ok, "1.2"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644: node_exporter does not run as root", fi.Mode().Perm())
+	}
+
+	// A check replaces the look, and keeps the last pass's gauges as they
+	// were: an out-of-sync host checked is no failed pass.
+	drift := Look{Pending: 9}
+	if err := WriteCheck(path, drift, "1.2"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(Text(drift, ok, "1.2"))
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("after a check (-want +got):\n%s", diff)
+	}
+	// A check with no pass before it writes no pass gauges.
+	fresh := filepath.Join(dir, "fresh.prom")
+	if err := WriteCheck(fresh, drift, "1.2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(fresh); strings.Contains(string(got), lastPass) {
+		t.Errorf("a check with no pass before it wrote pass gauges:\n%s", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("%d files left in the directory, want the 2 written: %v", len(entries), entries)
+	}
+
+	// No directory: fs.ErrNotExist, which the caller takes as "no
+	// collector here"; nothing made.
+	err = WritePass(filepath.Join(dir, "none", "symroute.prom"), look, ok, "1.2")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("into a missing directory: %v, want fs.ErrNotExist", err)
+	}
+}
