@@ -86,7 +86,9 @@ func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, erro
 			return nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
 		}
 	}
-	main := make([]plan.Route, raw.nMain)
+	// Room for a few routes of other tables that copy none: appending them
+	// to a full slice of 1M routes would hold two for a moment.
+	main := make([]plan.Route, raw.nMain, raw.nMain+min(raw.n-raw.nMain, spareRoutes))
 	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain }}
 	n := 0
 	raw.each(func(b []byte) {
@@ -110,19 +112,20 @@ func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, erro
 			other = append(other, r)
 		}
 	})
-	if len(other) == 0 {
-		return main, copies, nil
-	}
 	return append(main, other...), copies, nil
 }
+
+// spareRoutes bounds the room routes() leaves after main's: a table out of
+// step by more costs one copy of main.
+const spareRoutes = 4096
 
 const rawChunk = 1 << 20
 
 // rawRoutes holds route messages, each as a 4-byte length and the message
 // (IPv6 ones less the attributes parse ignores: cacheinfo alone is 36 bytes).
 type rawRoutes struct {
-	chunks [][]byte
-	nMain  int // messages of the main table
+	chunks   [][]byte
+	n, nMain int // messages, and those of the main table
 }
 
 // each calls f with every message held.
@@ -171,6 +174,7 @@ func (r *rawRoutes) add(b []byte, main bool) {
 	}
 	ne.PutUint32(c[st:], uint32(len(c)-st-4))
 	r.chunks[last] = c
+	r.n++
 	if main {
 		r.nMain++
 	}

@@ -42,6 +42,23 @@ func BenchmarkComputeFirst100k(b *testing.B) {
 	benchCompute(b, st, 100006)
 }
 
+// One main route changed its gateway since the last pass: its copy is no
+// Copy now, and the diff must step over it rather than hash the table.
+func BenchmarkComputeOneChange100k(b *testing.B) {
+	st := oneChanged(syncedHost(100000))
+	benchCompute(b, st, 1)
+}
+
+// oneChanged changes the gateway of a main route in the middle of st.
+func oneChanged(st *State) *State {
+	for i := len(st.Routes) / 2; ; i++ {
+		if r := &st.Routes[i]; r.Table == TableMain && r.Gw.IsValid() {
+			r.Gw = r.Gw.Next()
+			return st
+		}
+	}
+}
+
 func BenchmarkComputeNoop1M(b *testing.B) {
 	st := syncedHost(1000000)
 	benchCompute(b, st, 0)

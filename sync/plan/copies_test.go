@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"math/rand"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -81,6 +83,75 @@ func TestCopyFinderMisses(t *testing.T) {
 		c.Priority++
 		if j, ok := f.Find(&c); ok {
 			t.Errorf("route %d with another metric: found %d", i, j)
+		}
+	}
+}
+
+// The diff's walk steps over routes added, gone and changed, in whatever
+// order the snapshot holds them: each perturbation costs exactly one
+// operation, and the plan applied leaves nothing to do.
+func TestDiffStepsOver(t *testing.T) {
+	for seed := int64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		st := syncedHost(300)
+		changes := 0
+		for n := 1 + rng.Intn(12); n > 0; n-- {
+			i := rng.Intn(len(st.Routes))
+			r := &st.Routes[i]
+			if r.Dst.Bits() != 24 { // the seed's own routes stay
+				continue
+			}
+			switch rng.Intn(3) {
+			case 0: // a mirror route changed or a main one: one replace
+				r.Protocol++
+			case 1: // gone: one add (main's) or one delete (main's copy stays)
+				r.Table = 77 // out of every table symroute reads
+			case 2: // a stale route in a mirror: one delete
+				c := *r
+				c.Table = DefaultTableBase + 2
+				c.Dst = netip.PrefixFrom(c.Dst.Addr(), 25)
+				st.Routes = append(st.Routes, c)
+			}
+			changes++
+		}
+		rng.Shuffle(len(st.Routes), func(i, j int) {
+			if rng.Intn(8) == 0 {
+				st.Routes[i], st.Routes[j] = st.Routes[j], st.Routes[i]
+			}
+		})
+		Compact(st)
+		o := DefaultOptions()
+		p := Compute(st, o)
+		// Applied to a model of the kernel: a route per key.
+		all := map[RouteKey]Route{}
+		for _, r := range st.AllRoutes() {
+			if r.Table != 77 {
+				all[r.Key()] = r
+			}
+		}
+		for _, op := range p.Ops {
+			if !op.Kind.IsRoute() {
+				continue
+			}
+			r := *op.RouteIn(&Route{})
+			if op.Kind == RouteDel {
+				delete(all, r.Key())
+			} else {
+				all[r.Key()] = r
+			}
+		}
+		after := &State{Links: st.Links, Addrs: st.Addrs, Rules: st.Rules}
+		for _, r := range all {
+			after.Routes = append(after.Routes, r)
+		}
+		if again := Compute(after, o); len(again.Ops) != 0 {
+			t.Fatalf("seed %d: after the plan, %d more: %v", seed, len(again.Ops), render(after, again))
+		}
+		// A changed main route is one replace, or an add if its copy was
+		// changed too: never more operations than changes, and a delete
+		// never of a route still wanted.
+		if len(p.Ops) > changes {
+			t.Errorf("seed %d: %d operations for %d changes: %v", seed, len(p.Ops), changes, render(st, p))
 		}
 	}
 }

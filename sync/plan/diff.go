@@ -226,6 +226,11 @@ type differ struct {
 	tmp3 Route
 }
 
+// lookAhead is how far the diff's walk looks for its step again: far
+// enough for a few routes added or gone together, near enough that a table
+// far out of step costs little before the map takes over.
+const lookAhead = 4
+
 // have returns the route of index i of Diff's have (a copy materialised
 // into scratch), and the main route it copies (-1 if it is no Copy).
 func (d *differ) have(i int32, scratch *Route) (*Route, int32) {
@@ -239,30 +244,52 @@ func (d *differ) have(i int32, scratch *Route) (*Route, int32) {
 // table emits the operations that turn the routes cur (indices of Diff's
 // have) into want (indices into m.want). The kernel dumps every table in
 // the same trie order, and want keeps main's order, so on a host in sync
-// the two line up: they are walked side by side, and only from the first
-// difference on does a map pair them up. A Copy of the very main route a
-// wanted route copies is that route: nothing is compared.
+// the two line up: they are walked side by side. Where they fall out of
+// step (a route added, gone or changed: a changed route is no Copy and is
+// held apart), the walk looks a few routes ahead on each side to step in
+// again, and leaves what it passes over to a map that pairs up the rest.
+// A Copy of the very main route a wanted route copies is that route:
+// nothing is compared.
 func (d *differ) table(cur, want []int32, emit func(Op)) {
 	m := d.m
-	i := 0
-	for ; i < len(cur) && i < len(want); i++ {
-		w := m.want[want[i]]
+	var leftCur, leftWant []int32
+	i, j := 0, 0
+walk:
+	for i < len(cur) && j < len(want) {
+		w := m.want[want[j]]
 		src := m.source(w)
-		if i+1 < len(want) && src.sameKey(m.source(m.want[want[i+1]])) {
-			break // two wanted routes with one key
+		if j+1 < len(want) && src.sameKey(m.source(m.want[want[j+1]])) {
+			break // two wanted routes with one key: the map decides
 		}
 		c, of := d.have(cur[i], &d.tmp3)
-		if of >= 0 && w.alt < 0 && of == w.src {
-			continue
+		switch {
+		case of >= 0 && w.alt < 0 && of == w.src:
+		case c.sameKey(src):
+			if !c.equalBut(src) {
+				emit(m.op(RouteReplace, w))
+			}
+		default:
+			// Out of step: c further on in want (routes added before it),
+			// or src further on in cur (routes gone before it)?
+			for k := j + 1; k < len(want) && k <= j+lookAhead; k++ {
+				if c.sameKey(m.source(m.want[want[k]])) {
+					leftWant = append(leftWant, want[j:k]...)
+					j = k
+					continue walk
+				}
+			}
+			for k := i + 1; k < len(cur) && k <= i+lookAhead; k++ {
+				if n, _ := d.have(cur[k], &d.tmp3); n.sameKey(src) {
+					leftCur = append(leftCur, cur[i:k]...)
+					i = k
+					continue walk
+				}
+			}
+			leftCur, leftWant = append(leftCur, cur[i]), append(leftWant, want[j])
 		}
-		if !c.sameKey(src) {
-			break // out of step
-		}
-		if !c.equalBut(src) {
-			emit(m.op(RouteReplace, w))
-		}
+		i, j = i+1, j+1
 	}
-	cur, want = cur[i:], want[i:]
+	cur, want = append(leftCur, cur[i:]...), append(leftWant, want[j:]...)
 	if len(cur) == 0 && len(want) == 0 {
 		return
 	}
