@@ -53,19 +53,25 @@ func (w *watch) Close() error { return w.c.close() }
 // Foreign drains what was queued: a route event whose key a route op names,
 // or a rule event of symroute's protocol whose selectors a rule op names,
 // is the pass's own doing; anything else, or an overflow (ENOBUFS:
-// notifications were lost), is foreign.
+// notifications were lost), is foreign. The keys are indexed only once a
+// notification is there to check: a pass of 1M writes overflows the socket,
+// and the kernel reports that first.
 func (w *watch) Foreign(ops []plan.Op) bool {
-	routes, rules := map[plan.RouteKey]bool{}, map[plan.RuleKey]bool{}
-	tables := map[uint32]bool{}
-	for _, op := range ops {
-		switch {
-		case op.Kind.IsRoute():
-			k := op.Route.Key()
-			k.Table = op.Table()
-			routes[k] = true
-			tables[k.Table] = true
-		case op.Kind.IsRule():
-			rules[op.Rule.Key()] = true
+	var routes map[plan.RouteKey]bool
+	var rules map[plan.RuleKey]bool
+	var tables map[uint32]bool
+	index := func() {
+		routes, rules, tables = map[plan.RouteKey]bool{}, map[plan.RuleKey]bool{}, map[uint32]bool{}
+		for _, op := range ops {
+			switch {
+			case op.Kind.IsRoute():
+				k := op.Route.Key()
+				k.Table = op.Table()
+				routes[k] = true
+				tables[k.Table] = true
+			case op.Kind.IsRule():
+				rules[op.Rule.Key()] = true
+			}
 		}
 	}
 	p := routeParser{keep: func(t uint32) bool { return tables[t] }}
@@ -77,6 +83,9 @@ func (w *watch) Foreign(ops []plan.Op) bool {
 		}
 		if err != nil {
 			return true
+		}
+		if routes == nil {
+			index()
 		}
 		for len(buf) > 0 {
 			h, body, rest, err := nextMsg(buf)
