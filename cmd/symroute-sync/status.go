@@ -127,6 +127,9 @@ func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *
 			fmt.Fprintf(stdout, "follow-ingress not enabled: %s\n", ingress.Error)
 		}
 	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	if len(p.Ops) > 0 {
 		fmt.Fprintf(stdout, "%d changes pending (see --dry-run)\n", len(p.Ops))
 	}

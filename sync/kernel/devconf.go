@@ -2,9 +2,13 @@ package kernel
 
 import (
 	"bytes"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/symroute/symroute/internal/nsthread"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -13,10 +17,15 @@ import (
 // IFLA_AF_SPEC: the hardened units set ProtectKernelTunables=yes, which
 // makes /proc/sys read-only to them, and netlink needs no file at all.
 
-// ipv4DevconfSrcVmark is IPV4_DEVCONF_SRC_VMARK (include/uapi/linux/ip.h).
-// IFLA_INET_CONF dumps the settings as an array of u32 in enum order from
-// 1, so it is at index 23; a write names it by its number.
-const ipv4DevconfSrcVmark = 24
+// IPV4_DEVCONF_* (include/uapi/linux/ip.h). IFLA_INET_CONF dumps the
+// settings as an array of u32 in enum order from 1, so SRC_VMARK is at
+// index 23; a write names a setting by its number.
+const (
+	ipv4DevconfRPFilter  = 8
+	ipv4DevconfArpFilter = 13
+	ipv4DevconfArpIgnore = 19
+	ipv4DevconfSrcVmark  = 24
+)
 
 // links dumps the links, with their IPv4 src_valid_mark (the AF_INET part
 // of IFLA_AF_SPEC, which every link message carries).
@@ -59,7 +68,57 @@ func parseLink(b []byte) (plan.Link, bool) {
 	if v, ok := inetConf(attrs, ipv4DevconfSrcVmark); ok {
 		l.SrcValidMark = v != 0
 	}
+	for _, c := range []struct {
+		id  int
+		set *uint8
+	}{{ipv4DevconfRPFilter, &l.RPFilter}, {ipv4DevconfArpFilter, &l.ArpFilter}, {ipv4DevconfArpIgnore, &l.ArpIgnore}} {
+		if v, ok := inetConf(attrs, c.id); ok {
+			*c.set = uint8(min(v, 255))
+		}
+	}
 	return l, l.Name != ""
+}
+
+// netconf constants (include/uapi/linux/netconf.h).
+const (
+	netconfaIfindex    = 1
+	netconfaRPFilter   = 3
+	netconfaIfindexAll = -1
+)
+
+// confAll reads the IPv4 "all" settings the kernel combines with a link's
+// own. rp_filter comes over rtnetlink (RTM_GETNETCONF); the ARP settings
+// have no netlink form and come from /proc/sys, opened in the handle's
+// namespace, which the hardened units do not show (ProcSubset=pid): -1
+// then, and the warnings that need them are not given.
+func (h *Handle) confAll() plan.ConfAll {
+	all := plan.ConfAll{ArpFilter: -1, ArpIgnore: -1, RPFilter: -1}
+	h.c.dump(unix.RTM_GETNETCONF, []byte{unix.AF_INET, 0, 0, 0}, func(b []byte) {
+		if len(b) < 4 {
+			return
+		}
+		idx, ok := findAttr(b[4:], netconfaIfindex)
+		rp, ok2 := findAttr(b[4:], netconfaRPFilter)
+		if ok && ok2 && len(idx) >= 4 && len(rp) >= 4 && int32(ne.Uint32(idx)) == netconfaIfindexAll {
+			all.RPFilter = int8(min(ne.Uint32(rp), 127))
+		}
+	})
+	nsthread.Do(h.ns, func() error {
+		for _, c := range []struct {
+			name string
+			set  *int8
+		}{{"arp_filter", &all.ArpFilter}, {"arp_ignore", &all.ArpIgnore}} {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/" + c.name)
+			if err != nil {
+				continue
+			}
+			if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v >= 0 && v < 128 {
+				*c.set = int8(v)
+			}
+		}
+		return nil
+	})
+	return all
 }
 
 // inetConf finds IPv4 setting id in a link message's attributes.

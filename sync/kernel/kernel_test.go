@@ -744,3 +744,30 @@ func TestSecondPassEmpty(t *testing.T) {
 		t.Errorf("second pass planned %d ops:\n%s", len(p.Ops), b.String())
 	}
 }
+
+// The IPv4 settings the warnings need: each link's own, from its link
+// message, and the "all" ones, from RTM_GETNETCONF and /proc/sys as seen
+// in the handle's namespace.
+func TestSnapshotConf(t *testing.T) {
+	e := setup(t)
+	testns.Run(t, e.ns, "sysctl", "-qw", "net.ipv4.conf.a0.rp_filter=1", "net.ipv4.conf.b0.arp_filter=1",
+		"net.ipv4.conf.b0.arp_ignore=2", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_filter=0")
+	st := e.snapshot(t)
+	got := map[string][3]uint8{}
+	for _, l := range st.Links {
+		if l.Name == "a0" || l.Name == "b0" || l.Name == "c0" {
+			got[l.Name] = [3]uint8{l.RPFilter, l.ArpFilter, l.ArpIgnore}
+		}
+	}
+	want := map[string][3]uint8{"a0": {1, 0, 0}, "b0": {0, 1, 2}, "c0": {0, 0, 0}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("links' rp_filter, arp_filter, arp_ignore (-want +got):\n%s", diff)
+	}
+	if want := (plan.ConfAll{RPFilter: 2, ArpIgnore: 1, ArpFilter: 0}); st.ConfAll != want {
+		t.Errorf("all: %+v, want %+v", st.ConfAll, want)
+	}
+	testns.Run(t, e.ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.all.arp_ignore=0", "net.ipv4.conf.all.arp_filter=1")
+	if want := (plan.ConfAll{RPFilter: 0, ArpIgnore: 0, ArpFilter: 1}); e.snapshot(t).ConfAll != want {
+		t.Errorf("all after a change: %+v, want %+v", e.snapshot(t).ConfAll, want)
+	}
+}

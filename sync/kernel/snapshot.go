@@ -63,6 +63,7 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	// Whether or not --follow-ingress is on: a pass with it off removes
 	// what it left.
 	st.Ingress = h.readIngress()
+	st.ConfAll = h.confAll()
 	return st, nil
 }
 

@@ -201,6 +201,7 @@ func Desire(st *State, o Options) *Mirror {
 	m.desireIngress(st, o, d.byIndex, routed)
 	m.desireRoutes(d, routed)
 	m.leaseDefaults(st, o, routed)
+	m.warnHost(d, routed)
 	sort.Strings(m.Warnings)
 	return m
 }

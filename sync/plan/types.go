@@ -20,8 +20,9 @@ const (
 	FamilyV4 = 2  // AF_INET
 	FamilyV6 = 10 // AF_INET6
 
-	TableMain  = 254
-	TableLocal = 255
+	TableMain    = 254
+	TableLocal   = 255
+	tableDefault = 253
 
 	RouteUnicast     = 1 // RTN_UNICAST
 	RouteLocal       = 2
@@ -58,6 +59,16 @@ type Link struct {
 	// SrcValidMark is the link's IPv4 src_valid_mark (--follow-ingress
 	// turns it on).
 	SrcValidMark bool
+	// ArpFilter, ArpIgnore and RPFilter are the link's own IPv4 settings
+	// (net.ipv4.conf.LINK.*); the kernel combines each with State.ConfAll's.
+	ArpFilter, ArpIgnore, RPFilter uint8
+}
+
+// ConfAll are the IPv4 "all" settings (net.ipv4.conf.all.*), -1 where the
+// snapshot could not read them (the hardened units see no /proc/sys): a
+// warning that needs one is then not given.
+type ConfAll struct {
+	ArpFilter, ArpIgnore, RPFilter int8
 }
 
 // Addr is one address on a link.
@@ -171,6 +182,8 @@ type State struct {
 	LeaseRouters []LeaseRouter
 	// Ingress is symroute's nftables table as the kernel has it.
 	Ingress IngressState
+	// ConfAll are the IPv4 "all" settings, for warnings.
+	ConfAll ConfAll
 }
 
 // ReadOptions say what a snapshot reads.

@@ -1,0 +1,186 @@
+package plan
+
+import (
+	"fmt"
+	"strconv"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Warnings about hosts that defeat symmetric routing, each with what to
+// do. They change no plan and no exit status; a pass logs them once.
+
+// warnHost adds the warnings the kernel's state shows.
+func (m *Mirror) warnHost(d *desirer, routed map[famLink]bool) {
+	var links []int // routed IPv4 links, ascending
+	for fl := range routed {
+		if fl.fam == FamilyV4 {
+			links = append(links, fl.link)
+		}
+	}
+	sort.Ints(links)
+	m.warnArpFlux(d, links)
+	m.warnRPFilter(d, links)
+	m.warnRulesAhead(d)
+}
+
+// warnArpFlux warns of two routed links in one IPv4 subnet where one of
+// them answers ARP for the other's addresses (ARP flux: Linux answers ARP
+// for any local address on any link unless arp_filter or arp_ignore says
+// otherwise), so that a neighbour sends one link's traffic to the other's
+// MAC, and replies leave by a link the request did not come in on.
+func (m *Mirror) warnArpFlux(d *desirer, links []int) {
+	all := d.st.ConfAll
+	if all.ArpFilter < 0 || all.ArpIgnore < 0 {
+		return
+	}
+	flux := func(l int) bool {
+		ln := d.byIndex[l]
+		return ln != nil && all.ArpFilter == 0 && ln.ArpFilter == 0 && max(all.ArpIgnore, int8(ln.ArpIgnore)) < 1
+	}
+	nets := map[int][]netip.Prefix{}
+	for _, a := range d.st.Addrs {
+		if a.Scope == ScopeUniverse && a.Prefix.Addr().Is4() {
+			nets[a.Link] = append(nets[a.Link], a.Prefix.Masked())
+		}
+	}
+	for i, a := range links {
+		for _, b := range links[i+1:] {
+			shared, ok := overlap(nets[a], nets[b])
+			if !ok || (!flux(a) && !flux(b)) {
+				continue
+			}
+			var open []string
+			for _, l := range []int{a, b} {
+				if flux(l) {
+					open = append(open, Printable(linkName(d.byIndex, l)))
+				}
+			}
+			m.Warnings = append(m.Warnings, fmt.Sprintf("links %s and %s are both in %s and ARP flux is not stopped on %s: "+
+				"a neighbour may send one link's traffic to the other's MAC, and its replies then leave by the other link; "+
+				"set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or arp_filter=1)",
+				Printable(linkName(d.byIndex, a)), Printable(linkName(d.byIndex, b)), shared, strings.Join(open, " and ")))
+		}
+	}
+}
+
+// overlap returns a subnet of as that overlaps one of bs (the larger of
+// the two).
+func overlap(as, bs []netip.Prefix) (netip.Prefix, bool) {
+	for _, a := range as {
+		for _, b := range bs {
+			if a.Overlaps(b) {
+				if b.Bits() < a.Bits() {
+					return b, true
+				}
+				return a, true
+			}
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// warnRPFilter warns of strict reverse-path filtering on a routed link of
+// a host with two or more: a connection that arrives on the link for an
+// address of another (weak-host traffic, a VIP on lo) fails the check, as
+// the address's rule sends its reply by the other link. --follow-ingress
+// routes such replies by the link they came in on, which the check then
+// accepts.
+func (m *Mirror) warnRPFilter(d *desirer, links []int) {
+	all := d.st.ConfAll.RPFilter
+	if all < 0 || len(links) < 2 || d.o.FollowIngress {
+		return
+	}
+	for _, l := range links {
+		ln := d.byIndex[l]
+		if ln == nil || max(all, int8(ln.RPFilter)) != 1 {
+			continue
+		}
+		name := Printable(ln.Name)
+		m.Warnings = append(m.Warnings, fmt.Sprintf("link %s has strict rp_filter (1): a connection arriving on %s for an address not on it "+
+			"(another uplink's, a VIP on lo) is dropped, as its reply would leave by another link; "+
+			"set net.ipv4.conf.%s.rp_filter=2 (loose), or turn on --follow-ingress", name, name, sysctlName(ln.Name)))
+	}
+}
+
+// sysctlName is a link name as sysctl(8) takes it: a dot in it is written
+// as a slash, since sysctl reads dots as separators.
+func sysctlName(name string) string { return Printable(strings.ReplaceAll(name, ".", "/")) }
+
+// warnRulesAhead warns of another program's rule, ahead of symroute's,
+// that decides the route of every packet from one of symroute's addresses:
+// such a packet never reaches the address's rule.
+func (m *Mirror) warnRulesAhead(d *desirer) {
+	for i := range d.st.Rules {
+		r := &d.st.Rules[i]
+		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() ||
+			!decides(r) || r.Table == TableLocal || m.Owned[r.Table] {
+			continue
+		}
+		var caught []string
+		for _, our := range m.Rules {
+			if !our.HasMark() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
+				caught = append(caught, our.Src.Addr().String())
+			}
+		}
+		if len(caught) == 0 {
+			continue
+		}
+		if len(caught) > 3 {
+			caught = append(caught[:3], fmt.Sprintf("%d more", len(caught)-3))
+		}
+		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): "+
+			"traffic from %s never reaches them; give that rule a priority after %d, or narrow its selectors",
+			RuleText(r), d.o.Priority, strings.Join(caught, ", "), d.o.Priority))
+	}
+}
+
+// Rule actions that end the lookup of a packet they select (a lookup may
+// fall through if its table has no route; it still wins where it has one).
+const (
+	ruleActionBlackhole   = 6 // FR_ACT_BLACKHOLE
+	ruleActionUnreachable = 7
+	ruleActionProhibit    = 8
+)
+
+func decides(r *Rule) bool {
+	switch r.Action {
+	case RuleActionLookup, ruleActionBlackhole, ruleActionUnreachable, ruleActionProhibit:
+		return true
+	}
+	return false
+}
+
+// RuleText is r as ip-rule(8) lists it.
+func RuleText(r *Rule) string {
+	from := "all"
+	if r.Src.IsValid() {
+		from = r.Src.String()
+		if r.Src.IsSingleIP() {
+			from = r.Src.Addr().String()
+		}
+	}
+	switch r.Action {
+	case ruleActionBlackhole:
+		return fmt.Sprintf("%d: from %s blackhole", r.Priority, from)
+	case ruleActionUnreachable:
+		return fmt.Sprintf("%d: from %s unreachable", r.Priority, from)
+	case ruleActionProhibit:
+		return fmt.Sprintf("%d: from %s prohibit", r.Priority, from)
+	}
+	return fmt.Sprintf("%d: from %s lookup %s", r.Priority, from, tableWord(r.Table))
+}
+
+// tableWord is a table as ip(8) names it: main, local and default by name.
+func tableWord(t uint32) string {
+	switch t {
+	case TableMain:
+		return "main"
+	case TableLocal:
+		return "local"
+	case tableDefault:
+		return "default"
+	}
+	return strconv.FormatUint(uint64(t), 10)
+}
