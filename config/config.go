@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"path"
 	"path/filepath"
 	"slices"
@@ -33,6 +34,7 @@ const (
 	ModeStatus
 	ModeFlush
 	ModeListen
+	ModeExplain
 )
 
 // String returns the mode's flag name without dashes ("once"), "" for none.
@@ -48,6 +50,8 @@ func (m Mode) String() string {
 		return "flush"
 	case ModeListen:
 		return "listen"
+	case ModeExplain:
+		return "explain"
 	}
 	return ""
 }
@@ -56,7 +60,7 @@ func (m Mode) String() string {
 type Config struct {
 	Mode    Mode
 	DryRun  bool // --dry-run: with ModeOnce print the plan, with ModeFlush the flush
-	JSON    bool // --status --json
+	JSON    bool // --status or --explain --json
 	Verbose bool // -v
 	Version bool // --version: print the version and exit 0; nothing else is checked
 	Help    bool // -h/--help: print Usage() and exit 0; nothing else is checked
@@ -66,12 +70,21 @@ type Config struct {
 	TriggerArgs []string
 	ConfigFile  string // the file named or defaulted (it may not exist if defaulted)
 	LockFile    string
+	// Explain is --explain's flow: destination, --from and --iif (a link
+	// name, "" for none).
+	Explain Explain
 	// MetricsFile is where --once and --check write their gauges for
 	// node_exporter's textfile collector; "" for nowhere.
 	MetricsFile string
 	// Options has Exclude nil for the default list, non-nil (maybe empty)
 	// when given; Flush is set for ModeFlush.
 	Options plan.Options
+}
+
+// Explain is the flow --explain asks about.
+type Explain struct {
+	Dst, From netip.Addr
+	Iif       string
 }
 
 // UsageError is every error Parse returns: a bad command line or config
@@ -102,6 +115,7 @@ type flags struct {
 	once, dryRun, check, status, json, flush, listen bool
 	verbose, version, help                           bool
 	trigger, configFile                              string
+	explain, from, iif                               string
 	// options by key; read through these, not GetStringArray, which
 	// round-trips through CSV and loses an empty value.
 	scalars map[string]*string
@@ -128,6 +142,9 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.BoolVar(&f.json, "json", false, "")
 	fs.BoolVar(&f.flush, "flush", false, "")
 	fs.BoolVar(&f.listen, "listen", false, "")
+	fs.StringVar(&f.explain, "explain", "", "")
+	fs.StringVar(&f.from, "from", "", "")
+	fs.StringVar(&f.iif, "iif", "", "")
 	fs.StringVar(&f.trigger, "trigger", "", "")
 	fs.StringVar(&f.configFile, "config", "", "")
 	fs.StringVar(f.scalars["table-base"], "table-base", "", "")
@@ -170,7 +187,10 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 	if c.Help || c.Version {
 		return c, nil
 	}
-	if err := c.setMode(f, fs.Changed("trigger")); err != nil {
+	if err := c.setMode(f, fs.Changed("trigger"), fs.Changed("explain")); err != nil {
+		return nil, err
+	}
+	if err := c.setExplain(f, fs.Changed("from"), fs.Changed("iif")); err != nil {
 		return nil, err
 	}
 	if err := c.setTriggerArgs(fs); err != nil {
@@ -234,7 +254,7 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 	return c, nil
 }
 
-func (c *Config) setMode(f *flags, trigger bool) error {
+func (c *Config) setMode(f *flags, trigger, explain bool) error {
 	modes := []struct {
 		on   bool
 		flag string
@@ -245,6 +265,7 @@ func (c *Config) setMode(f *flags, trigger bool) error {
 		{f.status, "--status", ModeStatus},
 		{f.flush, "--flush", ModeFlush},
 		{f.listen, "--listen", ModeListen},
+		{explain, "--explain", ModeExplain},
 	}
 	var given []string
 	for _, m := range modes {
@@ -257,7 +278,7 @@ func (c *Config) setMode(f *flags, trigger bool) error {
 	case len(given) > 1:
 		return usagef("%s cannot be combined: give one mode", joinAnd(given))
 	case len(given) == 0 && !f.dryRun:
-		return usagef("no mode given: use one of --once, --dry-run, --check, --status, --flush or --listen (see --help)")
+		return usagef("no mode given: use one of --once, --dry-run, --check, --status, --flush, --listen or --explain (see --help)")
 	case len(given) == 0:
 		c.Mode = ModeOnce
 	}
@@ -265,8 +286,8 @@ func (c *Config) setMode(f *flags, trigger bool) error {
 	if c.DryRun && c.Mode != ModeOnce && c.Mode != ModeFlush {
 		return usagef("--dry-run cannot be combined with --%s (only with --once or --flush)", c.Mode)
 	}
-	if f.json && c.Mode != ModeStatus {
-		return usagef("--json works only with --status")
+	if f.json && c.Mode != ModeStatus && c.Mode != ModeExplain {
+		return usagef("--json works only with --status or --explain")
 	}
 	c.JSON = f.json
 	if trigger {
@@ -277,6 +298,41 @@ func (c *Config) setMode(f *flags, trigger bool) error {
 			return usagef("--trigger %q: unknown source (known: %s)", f.trigger, strings.Join(hooks.Sources, ", "))
 		}
 		c.Trigger = f.trigger
+	}
+	return nil
+}
+
+// setExplain checks --explain's flow: addresses of one family, --iif only
+// with --from (a packet arriving on a link has a source).
+func (c *Config) setExplain(f *flags, from, iif bool) error {
+	if c.Mode != ModeExplain {
+		if from || iif {
+			return usagef("--from and --iif work only with --explain")
+		}
+		return nil
+	}
+	dst, err := netip.ParseAddr(f.explain)
+	if err != nil {
+		return usagef("--explain %q: not an IPv4 or IPv6 address", f.explain)
+	}
+	c.Explain.Dst = dst.Unmap()
+	if from {
+		src, err := netip.ParseAddr(f.from)
+		if err != nil {
+			return usagef("--from %q: not an IPv4 or IPv6 address", f.from)
+		}
+		if c.Explain.From = src.Unmap(); c.Explain.From.Is4() != c.Explain.Dst.Is4() {
+			return usagef("--from %s and --explain %s are of different families", c.Explain.From, c.Explain.Dst)
+		}
+	}
+	if iif {
+		switch {
+		case !from:
+			return usagef("--iif needs --from: a packet arriving on a link comes from somewhere")
+		case f.iif == "" || len(f.iif) > 15 || strings.ContainsAny(f.iif, "/ \t\n"):
+			return usagef("--iif %q: not a link name", f.iif)
+		}
+		c.Explain.Iif = f.iif
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/pflag"
 
 	"github.com/symroute/symroute/hooks"
@@ -256,6 +258,14 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) { c.LockFile = "/var/lock/symroute.lock" },
 		},
 		{
+			name: "explain",
+			args: []string{"--explain", "198.51.100.7", "--from", "::ffff:10.0.0.2", "--iif", "em2", "--json"},
+			want: func(c *Config) {
+				c.Mode, c.JSON = ModeExplain, true
+				c.Explain = Explain{Dst: netip.MustParseAddr("198.51.100.7"), From: netip.MustParseAddr("10.0.0.2"), Iif: "em2"}
+			},
+		},
+		{
 			name: "metrics file",
 			args: []string{"--check", "--metrics-file", "/var/lib/prometheus/node-exporter/symroute.prom"},
 			want: func(c *Config) {
@@ -386,7 +396,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse(%q): %v", args, err)
 			}
-			if diff := cmp.Diff(&want, got); diff != "" {
+			if diff := cmp.Diff(&want, got, eqAddr); diff != "" {
 				t.Errorf("parse(%q) (-want +got):\n%s", args, diff)
 			}
 		})
@@ -411,7 +421,7 @@ func TestParseNamedFile(t *testing.T) {
 		}
 		want := &Config{Mode: ModeOnce, ConfigFile: named, LockFile: DefaultLockFile, Options: plan.DefaultOptions()}
 		want.Options.Priority = 42
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := cmp.Diff(want, got, eqAddr); diff != "" {
 			t.Errorf("parse(%q) (-want +got):\n%s", args, diff)
 		}
 	}
@@ -440,7 +450,7 @@ func TestParseErrors(t *testing.T) {
 		want string // the message's start, with CONF and DIR replaced
 	}{
 		// Modes.
-		{name: "no args", args: nil, want: "no mode given: use one of --once, --dry-run, --check, --status, --flush or --listen (see --help)"},
+		{name: "no args", args: nil, want: "no mode given: use one of --once, --dry-run, --check, --status, --flush, --listen or --explain (see --help)"},
 		{name: "options but no mode", args: []string{"-v", "--priority", "5"}, want: "no mode given"},
 		{name: "two modes", args: []string{"--once", "--check"}, want: "--once and --check cannot be combined: give one mode"},
 		{name: "three modes", args: []string{"--listen", "--flush", "--status"}, want: "--status, --flush and --listen cannot be combined: give one mode"},
@@ -449,6 +459,14 @@ func TestParseErrors(t *testing.T) {
 		{name: "dry-run listen", args: []string{"--listen", "--dry-run"}, want: "--dry-run cannot be combined with --listen"},
 		{name: "json without status", args: []string{"--check", "--json"}, want: "--json works only with --status"},
 		{name: "json with dry-run", args: []string{"--dry-run", "--json"}, want: "--json works only with --status"},
+		{name: "explain a name", args: []string{"--explain", "example.com"}, want: `--explain "example.com": not an IPv4 or IPv6 address`},
+		{name: "explain nothing", args: []string{"--explain="}, want: `--explain "": not an IPv4 or IPv6 address`},
+		{name: "explain from a prefix", args: []string{"--explain", "1.1.1.1", "--from", "10.0.0.0/8"}, want: `--from "10.0.0.0/8": not an IPv4 or IPv6 address`},
+		{name: "explain across families", args: []string{"--explain", "2001:db8::1", "--from", "10.0.0.2"}, want: "--from 10.0.0.2 and --explain 2001:db8::1 are of different families"},
+		{name: "iif without from", args: []string{"--explain", "1.1.1.1", "--iif", "em1"}, want: "--iif needs --from"},
+		{name: "iif not a name", args: []string{"--explain", "1.1.1.1", "--from", "10.0.0.2", "--iif", "a/b"}, want: `--iif "a/b": not a link name`},
+		{name: "from without explain", args: []string{"--once", "--from", "10.0.0.2"}, want: "--from and --iif work only with --explain"},
+		{name: "explain with a mode", args: []string{"--status", "--explain", "1.1.1.1"}, want: "--status and --explain cannot be combined"},
 		{name: "trigger without mode", args: []string{"--trigger", "nm"}, want: "no mode given"},
 		{name: "trigger with check", args: []string{"--check", "--trigger", "nm"}, want: "--trigger works only with --once or --dry-run, not --check"},
 		{name: "trigger with flush", args: []string{"--flush", "--trigger", "timer"}, want: "--trigger works only with --once or --dry-run, not --flush"},
@@ -672,7 +690,9 @@ func TestModeString(t *testing.T) {
 		got = append(got, m.String())
 	}
 	want := []string{"", "once", "check", "status", "flush", "listen"}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, eqAddr); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+var eqAddr = cmpopts.EquateComparable(netip.Addr{})

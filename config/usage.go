@@ -14,6 +14,10 @@ const usage = `Usage:
   symroute-sync --status  [--json] [OPTIONS]    per link: table, addresses/rules, routes, clash
   symroute-sync --flush   [--dry-run] [OPTIONS] remove everything symroute owns
   symroute-sync --listen  [OPTIONS]             D-Bus listener: a pass per burst of signals
+  symroute-sync --explain DEST [--from ADDR [--iif LINK]] [--json] [OPTIONS]
+                                                the rule, table and route a flow takes, and
+                                                why each is there; --iif: a packet arriving on
+                                                LINK (with --follow-ingress, also its reply)
   symroute-sync --once --trigger SOURCE [OPTIONS] -- [ARG...]
                                                 from a hook: SOURCE is nm, networkd, dhclient,
                                                 dhcpcd, ifupdown or timer; ARGs are the hook's

@@ -1,7 +1,7 @@
 package e2e
 
-// The read-only modes tell the truth without root: --check, --dry-run and
-// --status read what a pass reads (links, addresses, rules, routes, lease
+// The read-only modes tell the truth without root: --check, --dry-run,
+// --status and --explain read what a pass reads (links, addresses, rules, routes, lease
 // records), and a writing pass run without CAP_NET_ADMIN changes nothing
 // and says why.
 
@@ -69,6 +69,10 @@ func TestReadOnlyModesNeedNoRoot(t *testing.T) {
 	r := asNobody("--status", "--json")
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.Pending == 0 {
 		t.Errorf("--status --json as nobody before the pass: want exit 0 and pending changes, got %s", r)
+	}
+
+	if r := asNobody("--explain", remote, "--from", "192.168.0.2"); r.code != 0 || !strings.Contains(r.stdout, "table 254: the main table") {
+		t.Errorf("--explain as nobody before the pass: want exit 0 and main's route, got %s", r)
 	}
 
 	before := h.dump()

@@ -102,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return dryRun(k, po, stdout, log)
 	case cfg.Mode == config.ModeCheck:
 		return check(k, po, cfg.MetricsFile, stdout, log)
+	case cfg.Mode == config.ModeExplain:
+		return explain(k, po, cfg.Explain, cfg.JSON, stdout, log)
 	case cfg.Mode == config.ModeStatus:
 		return status(k, po, cfg.JSON, stdout, log)
 	case cfg.Mode == config.ModeOnce:

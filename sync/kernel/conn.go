@@ -268,6 +268,43 @@ func (c *conn) dump(typ uint16, hdr []byte, fn func(body []byte)) error {
 	}
 }
 
+// get sends one request of type typ whose body is body, and returns a
+// copy of the body of its answer, or the error the kernel answered with.
+func (c *conn) get(typ uint16, body []byte) ([]byte, error) {
+	c.seq++
+	seq := c.seq
+	b := appendMsgHdr(c.wbuf[:0], typ, unix.NLM_F_REQUEST, seq)
+	b = append(b, body...)
+	b = finishMsg(b, 0)
+	c.wbuf = b
+	if err := c.send(b); err != nil {
+		return nil, err
+	}
+	for {
+		buf, err := c.recv(0)
+		if err != nil {
+			return nil, err
+		}
+		for len(buf) > 0 {
+			h, body, rest, err := nextMsg(buf)
+			if err != nil {
+				return nil, err
+			}
+			buf = rest
+			switch {
+			case h.Seq != seq:
+				continue // the tail of an earlier, abandoned exchange
+			case h.Type == unix.NLMSG_ERROR:
+				if err := ackError(h, body); err != nil {
+					return nil, err
+				}
+			default:
+				return append([]byte(nil), body...), nil
+			}
+		}
+	}
+}
+
 // kernelError is an errno from an ack, with the kernel's extended ack
 // message when it gave one.
 type kernelError struct {

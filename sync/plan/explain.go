@@ -1,0 +1,202 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+)
+
+// Flow is what --explain asks about: a packet to Dst, from Src (zero: the
+// kernel picks the source), arriving on link Iif (0: sent by this host),
+// carrying firewall mark Mark.
+type Flow struct {
+	Dst, Src netip.Addr
+	Iif      int
+	Mark     uint32
+}
+
+// Explanation says why a flow takes the route the kernel chose: the rule
+// that selected the table, the table, and the route, each with whose it
+// is and why it is there.
+type Explanation struct {
+	// Rule is the first rule, in priority order, that selects the flow and
+	// looks up Table; nil if none could be told (the kernel's lookup found
+	// the table by a rule with selectors symroute does not read).
+	Rule    *Rule
+	RuleWhy string
+	// Passed are the rules before Rule that selected the flow and looked
+	// up a table with no route for it: the lookup went on past them.
+	Passed []string
+	Table  uint32
+	// TableWhy says whose the table is.
+	TableWhy string
+	Route    Route
+	RouteWhy string
+	// Notes are what an administrator should know about the path: a
+	// source address of another link, a route symroute will remove.
+	Notes []string
+}
+
+// Explain explains got, the route the kernel's lookup of f returned, given
+// st and its mirror m.
+func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
+	byIndex := make(map[int]*Link, len(st.Links))
+	for i := range st.Links {
+		byIndex[st.Links[i].Index] = &st.Links[i]
+	}
+	e := Explanation{Table: got.Table, Route: got}
+	fam := familyOf(f.Dst)
+	// In the kernel's order: by priority, then as listed.
+	order := make([]int, len(st.Rules))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return st.Rules[order[a]].Priority < st.Rules[order[b]].Priority })
+	for _, i := range order {
+		r := &st.Rules[i]
+		if r.Family != fam || !r.selects(f) || (r.Action != RuleActionLookup && !decides(r)) {
+			continue
+		}
+		if r.Action == RuleActionLookup && r.Table == got.Table {
+			e.Rule = r
+			e.RuleWhy = m.ruleWhy(i, o, byIndex)
+			if r.Other {
+				e.RuleWhy += "; it has selectors symroute does not read, and may not be the one the kernel used"
+			}
+			break
+		}
+		// Every lookup starts in local; only the rules after it are news.
+		if !r.Other && r.Action == RuleActionLookup && r.Table != TableLocal {
+			e.Passed = append(e.Passed, fmt.Sprintf("rule '%s' (%s): table %s has no route for %s, so the lookup went on",
+				RuleText(r), m.ruleWhy(i, o, byIndex), tableName(st, r.Table), f.Dst))
+		}
+	}
+	e.TableWhy = m.tableWhy(st, o, got.Table, byIndex)
+	e.RouteWhy = m.routeWhy(st, o, &got, byIndex)
+	// A reply steered by its ingress mark leaves by the link it came in on
+	// whatever its address: that is the point.
+	if f.Src.IsValid() && got.Type == RouteUnicast && f.Mark == 0 {
+		if owner, ok := addrLink(st, f.Src); ok && !got.Via(owner) && f.Iif == 0 {
+			e.Notes = append(e.Notes, fmt.Sprintf("the flow leaves by %s, but %s is an address of %s: a reverse-path filter or a firewall on the way may drop it",
+				Printable(routeLinks(&got, byIndex)), f.Src, Printable(linkName(byIndex, owner))))
+		}
+	}
+	return e
+}
+
+// selects reports whether r's selectors, as far as symroute reads them,
+// take f; a rule with others (iif, oif, ports...) is taken to.
+func (r *Rule) selects(f Flow) bool {
+	if r.Src.IsValid() && (!f.Src.IsValid() || !r.Src.Contains(f.Src)) {
+		return false
+	}
+	return !r.HasMark() || f.Mark&r.Mask == r.Mark
+}
+
+func (m *Mirror) ruleWhy(i int, o Options, byIndex map[int]*Link) string {
+	r := &m.st.Rules[i]
+	switch m.ruleClass[i] {
+	case ruleOurs:
+		link := linkName(byIndex, int(r.Table-o.TableBase))
+		if r.HasMark() {
+			return fmt.Sprintf("symroute's, --follow-ingress: replies of connections that came in on %s", Printable(link))
+		}
+		return fmt.Sprintf("symroute's, for %s's address %s", Printable(link), r.Src.Addr())
+	case ruleLegacy:
+		return "the original symrouted's; symroute replaces it"
+	}
+	switch {
+	case r.Priority == 0 && r.Table == TableLocal, r.Priority == 32766 && r.Table == TableMain, r.Priority == 32767 && r.Table == tableDefault:
+		return "the kernel's own"
+	}
+	return fmt.Sprintf("not symroute's (protocol %s)", protoName(r.Protocol))
+}
+
+func (m *Mirror) tableWhy(st *State, o Options, t uint32, byIndex map[int]*Link) string {
+	switch {
+	case t == TableMain:
+		return "the main table"
+	case t == TableLocal:
+		return "the kernel's table of local and broadcast addresses"
+	case m.Owned[t] && t > o.TableBase:
+		if l, ok := byIndex[int(t-o.TableBase)]; ok {
+			return "symroute's mirror of " + Printable(l.Name)
+		}
+		return "symroute's, of a link that is gone (the next pass empties it)"
+	case m.Owned[t]:
+		return "symroute's (a table of the original symrouted)"
+	}
+	if why, ok := m.Clashing[t]; ok {
+		return "not symroute's: used by " + why
+	}
+	return "not symroute's"
+}
+
+func (m *Mirror) routeWhy(st *State, o Options, r *Route, byIndex map[int]*Link) string {
+	if r.Table == TableMain || !m.Owned[r.Table] {
+		return fmt.Sprintf("%s's own (protocol %s)", tableName(st, r.Table), protoName(r.Protocol))
+	}
+	for _, w := range m.want {
+		var tmp Route
+		c := m.route(w, &tmp)
+		if c.Table != r.Table || !c.sameKey(r) || !c.equalBut(r) {
+			continue
+		}
+		switch {
+		case w.src >= 0:
+			return "copied from main"
+		case r.Protocol == protoDHCP:
+			return "symroute's default via the router of " + Printable(linkName(byIndex, r.Link)) + "'s DHCP lease (main has none)"
+		}
+		return "symroute's"
+	}
+	return "in symroute's table but not as a pass leaves it: the next pass replaces or removes it"
+}
+
+// addrLink returns the link holding local address a.
+func addrLink(st *State, a netip.Addr) (int, bool) {
+	for _, ad := range st.Addrs {
+		if ad.Prefix.Addr() == a {
+			return ad.Link, true
+		}
+	}
+	return 0, false
+}
+
+// routeLinks names the links r leaves by.
+func routeLinks(r *Route, byIndex map[int]*Link) string {
+	if len(r.Nexthops) == 0 {
+		return linkName(byIndex, r.Link)
+	}
+	s := ""
+	for i, nh := range r.Nexthops {
+		if i > 0 {
+			s += " and "
+		}
+		s += linkName(byIndex, nh.Link)
+	}
+	return s
+}
+
+func tableName(st *State, t uint32) string {
+	switch t {
+	case TableMain:
+		return "main"
+	case TableLocal:
+		return "local"
+	}
+	if n := st.TableNames[t]; n != "" {
+		return strconv.FormatUint(uint64(t), 10) + " (" + Printable(n) + ")"
+	}
+	return strconv.FormatUint(uint64(t), 10)
+}
+
+// protoName names the route and rule protocols ip(8) names.
+func protoName(p uint8) string {
+	names := map[uint8]string{0: "unspec", 2: "kernel", 3: "boot", 4: "static", 16: "dhcp", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp", Protocol: "symroute"}
+	if n, ok := names[p]; ok {
+		return n
+	}
+	return strconv.Itoa(int(p))
+}

@@ -1,0 +1,68 @@
+package plan
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestExplain(t *testing.T) {
+	o := DefaultOptions()
+	mainDefault2 := gwRoute(TableMain, "0.0.0.0/0", "10.0.0.1", 2, 105)
+	copy3 := gwRoute(1003, "0.0.0.0/0", "192.168.0.1", 3, 106)
+	stale3 := gwRoute(1003, "0.0.0.0/0", "192.168.0.9", 3, 106)
+	for _, tc := range []struct {
+		name  string
+		state func() *State
+		flow  Flow
+		got   Route
+		want  Explanation
+	}{
+		{
+			name: "our rule, our table, a copy", state: seedSynced,
+			flow: Flow{Dst: ip("198.51.100.1"), Src: ip("192.168.0.2")}, got: copy3,
+			want: Explanation{RuleWhy: "symroute's, for em2's address 192.168.0.2", Table: 1003, TableWhy: "symroute's mirror of em2",
+				Route: copy3, RouteWhy: "copied from main"},
+		},
+		{
+			name: "a route the next pass replaces", state: seedSynced,
+			flow: Flow{Dst: ip("198.51.100.1"), Src: ip("192.168.0.2")}, got: stale3,
+			want: Explanation{RuleWhy: "symroute's, for em2's address 192.168.0.2", Table: 1003, TableWhy: "symroute's mirror of em2",
+				Route: stale3, RouteWhy: "in symroute's table but not as a pass leaves it: the next pass replaces or removes it"},
+		},
+		{
+			name: "before a pass: main, by the other link", state: seedState,
+			flow: Flow{Dst: ip("198.51.100.1"), Src: ip("192.168.0.2")}, got: mainDefault2,
+			want: Explanation{RuleWhy: "the kernel's own", Table: TableMain, TableWhy: "the main table", Route: mainDefault2,
+				RouteWhy: "main's own (protocol dhcp)",
+				Notes: []string{"the flow leaves by em1, but 192.168.0.2 is an address of em2: a reverse-path filter or a firewall on the way may drop it"}},
+		},
+		{
+			name: "a foreign rule's empty table passed",
+			state: func() *State {
+				st := seedSynced()
+				st.Rules = append([]Rule{{Family: FamilyV4, Priority: 100, Src: pfx("192.168.0.0/24"), Table: 100, Action: RuleActionLookup, Protocol: 4}}, st.Rules...)
+				return st
+			},
+			flow: Flow{Dst: ip("198.51.100.1"), Src: ip("192.168.0.2")}, got: copy3,
+			want: Explanation{RuleWhy: "symroute's, for em2's address 192.168.0.2", Table: 1003, TableWhy: "symroute's mirror of em2",
+				Route: copy3, RouteWhy: "copied from main",
+				Passed: []string{"rule '100: from 192.168.0.0/24 lookup 100' (not symroute's (protocol static)): table 100 has no route for 198.51.100.1, so the lookup went on"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.state()
+			Compact(st)
+			m := Desire(st, o)
+			e := Explain(st, m, o, tc.flow, tc.got)
+			if e.Rule == nil || e.Rule.Table != tc.want.Table {
+				t.Errorf("rule %+v, want one looking up %d", e.Rule, tc.want.Table)
+			}
+			e.Rule = nil
+			if diff := cmp.Diff(tc.want, e, cmpopts.EquateComparable(pfx("0.0.0.0/0"), ip("0.0.0.0")), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
