@@ -5,7 +5,10 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/symroute/symroute/internal/testns"
@@ -38,8 +41,30 @@ func TestNetworkdDispatcher(t *testing.T) {
 func testNetworkd(t *testing.T, dropIn bool) {
 	requireRootWith(t, "systemd", "/lib/systemd/systemd-networkd", "networkctl")
 	testns.RequirePrograms(t, "networkd-dispatcher", "networkd-dispatcher")
-	r := newDispatcherRun(t, "networkd", networkdStackDir(t, dropIn), "testdata/networkd/start.sh")
+	dir := networkdStackDir(t, dropIn)
+	r := newDispatcherRun(t, "networkd", dir, "testdata/networkd/start.sh")
 	h, st := r.h, r.st
+
+	// --status warns of a networkd that deletes our rules, and of a
+	// drop-in written since it started.
+	status := func() string {
+		return st.mustExec("/usr/sbin/symroute-sync", "--status", "--config", h.emptyConfig())
+	}
+	const without = "warning: systemd-networkd runs without ManageForeignRoutingPolicyRules=no"
+	if got := strings.Contains(status(), without); got == dropIn {
+		t.Errorf("drop-in %v: networkd warning given %v:\n%s", dropIn, got, status())
+	}
+	if !dropIn {
+		mkdirs(t, filepath.Join(dir, "run", "systemd", "networkd.conf.d"))
+		copyFile(t, repoFile("networkd-dispatcher", "symroute-networkd.conf"), filepath.Join(dir, "run", "systemd", "networkd.conf.d", "symroute.conf"), 0o644)
+		out := status()
+		if strings.Contains(out, without) || !strings.Contains(out, "warning: systemd-networkd started before /run/systemd/networkd.conf.d/symroute.conf set ManageForeignRoutingPolicyRules=no") {
+			t.Errorf("with a drop-in written since networkd started, not the warning that says so:\n%s", out)
+		}
+		if err := os.Remove(filepath.Join(dir, "run", "systemd", "networkd.conf.d", "symroute.conf")); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// On reconfigure, networkd 252 drops em2's DHCP address (which takes
 	// its routes in every table with it) and, without the drop-in, every

@@ -24,6 +24,9 @@ type Options struct {
 	// LeaseDir holds the dhclient hook's lease records; "" means
 	// lease.DefaultDir.
 	LeaseDir string
+	// Root prefixes the paths of other programs' files a pass reads for
+	// its warnings (networkd's configuration, /proc); "" for /.
+	Root string
 	// Trigger names what started the pass, for the logs.
 	Trigger string
 	// MaxRounds bounds apply-and-read-back rounds; 0 means DefaultRounds.
@@ -69,6 +72,7 @@ func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error
 		dirs = DefaultIproute2Dirs
 	}
 	st.TableNames = ReadTableNames(dirs)
+	st.Networkd = ReadNetworkd(o.Root)
 	// A record that cannot be read fails the pass: planning without it
 	// would delete the default it gives (or, for --check run without
 	// root, report drift on a host in sync).

@@ -322,7 +322,7 @@ func testOptions(t *testing.T, names map[uint32]string) Options {
 	}
 	return Options{
 		Plan: plan.DefaultOptions(), LockFile: filepath.Join(dir, "sync.lock"),
-		Iproute2Dirs: []string{dir}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Iproute2Dirs: []string{dir}, Root: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 

@@ -36,7 +36,7 @@ func TestExplain(t *testing.T) {
 			flow: Flow{Dst: ip("198.51.100.1"), Src: ip("192.168.0.2")}, got: mainDefault2,
 			want: Explanation{RuleWhy: "the kernel's own", Table: TableMain, TableWhy: "the main table", Route: mainDefault2,
 				RouteWhy: "main's own (protocol dhcp)",
-				Notes: []string{"the flow leaves by em1, but 192.168.0.2 is an address of em2: a reverse-path filter or a firewall on the way may drop it"}},
+				Notes:    []string{"the flow leaves by em1, but 192.168.0.2 is an address of em2: a reverse-path filter or a firewall on the way may drop it"}},
 		},
 		{
 			name: "a foreign rule's empty table passed",

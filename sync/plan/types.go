@@ -184,6 +184,19 @@ type State struct {
 	Ingress IngressState
 	// ConfAll are the IPv4 "all" settings, for warnings.
 	ConfAll ConfAll
+	// Networkd is what systemd-networkd here keeps, for a warning.
+	Networkd Networkd
+}
+
+// Networkd is whether systemd-networkd runs in this network namespace, and
+// whether it keeps other programs' rules (ManageForeignRoutingPolicyRules=no).
+type Networkd struct {
+	Running           bool
+	KeepsForeignRules bool
+	// File is the file that set it; NotYet is true when it was written
+	// after networkd started, which reads it only when it starts.
+	File   string
+	NotYet bool
 }
 
 // ReadOptions say what a snapshot reads.

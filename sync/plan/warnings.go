@@ -2,9 +2,9 @@ package plan
 
 import (
 	"fmt"
-	"strconv"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -23,7 +23,29 @@ func (m *Mirror) warnHost(d *desirer, routed map[famLink]bool) {
 	m.warnArpFlux(d, links)
 	m.warnRPFilter(d, links)
 	m.warnRulesAhead(d)
+	if len(routed) > 0 {
+		m.warnNetworkd(d.st.Networkd)
+	}
 }
+
+// warnNetworkd warns of a systemd-networkd that will delete symroute's
+// rules the next time it configures a link.
+func (m *Mirror) warnNetworkd(nd Networkd) {
+	switch {
+	case !nd.Running:
+	case !nd.KeepsForeignRules:
+		m.Warnings = append(m.Warnings, "systemd-networkd runs without ManageForeignRoutingPolicyRules=no: it deletes symroute's rules "+
+			"whenever it configures a link (at its start, on networkctl reconfigure); install "+NetworkdDropIn+" (the package does) "+
+			"and restart systemd-networkd")
+	case nd.NotYet:
+		m.Warnings = append(m.Warnings, fmt.Sprintf("systemd-networkd started before %s set ManageForeignRoutingPolicyRules=no, "+
+			"and reads it only when it starts: until it restarts it deletes symroute's rules whenever it configures a link "+
+			"(the hooks put them back); restart systemd-networkd when convenient", Printable(nd.File)))
+	}
+}
+
+// NetworkdDropIn is where the package installs its networkd.conf.d drop-in.
+const NetworkdDropIn = "/usr/lib/systemd/networkd.conf.d/symroute.conf"
 
 // warnArpFlux warns of two routed links in one IPv4 subnet where one of
 // them answers ARP for the other's addresses (ARP flux: Linux answers ARP

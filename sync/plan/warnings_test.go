@@ -72,6 +72,18 @@ func TestWarnings(t *testing.T) {
 		{name: "a fwmark rule ahead of ours catches only marked traffic", state: foreign(Rule{Family: FamilyV4, Priority: 100, Mark: 1, Mask: 1, Table: 100, Action: RuleActionLookup}), want: none},
 		{name: "a rule after ours", state: foreign(Rule{Family: FamilyV4, Priority: 32800, Table: 100, Action: RuleActionLookup}), want: none},
 		{name: "a rule ahead of ours for other sources", state: foreign(Rule{Family: FamilyV4, Priority: 100, Src: pfx("172.16.0.0/12"), Table: 100, Action: RuleActionLookup}), want: none},
+		{name: "networkd deletes our rules", state: with(func(st *State) { st.Networkd = Networkd{Running: true} }), want: none,
+			warnings: []string{"systemd-networkd runs without ManageForeignRoutingPolicyRules=no: it deletes symroute's rules whenever it " +
+				"configures a link (at its start, on networkctl reconfigure); install /usr/lib/systemd/networkd.conf.d/symroute.conf " +
+				"(the package does) and restart systemd-networkd"}},
+		{name: "networkd keeps them", state: with(func(st *State) { st.Networkd = Networkd{Running: true, KeepsForeignRules: true, File: "/x.conf"} }), want: none},
+		{name: "networkd has not read the drop-in yet", state: with(func(st *State) {
+			st.Networkd = Networkd{Running: true, KeepsForeignRules: true, NotYet: true, File: "/usr/lib/systemd/networkd.conf.d/symroute.conf"}
+		}), want: none,
+			warnings: []string{"systemd-networkd started before /usr/lib/systemd/networkd.conf.d/symroute.conf set ManageForeignRoutingPolicyRules=no, " +
+				"and reads it only when it starts: until it restarts it deletes symroute's rules whenever it configures a link " +
+				"(the hooks put them back); restart systemd-networkd when convenient"}},
+		{name: "no networkd", state: with(func(st *State) { st.Networkd = Networkd{KeepsForeignRules: false} }), want: none},
 		{name: "an IPv6 rule from all ahead of ours", state: foreign(Rule{Family: FamilyV6, Priority: 100, Table: 100, Action: RuleActionLookup}), want: none},
 	})
 }

@@ -1,0 +1,186 @@
+package pass
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// systemd-networkd deletes routing policy rules it did not make whenever it
+// configures a link, unless ManageForeignRoutingPolicyRules=no, which it
+// reads only when it starts. ReadNetworkd says whether it runs in this
+// host's network namespace and whether that setting is in effect, from its
+// files and its process: enough for a warning, never for a decision.
+
+// networkdConfDirs hold networkd.conf.d drop-ins, the first winning for a
+// file name found in several (systemd.conf(5)).
+var networkdConfDirs = []string{"/etc/systemd/networkd.conf.d", "/run/systemd/networkd.conf.d",
+	"/usr/local/lib/systemd/networkd.conf.d", "/usr/lib/systemd/networkd.conf.d"}
+
+// ReadNetworkd reads what networkd, if it runs here, keeps. root prefixes
+// every path ("" for /), for tests.
+func ReadNetworkd(root string) plan.Networkd {
+	pid, ok := networkdPID(root)
+	if !ok {
+		return plan.Networkd{}
+	}
+	nd := plan.Networkd{Running: true}
+	var setAt time.Time
+	nd.KeepsForeignRules, nd.File, setAt = networkdSetting(root)
+	if nd.KeepsForeignRules {
+		if start, ok := processStart(root, pid); ok && setAt.After(start) {
+			nd.NotYet = true
+		}
+	}
+	return nd
+}
+
+// networkdPID finds systemd-networkd in this network namespace: by its
+// unit's cgroup where systemd runs it, else among the processes, which
+// costs a look at each only where networkd has left its state directory.
+func networkdPID(root string) (int, bool) {
+	if b, err := os.ReadFile(root + "/sys/fs/cgroup/system.slice/systemd-networkd.service/cgroup.procs"); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && isNetworkd(root, pid) {
+				return pid, true
+			}
+		}
+	}
+	if _, err := os.Stat(root + "/run/systemd/netif"); err != nil {
+		return 0, false
+	}
+	procs, _ := os.ReadDir(root + "/proc")
+	for _, p := range procs {
+		if pid, err := strconv.Atoi(p.Name()); err == nil && isNetworkd(root, pid) {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
+// isNetworkd reports whether pid is systemd-networkd in our network
+// namespace (the kernel cuts a command name to 15 bytes).
+func isNetworkd(root string, pid int) bool {
+	dir := root + "/proc/" + strconv.Itoa(pid)
+	comm, err := os.ReadFile(dir + "/comm")
+	if err != nil || string(bytes.TrimSpace(comm)) != "systemd-network" {
+		return false
+	}
+	theirs, err1 := os.Readlink(dir + "/ns/net")
+	ours, err2 := os.Readlink(root + "/proc/thread-self/ns/net")
+	return err1 == nil && err2 == nil && theirs == ours
+}
+
+// networkdSetting reads ManageForeignRoutingPolicyRules as networkd would:
+// networkd.conf, then the drop-ins by file name, the last word winning;
+// file is the file that said it, at time setAt.
+func networkdSetting(root string) (keeps bool, file string, setAt time.Time) {
+	byName := map[string]string{}
+	for i := len(networkdConfDirs) - 1; i >= 0; i-- {
+		confs, _ := filepath.Glob(root + networkdConfDirs[i] + "/*.conf")
+		for _, c := range confs {
+			byName[filepath.Base(c)] = c
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	files := []string{root + "/usr/lib/systemd/networkd.conf", root + "/etc/systemd/networkd.conf"}
+	for _, n := range names {
+		files = append(files, byName[n])
+	}
+	for _, f := range files {
+		if v, ok := iniValue(f, "Network", "ManageForeignRoutingPolicyRules"); ok {
+			if b, err := parseSystemdBool(v); err == nil {
+				keeps, file = !b, strings.TrimPrefix(f, root)
+				if fi, err := os.Stat(f); err == nil {
+					setAt = fi.ModTime()
+				}
+			}
+		}
+	}
+	return keeps, file, setAt
+}
+
+// iniValue returns the last value of key in section of a systemd
+// configuration file.
+func iniValue(path, section, key string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	var v string
+	found, in := false, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+		case line[0] == '[':
+			in = line == "["+section+"]"
+		case in:
+			if k, val, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == key {
+				v, found = strings.TrimSpace(val), true
+			}
+		}
+	}
+	return v, found
+}
+
+func parseSystemdBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "1", "yes", "y", "true", "t", "on":
+		return true, nil
+	case "0", "no", "n", "false", "f", "off":
+		return false, nil
+	}
+	return false, strconv.ErrSyntax
+}
+
+// processStart is when pid started: its start in clock ticks after boot
+// (/proc/PID/stat, field 22), and the boot time (/proc/stat's btime).
+func processStart(root string, pid int) (time.Time, bool) {
+	stat, err := os.ReadFile(root + "/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	// The command name, in parentheses, may hold spaces: fields count
+	// from after its closing one (state is field 3).
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	b, err := os.ReadFile(root + "/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			bt, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			const clkTck = 100 // USER_HZ, fixed at 100 on Linux
+			return time.Unix(bt, 0).Add(time.Duration(ticks) * time.Second / clkTck), true
+		}
+	}
+	return time.Time{}, false
+}

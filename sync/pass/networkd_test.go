@@ -1,0 +1,98 @@
+package pass
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// fakeRoot is a root with a systemd-networkd of pid 42, started at boot
+// time + 5 s, in our network namespace unless otherNS.
+func fakeRoot(t *testing.T, otherNS bool) (string, time.Time) {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"proc/42/ns", "proc/thread-self/ns", "run/systemd/netif", "etc/systemd/networkd.conf.d",
+		"run/systemd/networkd.conf.d", "usr/lib/systemd/networkd.conf.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(filepath.Join(root, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	boot := time.Now().Add(-time.Hour).Truncate(time.Second)
+	write("proc/stat", "cpu  1 2 3\nbtime "+strconv.FormatInt(boot.Unix(), 10)+"\nprocesses 9\n")
+	write("proc/42/comm", "systemd-network\n")
+	// pid (comm) state, then fields 4..22: starttime is the 22nd.
+	write("proc/42/stat", "42 (systemd-network) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 500 1000 100")
+	theirs := "net:[4026531840]"
+	if otherNS {
+		theirs = "net:[4026532000]"
+	}
+	for link, target := range map[string]string{"proc/42/ns/net": theirs, "proc/thread-self/ns/net": "net:[4026531840]"} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, boot.Add(5 * time.Second)
+}
+
+func TestReadNetworkd(t *testing.T) {
+	const dropIn = "[Network]\nManageForeignRoutingPolicyRules=no\nManageForeignRoutes=no\n"
+	for _, tc := range []struct {
+		name    string
+		otherNS bool
+		files   map[string]string
+		// newer files are written after networkd started
+		newer map[string]bool
+		want  plan.Networkd
+	}{
+		{name: "no config: rules deleted", want: plan.Networkd{Running: true}},
+		{name: "another namespace's networkd", otherNS: true, want: plan.Networkd{}},
+		{name: "the package's drop-in", files: map[string]string{"usr/lib/systemd/networkd.conf.d/symroute.conf": dropIn},
+			want: plan.Networkd{Running: true, KeepsForeignRules: true, File: "/usr/lib/systemd/networkd.conf.d/symroute.conf"}},
+		{name: "masked by a file of the same name in /etc", files: map[string]string{
+			"usr/lib/systemd/networkd.conf.d/symroute.conf": dropIn, "etc/systemd/networkd.conf.d/symroute.conf": "# emptied\n"},
+			want: plan.Networkd{Running: true}},
+		{name: "a later drop-in says yes", files: map[string]string{
+			"usr/lib/systemd/networkd.conf.d/symroute.conf": dropIn, "run/systemd/networkd.conf.d/zz.conf": "[Network]\nManageForeignRoutingPolicyRules=yes\n"},
+			want: plan.Networkd{Running: true, File: "/run/systemd/networkd.conf.d/zz.conf"}},
+		{name: "another section's key", files: map[string]string{"etc/systemd/networkd.conf": "[DHCPv4]\nManageForeignRoutingPolicyRules=no\n"},
+			want: plan.Networkd{Running: true}},
+		{name: "written after networkd started", files: map[string]string{"run/systemd/networkd.conf.d/symroute.conf": dropIn},
+			newer: map[string]bool{"run/systemd/networkd.conf.d/symroute.conf": true},
+			want:  plan.Networkd{Running: true, KeepsForeignRules: true, NotYet: true, File: "/run/systemd/networkd.conf.d/symroute.conf"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, started := fakeRoot(t, tc.otherNS)
+			for p, s := range tc.files {
+				f := filepath.Join(root, p)
+				if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				at := started.Add(-time.Minute)
+				if tc.newer[p] {
+					at = started.Add(time.Minute)
+				}
+				if err := os.Chtimes(f, at, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(tc.want, ReadNetworkd(root)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Where networkd never ran, nothing is looked for.
+	if got := ReadNetworkd(t.TempDir()); got != (plan.Networkd{}) {
+		t.Errorf("empty root: %+v", got)
+	}
+}
