@@ -4,6 +4,7 @@ package e2e
 // is one the script started.
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -36,4 +37,22 @@ func TestNMDispatcher(t *testing.T) {
 
 	r.em2Gone(true, "nmcli", "device", "disconnect", "em2")
 	r.em2Back("nmcli", "device", "connect", "em2")
+
+	// --status warns of a connection with a route table of its own, and
+	// stops when it has none again.
+	const warning = "warning: NetworkManager connection 'em2' on em2 has ipv4.route-table 100"
+	status := func() string {
+		return r.st.mustExec("/usr/sbin/symroute-sync", "--status", "--config", h.emptyConfig())
+	}
+	if out := status(); strings.Contains(out, "NetworkManager connection") {
+		t.Errorf("a NetworkManager warning before any connection has its own table:\n%s", out)
+	}
+	r.do("nmcli", "connection", "modify", "em2", "ipv4.route-table", "100")
+	if out := status(); !strings.Contains(out, warning) {
+		t.Errorf("no %q:\n%s", warning, out)
+	}
+	r.do("nmcli", "connection", "modify", "em2", "ipv4.route-table", "0")
+	if out := status(); strings.Contains(out, "NetworkManager connection") {
+		t.Errorf("a NetworkManager warning once the connection has no table of its own:\n%s", out)
+	}
 }

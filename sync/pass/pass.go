@@ -73,6 +73,7 @@ func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error
 	}
 	st.TableNames = ReadTableNames(dirs)
 	st.Networkd = ReadNetworkd(o.Root)
+	st.NMRouting = ReadNMRouting(o.Root)
 	// A record that cannot be read fails the pass: planning without it
 	// would delete the default it gives (or, for --check run without
 	// root, report drift on a host in sync).

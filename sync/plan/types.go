@@ -186,6 +186,18 @@ type State struct {
 	ConfAll ConfAll
 	// Networkd is what systemd-networkd here keeps, for a warning.
 	Networkd Networkd
+	// NMRouting are the links whose NetworkManager connection has its own
+	// route table or routing rules, for a warning.
+	NMRouting []NMRouting
+}
+
+// NMRouting is a link's NetworkManager connection that sets its own route
+// table (ipv4.route-table, ipv6.route-table; 0 is main) or routing rules.
+type NMRouting struct {
+	Link           int
+	Connection     string
+	Table4, Table6 uint32
+	Rules4, Rules6 int
 }
 
 // Networkd is whether systemd-networkd runs in this network namespace, and

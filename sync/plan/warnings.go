@@ -26,6 +26,36 @@ func (m *Mirror) warnHost(d *desirer, routed map[famLink]bool) {
 	if len(routed) > 0 {
 		m.warnNetworkd(d.st.Networkd)
 	}
+	m.warnNM(d, routed)
+}
+
+// warnNM warns of a routed link whose NetworkManager connection has its
+// own route table or routing rules: NM then puts the link's routes in that
+// table (not main, which symroute mirrors) and manages rules beside ours.
+func (m *Mirror) warnNM(d *desirer, routed map[famLink]bool) {
+	for _, n := range d.st.NMRouting {
+		if !routed[famLink{FamilyV4, n.Link}] && !routed[famLink{FamilyV6, n.Link}] {
+			continue
+		}
+		var own []string
+		for _, s := range []struct {
+			set  bool
+			what string
+		}{
+			{n.Table4 != 0, fmt.Sprintf("ipv4.route-table %d", n.Table4)},
+			{n.Table6 != 0, fmt.Sprintf("ipv6.route-table %d", n.Table6)},
+			{n.Rules4 > 0, fmt.Sprintf("%d ipv4.routing-rules", n.Rules4)},
+			{n.Rules6 > 0, fmt.Sprintf("%d ipv6.routing-rules", n.Rules6)},
+		} {
+			if s.set {
+				own = append(own, s.what)
+			}
+		}
+		link := Printable(linkName(d.byIndex, n.Link))
+		m.Warnings = append(m.Warnings, fmt.Sprintf("NetworkManager connection '%s' on %s has %s: NetworkManager then routes %s by tables "+
+			"and rules of its own, beside symroute's; drop them from the connection (nmcli connection modify ... ipv4.route-table 0 "+
+			"ipv4.routing-rules \"\"), or exclude %s from symroute", Printable(n.Connection), link, strings.Join(own, " and "), link, link))
+	}
 }
 
 // warnNetworkd warns of a systemd-networkd that will delete symroute's

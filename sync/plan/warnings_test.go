@@ -84,6 +84,12 @@ func TestWarnings(t *testing.T) {
 				"and reads it only when it starts: until it restarts it deletes symroute's rules whenever it configures a link " +
 				"(the hooks put them back); restart systemd-networkd when convenient"}},
 		{name: "no networkd", state: with(func(st *State) { st.Networkd = Networkd{KeepsForeignRules: false} }), want: none},
+		{name: "a NetworkManager connection with its own table and rules", state: with(func(st *State) {
+			st.NMRouting = []NMRouting{{Link: 3, Connection: "Wired 2", Table4: 100, Rules6: 2}, {Link: 9, Connection: "gone", Table4: 5}}
+		}), want: none,
+			warnings: []string{"NetworkManager connection 'Wired 2' on em2 has ipv4.route-table 100 and 2 ipv6.routing-rules: NetworkManager then " +
+				"routes em2 by tables and rules of its own, beside symroute's; drop them from the connection (nmcli connection modify ... " +
+				"ipv4.route-table 0 ipv4.routing-rules \"\"), or exclude em2 from symroute"}},
 		{name: "an IPv6 rule from all ahead of ours", state: foreign(Rule{Family: FamilyV6, Priority: 100, Table: 100, Action: RuleActionLookup}), want: none},
 	})
 }

@@ -1,0 +1,115 @@
+package pass
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+// A NetworkManager connection with its own route table or routing rules
+// makes NM manage that table and those rules itself, beside symroute's on
+// the same link. ReadNMRouting finds them: the connection NM applied to
+// each link (its device state file, /run/NetworkManager/devices/IFINDEX,
+// names it by UUID) and that connection's keyfile.
+
+// nmConnectionDirs hold keyfiles, the first winning for a UUID found in
+// several (NetworkManager.conf(5): /etc, then /run, then /usr/lib).
+var nmConnectionDirs = []string{"/etc/NetworkManager/system-connections", "/run/NetworkManager/system-connections",
+	"/usr/lib/NetworkManager/system-connections"}
+
+// ReadNMRouting returns the links whose applied NetworkManager connection
+// sets a route table or routing rules; root prefixes every path ("" for
+// /). Nothing where NM does not run.
+func ReadNMRouting(root string) []plan.NMRouting {
+	devs, err := os.ReadDir(root + "/run/NetworkManager/devices")
+	if err != nil {
+		return nil
+	}
+	uuids := map[string][]int{}
+	for _, d := range devs {
+		idx, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		dev := readKeyfile(filepath.Join(root, "/run/NetworkManager/devices", d.Name()))
+		if u := dev["device"]["connection-uuid"]; u != "" {
+			uuids[u] = append(uuids[u], idx)
+		}
+	}
+	if len(uuids) == 0 {
+		return nil
+	}
+	var out []plan.NMRouting
+	seen := map[string]bool{}
+	for _, dir := range nmConnectionDirs {
+		files, _ := os.ReadDir(root + dir)
+		for _, f := range files {
+			if f.IsDir() || strings.HasPrefix(f.Name(), ".") || strings.HasSuffix(f.Name(), "~") {
+				continue
+			}
+			kf := readKeyfile(filepath.Join(root+dir, f.Name()))
+			u := kf["connection"]["uuid"]
+			if u == "" || seen[u] || uuids[u] == nil {
+				continue
+			}
+			seen[u] = true
+			r := plan.NMRouting{Connection: kf["connection"]["id"]}
+			for fam, sec := range map[int]string{4: "ipv4", 6: "ipv6"} {
+				t, _ := strconv.ParseUint(kf[sec]["route-table"], 10, 32)
+				rules := 0
+				for k := range kf[sec] {
+					if strings.HasPrefix(k, "routing-rule") {
+						rules++
+					}
+				}
+				if fam == 4 {
+					r.Table4, r.Rules4 = uint32(t), rules
+				} else {
+					r.Table6, r.Rules6 = uint32(t), rules
+				}
+			}
+			if r.Table4 == 0 && r.Table6 == 0 && r.Rules4 == 0 && r.Rules6 == 0 {
+				continue
+			}
+			for _, idx := range uuids[u] {
+				r.Link = idx
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Link < out[j].Link })
+	return out
+}
+
+// readKeyfile reads a GLib key file: sections of key=value lines.
+func readKeyfile(path string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sec := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || line[0] == '#':
+		case line[0] == '[' && line[len(line)-1] == ']':
+			sec = line[1 : len(line)-1]
+			if out[sec] == nil {
+				out[sec] = map[string]string{}
+			}
+		case sec != "":
+			if k, v, ok := strings.Cut(line, "="); ok {
+				out[sec][strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,45 @@
+package pass
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/symroute/symroute/sync/plan"
+)
+
+func TestReadNMRouting(t *testing.T) {
+	root := t.TempDir()
+	write := func(p, s string) {
+		t.Helper()
+		f := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ReadNMRouting(root); got != nil {
+		t.Fatalf("without NetworkManager: %+v", got)
+	}
+	write("run/NetworkManager/devices/2", "[device]\nmanaged=true\nconnection-uuid=aaaa\n")
+	write("run/NetworkManager/devices/3", "[device]\nmanaged=true\nconnection-uuid=bbbb\n")
+	write("run/NetworkManager/devices/4", "[device]\nmanaged=true\nconnection-uuid=cccc\n")
+	write("run/NetworkManager/devices/5", "[device]\nmanaged=false\n")
+	write("etc/NetworkManager/system-connections/em1.nmconnection", "[connection]\nid=em1\nuuid=aaaa\n[ipv4]\nmethod=auto\nroute-table=0\n")
+	write("etc/NetworkManager/system-connections/em2.nmconnection", "[connection]\nid=uplink two\nuuid=bbbb\n[ipv4]\nroute-table=100\n"+
+		"routing-rule1=priority 5 from 0.0.0.0/0 table 100\n[ipv6]\nrouting-rule1=priority 5 from ::/0 table 100\nrouting-rule2=priority 6 from ::/0 table 100\n")
+	// The same UUID in /run loses to /etc's; cccc is only in /usr/lib.
+	write("run/NetworkManager/system-connections/em2.nmconnection", "[connection]\nid=stale\nuuid=bbbb\n[ipv4]\nroute-table=7\n")
+	write("usr/lib/NetworkManager/system-connections/em3.nmconnection", "[connection]\nid=em3\nuuid=cccc\n[ipv6]\nroute-table=300\n")
+	want := []plan.NMRouting{
+		{Link: 3, Connection: "uplink two", Table4: 100, Rules4: 1, Rules6: 2},
+		{Link: 4, Connection: "em3", Table6: 300},
+	}
+	if diff := cmp.Diff(want, ReadNMRouting(root)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
