@@ -57,4 +57,6 @@ if [ $# -eq 0 ] || [ "$*" = -v ]; then
 		go test -run='^$' -fuzz="^${target%%:*}\$" -fuzztime="${SYMROUTE_FUZZTIME:-3s}" "${target#*:}"
 	done
 fi
+# The packages in a Debian 12 root, then in a Debian 13 one.
 bash packaging/test.sh
+SYMROUTE_PKGTEST_SUITE=trixie bash packaging/test.sh

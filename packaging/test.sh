@@ -17,6 +17,7 @@
 # after: any difference fails the run.
 #
 #   sudo packaging/test.sh
+#   sudo SYMROUTE_PKGTEST_SUITE=trixie packaging/test.sh   # a Debian 13 root
 #
 # Needs root, the Debian mirror (debootstrap; the root is cached under
 # /var/cache/symroute-pkgtest, SYMROUTE_PKGTEST_CACHE= disables that) and Go
@@ -33,7 +34,9 @@ export LC_ALL=C.UTF-8
 
 # Highest systemd-analyze security exposure allowed for a service.
 max_exposure=2.0
-suite=bookworm
+# The Debian release of the throwaway root: bookworm (12) by default,
+# trixie (13) too in ./test.sh.
+suite=${SYMROUTE_PKGTEST_SUITE:-bookworm}
 mirror=${SYMROUTE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache_dir=${SYMROUTE_PKGTEST_CACHE-/var/cache/symroute-pkgtest}
 

@@ -294,18 +294,21 @@ func TestRouteDeleteOfCollapsedMultipath(t *testing.T) {
 }
 
 // A route of another table equal to a main route is read as a Copy of it;
-// one that differs in any field, as a route of its own.
+// one that differs in any field, as a route of its own. Table 1023 is
+// dumped after main (the kernel walks its 256 buckets of tables by id).
 func TestSnapshotCopies(t *testing.T) {
 	e := setup(t)
 	e.ip(t, `
 		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7
 		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 table 1001
 		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 table 70000
+		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 table 1023
 		route add 198.51.100.0/24 via 10.1.0.1 proto 4 metric 7 mtu 1400 table 1002
 		route add 198.51.100.0/24 via 10.2.0.1 proto 4 metric 7 table 1003
 		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4
 		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4 table 1001
-		-6 route add 2001:db8:9::/48 via fe80::2 dev a0 proto 4 table 1002`)
+		-6 route add 2001:db8:9::/48 via fe80::2 dev a0 proto 4 table 1002
+		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4 table 1023`)
 	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base})
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +332,8 @@ func TestSnapshotCopies(t *testing.T) {
 	wantCopies := []string{
 		"1001: ip -4 route add 198.51.100.0/24 via 10.1.0.1 dev a0 table 254 proto 4 scope 0 metric 7",
 		"1001: ip -6 route add 2001:db8:9::/48 via fe80::1 dev a0 table 254 proto 4 scope 0 metric 1024",
+		"1023: ip -4 route add 198.51.100.0/24 via 10.1.0.1 dev a0 table 254 proto 4 scope 0 metric 7",
+		"1023: ip -6 route add 2001:db8:9::/48 via fe80::1 dev a0 table 254 proto 4 scope 0 metric 1024",
 		"70000: ip -4 route add 198.51.100.0/24 via 10.1.0.1 dev a0 table 254 proto 4 scope 0 metric 7",
 	}
 	wantWhole := []string{

@@ -93,7 +93,9 @@ func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, erro
 	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain }}
 	n := 0
 	raw.each(func(b []byte) {
-		if p.parse(b, &main[n]) {
+		// parse writes nothing for a route it does not keep, but &main[n]
+		// is taken first: past main's last route, n is out of range.
+		if n < len(main) && p.parse(b, &main[n]) {
 			n++
 		}
 	})
