@@ -84,7 +84,7 @@ work=$(mktemp -d /var/tmp/symroute-pkgtest.XXXXXX)
 root=$work/root
 nspawn_pid=
 cleanup() {
-	stop_container || :
+	if declare -F stop_container >/dev/null; then stop_container || :; fi
 	if [ "${KEEP:-}" = 1 ]; then
 		echo "kept $work"
 	else
@@ -457,19 +457,28 @@ out=$(in_chroot '
 check_tree deb "$root"
 check "deb: conffiles registered" diff -u \
 	<(expected | awk '($1 == "both" || $1 == "deb") && $5 == "conf" { print $2 }' | sort) "$root/var/tmp/conffiles"
-check "deb: timer enabled (timers.target.wants link)" test "$(readlink "$root/etc/systemd/system/timers.target.wants/symroute-sync.timer")" = /lib/systemd/system/symroute-sync.timer
+# deb-systemd-helper links to the unit by /lib up to Debian 12, /usr/lib
+# from 13 (where /lib is a link to it).
+check "deb: timer enabled (timers.target.wants link)" sh -c '
+	case $(readlink "$0/etc/systemd/system/timers.target.wants/symroute-sync.timer") in
+	/usr/lib/systemd/system/symroute-sync.timer | /lib/systemd/system/symroute-sync.timer) ;;
+	*) exit 1 ;;
+	esac' "$root"
 check "deb: listener not enabled" sh -c '! ls "$0"/etc/systemd/system/*.wants/symroute-listen.service 2>/dev/null' "$root"
 in_chroot 'dpkg -P symroute-sync >/dev/null'
 check "deb: purge removes the config" test ! -e "$root/etc/symroute"
 check "deb: purge removes the timer link" test ! -L "$root/etc/systemd/system/timers.target.wants/symroute-sync.timer"
 
+# rpm runs without plugins: Debian 13's rpm (4.20) runs scriptlets through its
+# unshare plugin, which cannot change mount propagation in this test's chroot
+# and container; the scriptlets themselves are what is tested.
 section "rpm in a chroot, fresh network namespace, no systemd running"
 rhel_presets on
 out=$(in_chroot '
 	ip link add up0 type veth peer name up0p
 	ip link set up0p up; ip link set up0 up
 	ip addr add 192.0.2.2/24 dev up0
-	rpm -i --nodeps /var/tmp/pkgs/'"$rpmname"'
+	rpm -i --nodeps --noplugins /var/tmp/pkgs/'"$rpmname"'
 	echo "rules after install:"; ip rule show | grep -c "lookup 10" || :
 ') || { printf '%s\n' "$out"; die "rpm install in the chroot"; }
 printf '%s\n' "$out"
@@ -483,7 +492,7 @@ check "rpm: timer enabled (timers.target.wants link)" sh -c '
 	*) exit 1 ;;
 	esac' "$root"
 check "rpm: listener not enabled" sh -c '! ls "$0"/etc/systemd/system/*.wants/symroute-listen.service 2>/dev/null' "$root"
-in_chroot 'rpm -e symroute-sync'
+in_chroot 'rpm -e --noplugins symroute-sync'
 check "rpm: erase removes the timer link" test ! -L "$root/etc/systemd/system/timers.target.wants/symroute-sync.timer"
 check "rpm: erase removes the binary" test ! -e "$root/usr/sbin/symroute-sync"
 rhel_presets off
@@ -641,12 +650,12 @@ rhel_presets on
 in_container 'systemctl daemon-reload'
 sleep 1 # the journal's --since has one-second steps
 rpm_installed_at=$(date +%s)
-out=$(in_container 'rpm -i --nodeps /var/tmp/pkgs/'"$rpmname"' 2>&1') || { printf '%s\n' "$out"; bad "rpm install under systemd"; }
+out=$(in_container 'rpm -i --nodeps --noplugins /var/tmp/pkgs/'"$rpmname"' 2>&1') || { printf '%s\n' "$out"; bad "rpm install under systemd"; }
 check "rpm install: first pass succeeded through systemd" in_container "$(pass_ran_ok "$rpm_installed_at")"' &&
 	ip rule show | grep -q "from 192.0.2.2 lookup '"$table"' proto symroute"'
 check "rpm install: timer enabled and active" in_container 'systemctl is-enabled --quiet symroute-sync.timer && systemctl is-active --quiet symroute-sync.timer'
 check "rpm install: listener disabled" in_container '! systemctl is-enabled --quiet symroute-listen.service'
-out=$(in_container 'rpm -e symroute-sync 2>&1') || { printf '%s\n' "$out"; bad "rpm erase under systemd"; }
+out=$(in_container 'rpm -e --noplugins symroute-sync 2>&1') || { printf '%s\n' "$out"; bad "rpm erase under systemd"; }
 check "rpm erase: flush left no rule of ours" in_container '! ip rule show | grep -Eq "proto (symroute|234)"'
 check "rpm erase: timer disabled and stopped" in_container '! systemctl is-enabled --quiet symroute-sync.timer 2>/dev/null; ! systemctl is-active --quiet symroute-sync.timer'
 stop_container
