@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -43,8 +45,11 @@ func ReadNetworkd(root string) plan.Networkd {
 }
 
 // networkdPID finds systemd-networkd in this network namespace: by its
-// unit's cgroup where systemd runs it, else among the processes, which
-// costs a look at each only where networkd has left its state directory.
+// unit's cgroup where systemd is init; else (a container, a test bed)
+// among the processes, a look at each (about 0.6 ms a pass at 70), only
+// where a networkd wrote its state file since boot. The package's
+// tmpfiles make /run/systemd/netif on every host, so the directory alone
+// says nothing.
 func networkdPID(root string) (int, bool) {
 	if b, err := os.ReadFile(root + "/sys/fs/cgroup/system.slice/systemd-networkd.service/cgroup.procs"); err == nil {
 		for _, f := range strings.Fields(string(b)) {
@@ -53,7 +58,10 @@ func networkdPID(root string) (int, bool) {
 			}
 		}
 	}
-	if _, err := os.Stat(root + "/run/systemd/netif"); err != nil {
+	if _, err := os.Stat(root + "/run/systemd/system"); err == nil {
+		return 0, false // systemd is init: networkd would be in its unit
+	}
+	if _, err := os.Stat(root + "/run/systemd/netif/state"); err != nil {
 		return 0, false
 	}
 	procs, _ := os.ReadDir(root + "/proc")
@@ -66,11 +74,20 @@ func networkdPID(root string) (int, bool) {
 }
 
 // isNetworkd reports whether pid is systemd-networkd in our network
-// namespace (the kernel cuts a command name to 15 bytes).
+// namespace (the kernel cuts a command name to 15 bytes). The command name
+// is read with plain system calls: os.ReadFile's poller registration
+// tripled the cost of a look at every process (about 1 ms a pass on a host
+// with 70).
 func isNetworkd(root string, pid int) bool {
 	dir := root + "/proc/" + strconv.Itoa(pid)
-	comm, err := os.ReadFile(dir + "/comm")
-	if err != nil || string(bytes.TrimSpace(comm)) != "systemd-network" {
+	var buf [32]byte
+	fd, err := unix.Open(dir+"/comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil || n <= 0 || string(bytes.TrimSpace(buf[:n])) != "systemd-network" {
 		return false
 	}
 	theirs, err1 := os.Readlink(dir + "/ns/net")

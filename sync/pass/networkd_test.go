@@ -28,6 +28,7 @@ func fakeRoot(t *testing.T, otherNS bool) (string, time.Time) {
 			t.Fatal(err)
 		}
 	}
+	write("run/systemd/netif/state", "OPER_STATE=routable\n")
 	boot := time.Now().Add(-time.Hour).Truncate(time.Second)
 	write("proc/stat", "cpu  1 2 3\nbtime "+strconv.FormatInt(boot.Unix(), 10)+"\nprocesses 9\n")
 	write("proc/42/comm", "systemd-network\n")
@@ -94,5 +95,24 @@ func TestReadNetworkd(t *testing.T) {
 	// Where networkd never ran, nothing is looked for.
 	if got := ReadNetworkd(t.TempDir()); got != (plan.Networkd{}) {
 		t.Errorf("empty root: %+v", got)
+	}
+	// Where systemd is init, networkd is found in its unit's cgroup or
+	// not at all.
+	root, _ := fakeRoot(t, false)
+	if err := os.MkdirAll(filepath.Join(root, "run/systemd/system"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadNetworkd(root); got != (plan.Networkd{}) {
+		t.Errorf("systemd as init, no networkd unit: %+v", got)
+	}
+	cg := filepath.Join(root, "sys/fs/cgroup/system.slice/systemd-networkd.service")
+	if err := os.MkdirAll(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte("42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadNetworkd(root); got != (plan.Networkd{Running: true}) {
+		t.Errorf("systemd as init, networkd in its unit: %+v", got)
 	}
 }
