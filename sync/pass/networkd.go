@@ -47,9 +47,9 @@ func ReadNetworkd(root string) plan.Networkd {
 // networkdPID finds systemd-networkd in this network namespace: by its
 // unit's cgroup where systemd is init; else (a container, a test bed)
 // among the processes, a look at each (about 0.6 ms a pass at 70), only
-// where a networkd wrote its state file since boot. The package's
-// tmpfiles make /run/systemd/netif on every host, so the directory alone
-// says nothing.
+// where a networkd wrote its state file since boot. systemd's own
+// tmpfiles make /run/systemd/netif wherever systemd is installed, so the
+// directory alone says nothing.
 func networkdPID(root string) (int, bool) {
 	if b, err := os.ReadFile(root + "/sys/fs/cgroup/system.slice/systemd-networkd.service/cgroup.procs"); err == nil {
 		for _, f := range strings.Fields(string(b)) {
