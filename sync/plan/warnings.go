@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,46 +92,60 @@ func (m *Mirror) warnArpFlux(d *desirer, links []int) {
 		ln := d.byIndex[l]
 		return ln != nil && all.ArpFilter == 0 && ln.ArpFilter == 0 && max(all.ArpIgnore, int8(ln.ArpIgnore)) < 1
 	}
-	nets := map[int][]netip.Prefix{}
+	// Two subnets overlap when one holds the other: each link's subnet is
+	// looked up at its length and every shorter one (33 lookups), rather
+	// than compared with every other link's (1000 links took 18 ms).
+	routedLink := map[int]bool{}
+	for _, l := range links {
+		routedLink[l] = true
+	}
+	byNet := map[netip.Prefix][]int{}
 	for _, a := range d.st.Addrs {
-		if a.Scope == ScopeUniverse && a.Prefix.Addr().Is4() {
-			nets[a.Link] = append(nets[a.Link], a.Prefix.Masked())
+		if p := a.Prefix.Masked(); a.Scope == ScopeUniverse && p.Addr().Is4() && routedLink[a.Link] && !slices.Contains(byNet[p], a.Link) {
+			byNet[p] = append(byNet[p], a.Link)
 		}
 	}
-	for i, a := range links {
-		for _, b := range links[i+1:] {
-			shared, ok := overlap(nets[a], nets[b])
-			if !ok || (!flux(a) && !flux(b)) {
-				continue
-			}
-			var open []string
-			for _, l := range []int{a, b} {
-				if flux(l) {
-					open = append(open, Printable(linkName(d.byIndex, l)))
+	type pair struct{ a, b int }
+	shared := map[pair]netip.Prefix{}
+	for p, ls := range byNet {
+		for bits := p.Bits(); bits >= 0; bits-- {
+			q := netip.PrefixFrom(p.Addr(), bits).Masked()
+			for _, m := range byNet[q] {
+				for _, l := range ls {
+					if l == m {
+						continue
+					}
+					k := pair{min(l, m), max(l, m)}
+					if old, ok := shared[k]; !ok || q.Bits() < old.Bits() {
+						shared[k] = q
+					}
 				}
 			}
-			m.Warnings = append(m.Warnings, fmt.Sprintf("links %s and %s are both in %s and ARP flux is not stopped on %s: "+
-				"a neighbour may send one link's traffic to the other's MAC, and its replies then leave by the other link; "+
-				"set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or arp_filter=1)",
-				Printable(linkName(d.byIndex, a)), Printable(linkName(d.byIndex, b)), shared, strings.Join(open, " and ")))
 		}
 	}
-}
-
-// overlap returns a subnet of as that overlaps one of bs (the larger of
-// the two).
-func overlap(as, bs []netip.Prefix) (netip.Prefix, bool) {
-	for _, a := range as {
-		for _, b := range bs {
-			if a.Overlaps(b) {
-				if b.Bits() < a.Bits() {
-					return b, true
-				}
-				return a, true
+	pairs := make([]pair, 0, len(shared))
+	for k := range shared {
+		pairs = append(pairs, k)
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		return pairs[i].a < pairs[j].a || (pairs[i].a == pairs[j].a && pairs[i].b < pairs[j].b)
+	})
+	for _, k := range pairs {
+		a, b := k.a, k.b
+		if !flux(a) && !flux(b) {
+			continue
+		}
+		var open []string
+		for _, l := range []int{a, b} {
+			if flux(l) {
+				open = append(open, Printable(linkName(d.byIndex, l)))
 			}
 		}
+		m.Warnings = append(m.Warnings, fmt.Sprintf("links %s and %s are both in %s and ARP flux is not stopped on %s: "+
+			"a neighbour may send one link's traffic to the other's MAC, and its replies then leave by the other link; "+
+			"set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or arp_filter=1)",
+			Printable(linkName(d.byIndex, a)), Printable(linkName(d.byIndex, b)), shared[k], strings.Join(open, " and ")))
 	}
-	return netip.Prefix{}, false
 }
 
 // warnRPFilter warns of strict reverse-path filtering on a routed link of

@@ -49,6 +49,10 @@ func TestWarnings(t *testing.T) {
 		{name: "ARP flux stopped on each link by its own arp_ignore", state: sameSubnet(func(st *State) { st.Links[1].ArpIgnore, st.Links[2].ArpIgnore = 2, 1 }), want: none},
 		{name: "ARP settings unknown: no warning", state: sameSubnet(func(st *State) { st.ConfAll.ArpIgnore = -1 }), want: none},
 		{name: "two subnets: no ARP flux warning", state: seedSynced, want: none},
+		{name: "ARP flux, a subnet inside another", state: with(func(st *State) {
+			st.Addrs = append(st.Addrs, Addr{Link: 3, Prefix: pfx("10.0.1.3/24")})
+			st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 32765, Src: pfx("10.0.1.3/32"), Table: 1003, Action: RuleActionLookup, Protocol: Protocol})
+		}), want: nil, warnings: []string{sprintf(flux, "em1 and em2")}},
 
 		{name: "strict rp_filter on one link", state: with(func(st *State) { st.Links[2].RPFilter = 1 }), want: none,
 			warnings: []string{sprintf(strict, "em2")}},
