@@ -295,11 +295,15 @@ level=INFO
 }
 
 // nmcli runs nmcli against the private bus, from inside host.
-func (p *listenStack) nmcli(host *ns, args ...string) (string, error) {
-	cmd := host.execCmd("env", append([]string{"DBUS_SYSTEM_BUS_ADDRESS=" + p.busAddr, "nmcli"}, args...)...)
+func (p *listenStack) nmcli(host *ns, args ...string) (string, error) { return p.ctl(host, "nmcli", args...) }
+
+// ctl runs a daemon's control program (nmcli, networkctl) against the
+// private bus, from inside host.
+func (p *listenStack) ctl(host *ns, prog string, args ...string) (string, error) {
+	cmd := host.execCmd("env", append([]string{"DBUS_SYSTEM_BUS_ADDRESS=" + p.busAddr, prog}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("nmcli %s: %v: %s", strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("%s %s: %v: %s", prog, strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
 }

@@ -12,9 +12,9 @@ import (
 
 // TestListenNetworkd: the real systemd-networkd 252 configures em1 and em2
 // by DHCP without networkd-dispatcher; `symroute-sync --listen` follows its
-// link-state signals through bring-up and em2 going down and up. networkd
-// signals link states only, so renewals there are the timer's job (not
-// tested here).
+// link-state signals through bring-up, em2 going down and up, and a DHCP
+// renewal (`networkctl renew`) that brings a new router, after which
+// networkd reconfigures the link and says so on the bus.
 func TestListenNetworkd(t *testing.T) {
 	s := newDHCPNet(t, false)
 	// em2 starts without carrier (its peer down), so its bring-up happens
@@ -36,6 +36,18 @@ func TestListenNetworkd(t *testing.T) {
 
 	s.host.ip("link", "set", "em2", "up")
 	waitFor(t, "em2 mirrored again after link up", daemonTimeout, listenMirrored(s.host, "em2", "192.168.0.1"))
+	s.pingRemote(t, "em2")
+
+	// A renewal that brings a new router: no hook, no timer, only the
+	// listener. The time it took is logged, not asserted.
+	s.r2.ip("addr", "add", "192.168.0.254/24", "dev", "up0")
+	s.startDnsmasq(1, "192.168.0.254")
+	from := time.Now()
+	if _, err := nd.ctl(s.host, "networkctl", "renew", "em2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the renewal's new router mirrored into em2's table", daemonTimeout, listenMirrored(s.host, "em2", "192.168.0.254"))
+	t.Logf("networkd 252: the renewal's new router reached em2's table %v after `networkctl renew`", time.Since(from).Round(time.Millisecond))
 	s.pingRemote(t, "em2")
 }
 
