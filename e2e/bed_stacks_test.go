@@ -295,7 +295,9 @@ level=INFO
 }
 
 // nmcli runs nmcli against the private bus, from inside host.
-func (p *listenStack) nmcli(host *ns, args ...string) (string, error) { return p.ctl(host, "nmcli", args...) }
+func (p *listenStack) nmcli(host *ns, args ...string) (string, error) {
+	return p.ctl(host, "nmcli", args...)
+}
 
 // ctl runs a daemon's control program (nmcli, networkctl) against the
 // private bus, from inside host.
