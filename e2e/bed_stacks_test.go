@@ -260,7 +260,7 @@ exec %[3]s
 // em2 by DHCP, not autoconnected: the test brings them up once the
 // listener listens. There is no dispatcher: the bus has no service
 // directory, so nm-dispatcher is never activated and no hook runs.
-func startListenNM(t *testing.T, host *ns) *listenStack {
+func startListenNM(t *testing.T, host *ns, root string) *listenStack {
 	t.Helper()
 	testns.RequirePrograms(t, "network-manager", "NetworkManager", "nmcli")
 	dir := t.TempDir()
@@ -288,10 +288,22 @@ level=INFO
 			"[connection]\nid=em"+i+"\ntype=ethernet\ninterface-name=em"+i+"\nautoconnect=false\n[ipv4]\nmethod=auto\n[ipv6]\nmethod=disabled\n", 0o600)
 	}
 	return startListenStack(t, host, dir,
-		fmt.Sprintf("mkdir -p /run/NetworkManager\nmount --bind %s/varlib /var/lib/NetworkManager", dir),
-		fmt.Sprintf("NetworkManager --debug --config=%[1]s/NetworkManager.conf --config-dir=%[1]s/conf.d "+
+		fmt.Sprintf("mkdir -p /run/NetworkManager\nmount --bind %s/varlib %s/var/lib/NetworkManager", dir, root),
+		fromRoot(root, fmt.Sprintf("NetworkManager --debug --config=%[1]s/NetworkManager.conf --config-dir=%[1]s/conf.d "+
 			"--system-config-dir=%[1]s/sysconf.d --intern-config=%[1]s/varlib/intern.conf "+
-			"--state-file=%[1]s/varlib/NetworkManager.state --pid-file=/run/NetworkManager/NetworkManager.pid", dir))
+			"--state-file=%[1]s/varlib/NetworkManager.state --pid-file=/run/NetworkManager/NetworkManager.pid", dir)))
+}
+
+// fromRoot is the command line that runs argv from root ("" for this
+// machine's own programs): chrooted, with the test's /run, /proc, /sys,
+// /dev and /tmp bound in, so the private directories startListenStack
+// mounted, and the test's files, are the daemon's too. argv holds no
+// single quote.
+func fromRoot(root, argv string) string {
+	if root == "" {
+		return argv
+	}
+	return fmt.Sprintf(`sh -c 'for d in run proc sys dev tmp; do mount --rbind /$d %[1]s/$d; done; exec chroot %[1]s %[2]s'`, root, argv)
 }
 
 // nmcli runs nmcli against the private bus, from inside host.
@@ -319,7 +331,7 @@ func (p *listenStack) mustNmcli(t *testing.T, host *ns, args ...string) {
 
 // startListenNetworkd runs systemd-networkd 252 in host with em1 and em2 on
 // DHCP, without networkd-dispatcher: no hook runs.
-func startListenNetworkd(t *testing.T, host *ns) *listenStack {
+func startListenNetworkd(t *testing.T, host *ns, root string) *listenStack {
 	t.Helper()
 	networkd := "/lib/systemd/systemd-networkd"
 	testns.RequirePrograms(t, "systemd", networkd)
@@ -331,5 +343,23 @@ func startListenNetworkd(t *testing.T, host *ns) *listenStack {
 	}
 	return startListenStack(t, host, dir,
 		fmt.Sprintf("mkdir -p /run/systemd/network\ncp %s/network/*.network /run/systemd/network/", dir),
-		"env SYSTEMD_LOG_LEVEL=info SYSTEMD_LOG_TARGET=console "+networkd)
+		fromRoot(root, "env SYSTEMD_LOG_LEVEL=info SYSTEMD_LOG_TARGET=console "+networkd))
+}
+
+// trixieRoot is a Debian 13 root holding its NetworkManager, systemd-networkd
+// and dhcpcd, made by test.sh (debootstrap; SYMROUTE_TRIXIE_ROOT overrides
+// where): the daemons run from it, chrooted, in the test's namespaces.
+func trixieRoot(t *testing.T) string {
+	t.Helper()
+	root := os.Getenv("SYMROUTE_TRIXIE_ROOT")
+	if root == "" {
+		root = "/var/cache/symroute-e2e/trixie"
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/lib/systemd/systemd-networkd")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no Debian 13 root at %s: test.sh makes it", root)
+		}
+		t.Skipf("no Debian 13 root at %s (test.sh makes it): %v", root, err)
+	}
+	return root
 }
