@@ -84,11 +84,17 @@ type dhcpRoot struct {
 	dir   string
 	bin   string
 	binds [][2]string // host dir -> path inside
+	// os is the root directory of the programs run ("" for this machine's;
+	// a Debian 13 root for its dhcpcd): chrooted, with /proc, /sys, /dev
+	// and /tmp (where dir and the binary are) bound in.
+	os string
 }
 
-func newDhcpRoot(t *testing.T, bin string) *dhcpRoot {
+func newDhcpRoot(t *testing.T, bin string) *dhcpRoot { return newDhcpRootIn(t, bin, "") }
+
+func newDhcpRootIn(t *testing.T, bin, osRoot string) *dhcpRoot {
 	t.Helper()
-	r := &dhcpRoot{t: t, dir: t.TempDir(), bin: bin}
+	r := &dhcpRoot{t: t, dir: t.TempDir(), bin: bin, os: osRoot}
 	mkdirs(t, r.dir, "etc.upper", "etc.work", "sbin.upper", "sbin.work", "run", "var-lib-dhcp", "var-lib-dhcpcd")
 	// The mount point of the binary: a bind mount needs one.
 	writeFile(t, filepath.Join(r.dir, "sbin.upper", "symroute-sync"), "", 0o755)
@@ -120,24 +126,29 @@ func (r *dhcpRoot) runPath(p string) string {
 }
 
 const dhcpRootScript = `set -e
-d=$1 bin=$2
-shift 2
+d=$1 bin=$2 R=$3
+shift 3
 mount --make-rprivate /
-mount -t overlay symroute-e2e -o "lowerdir=/etc,upperdir=$d/etc.upper,workdir=$d/etc.work" /etc
-mount -t overlay symroute-e2e -o "lowerdir=/usr/sbin,upperdir=$d/sbin.upper,workdir=$d/sbin.work" /usr/sbin
-mount --bind "$bin" /usr/sbin/symroute-sync
-mount --bind "$d/run" /run
-mount --bind "$d/var-lib-dhcp" /var/lib/dhcp
-mount --bind "$d/var-lib-dhcpcd" /var/lib/dhcpcd
-while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done
+if [ -n "$R" ]; then
+	mount --bind "$R" "$R"
+	for x in proc sys dev tmp; do mount --rbind "/$x" "$R/$x"; done
+fi
+mount -t overlay symroute-e2e -o "lowerdir=$R/etc,upperdir=$d/etc.upper,workdir=$d/etc.work" "$R/etc"
+mount -t overlay symroute-e2e -o "lowerdir=$R/usr/sbin,upperdir=$d/sbin.upper,workdir=$d/sbin.work" "$R/usr/sbin"
+mount --bind "$bin" "$R/usr/sbin/symroute-sync"
+mount --bind "$d/run" "$R/run"
+mount --bind "$d/var-lib-dhcp" "$R/var/lib/dhcp"
+mount --bind "$d/var-lib-dhcpcd" "$R/var/lib/dhcpcd"
+while [ "$1" != -- ]; do mount --bind "$1" "$R$2"; shift 2; done
 shift
 cd "$d"
+if [ -n "$R" ]; then exec chroot "$R" sh -c 'cd "$0" && exec "$@"' "$d" "$@"; fi
 exec "$@"
 `
 
 // command runs argv in network namespace n inside the root.
 func (r *dhcpRoot) command(n *ns, argv ...string) *exec.Cmd {
-	args := []string{"netns", "exec", n.Name, "unshare", "-m", "-u", "sh", "-c", dhcpRootScript, "sh", r.dir, r.bin}
+	args := []string{"netns", "exec", n.Name, "unshare", "-m", "-u", "sh", "-c", dhcpRootScript, "sh", r.dir, r.bin, r.os}
 	for _, b := range r.binds {
 		args = append(args, b[0], b[1])
 	}

@@ -61,7 +61,12 @@ func dispatcherStackDir(t *testing.T, dirs ...string) string {
 	return dir
 }
 
-func startDispatcherStack(t *testing.T, host *ns, dir, script string) *dispatcherStack {
+// With root (a Debian 13 root, trixieRoot), the script and every program it
+// starts run chrooted there: the script and stack-common.sh are copied into
+// dir, and the root gets the PID namespace's /proc, /sys, /dev and /tmp
+// (where dir and the binary are), and is made a mount point of its own so
+// that the script can make its mounts private.
+func startDispatcherStack(t *testing.T, host *ns, dir, script, root string) *dispatcherStack {
 	t.Helper()
 	testns.RequirePrograms(t, "dbus", "dbus-daemon")
 	testns.RequirePrograms(t, "util-linux", "unshare", "nsenter")
@@ -69,8 +74,16 @@ func startDispatcherStack(t *testing.T, host *ns, dir, script string) *dispatche
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &dispatcherStack{dir: dir,
-		daemon: startDaemon(t, script, host.execCmd("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", abs, dir, syncBin))}
+	argv := []string{"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", abs, dir, syncBin}
+	if root != "" {
+		kind := filepath.Base(filepath.Dir(abs))
+		mkdirs(t, dir, "stack/"+kind)
+		copyFile(t, abs, filepath.Join(dir, "stack", kind, "start.sh"), 0o755)
+		copyFile(t, filepath.Join(filepath.Dir(abs), "..", "stack-common.sh"), filepath.Join(dir, "stack", "stack-common.sh"), 0o644)
+		argv = append(argv[:5], "sh", "-c", fmt.Sprintf(`mount --bind %[1]s %[1]s; for d in proc sys dev tmp; do mount --rbind /$d %[1]s/$d; done
+exec chroot %[1]s sh %[2]s %[3]s %[4]s`, root, filepath.Join(dir, "stack", kind, "start.sh"), dir, syncBin))
+	}
+	s := &dispatcherStack{dir: dir, daemon: startDaemon(t, script, host.execCmd(argv[0], argv[1:]...))}
 	t.Cleanup(s.stop) // before the daemon's own: it signals init
 	// `ip netns exec` execs unshare, whose one child is the namespace's init.
 	pid := s.Cmd.Process.Pid
@@ -120,13 +133,15 @@ func (s *dispatcherStack) stop() {
 	}
 }
 
-// exec runs a command in the stack's mount and network namespaces (so it
-// sees the private /run and bus), and returns its combined output.
+// exec runs a command in the stack's mount and network namespaces and root
+// directory (so it sees the private /run and bus, and runs the stack's own
+// programs), and returns its combined output.
 func (s *dispatcherStack) exec(name string, args ...string) (string, error) {
 	if s.Exited() {
 		return "", fmt.Errorf("%s: the stack has exited", name)
 	}
-	argv := append([]string{"-t", strconv.Itoa(s.init), "-m", "-n", "-p", "--", name}, args...)
+	// -r: the daemon's root directory, a Debian 13 root's for its stacks.
+	argv := append([]string{"-t", strconv.Itoa(s.init), "-m", "-n", "-p", "-r", "--", name}, args...)
 	cmd := exec.Command("nsenter", argv...)
 	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket")
 	out, err := cmd.CombinedOutput()
@@ -185,7 +200,7 @@ func networkdStackDir(t *testing.T, dropIn bool) string {
 // configuration and keyfiles, the bus configuration with nm-dispatcher's
 // activation file, and the hook directory holding 90-symroute as packaged
 // between the test's 00-log and 99-log.
-func nmStackDir(t *testing.T) string {
+func nmStackDir(t *testing.T, root string) string {
 	t.Helper()
 	dir := dispatcherStackDir(t, "conf/conf.d", "conf/sysconf.d", "dispatcher.d", "connections", "varlib", "run/symtest/dbus-services")
 	for src, dst := range map[string]string{
@@ -207,6 +222,15 @@ func nmStackDir(t *testing.T) string {
 		copyFile(t, filepath.Join("testdata", "nm", src), filepath.Join(dir, dst), mode)
 	}
 	installAsPackaged(t, repoFile("nm-dispatcher", "90-symroute"), filepath.Join(dir, "dispatcher.d", "90-symroute"))
+	// NetworkManager 1.52 (Debian 13) keeps nm-dispatcher in /usr/libexec.
+	if _, err := os.Stat(filepath.Join(root, "usr/libexec/nm-dispatcher")); root != "" && err == nil {
+		svc := filepath.Join(dir, "run/symtest/dbus-services/org.freedesktop.nm_dispatcher.service")
+		b, err := os.ReadFile(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, svc, strings.Replace(string(b), "/usr/lib/NetworkManager/nm-dispatcher", "/usr/libexec/nm-dispatcher", 1), 0o644)
+	}
 	return dir
 }
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,8 +19,24 @@ import (
 func TestHookDhcpcd(t *testing.T) {
 	t.Parallel()
 	requireRootWith(t, "", "dhcpcd", "dnsmasq", "unshare", "nsenter")
+	hookDhcpcd(t, "")
+}
+
+// TestHookDhcpcd10 is TestHookDhcpcd with Debian 13's dhcpcd 10, chrooted
+// from a Debian 13 root.
+func TestHookDhcpcd10(t *testing.T) {
+	t.Parallel()
+	requireRootWith(t, "", "dnsmasq", "unshare", "nsenter")
+	hookDhcpcd(t, trixieRoot(t))
+}
+
+func hookDhcpcd(t *testing.T, osRoot string) {
 	d := newDHCPNet(t, false)
-	r := newDhcpRoot(t, syncBin)
+	r := newDhcpRootIn(t, syncBin, osRoot)
+	// The dhcpcd under test is the root's.
+	if v := r.run(t, d.host, nil, "dhcpcd", "--version"); osRoot != "" && !strings.HasPrefix(v.stdout, "dhcpcd 10.") {
+		t.Fatalf("dhcpcd --version in the Debian 13 root: want dhcpcd 10, got %s", v)
+	}
 	hooks := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")
 	writeFile(t, filepath.Join(hooks, "00-begin"), dhcpLogBegin, 0o644)
 	copyFile(t, repoFile("dhcp-hooks", "dhcpcd-hook"), filepath.Join(hooks, "70-symroute"), 0o644)
@@ -33,7 +50,15 @@ func TestHookDhcpcd(t *testing.T) {
 	// /run: enter its namespaces to reach it.
 	ctl := func(t *testing.T, args ...string) {
 		t.Helper()
-		argv := append([]string{"-t", strconv.Itoa(p.Cmd.Process.Pid), "-m", "-n", "-u", "dhcpcd"}, args...)
+		// Into the programs' root directory (a Debian 13 root for dhcpcd
+		// 10), chrooted once in dhcpcd's mount namespace, where its /run
+		// is bound; not dhcpcd's own root, which its privilege separation
+		// chroots elsewhere.
+		argv := []string{"-t", strconv.Itoa(p.Cmd.Process.Pid), "-m", "-n", "-u", "--"}
+		if osRoot != "" {
+			argv = append(argv, "chroot", osRoot)
+		}
+		argv = append(append(argv, "dhcpcd"), args...)
 		if res := runResult(t, exec.Command("nsenter", argv...)); res.code != 0 {
 			out, _ := exec.Command("ls", "-laR", r.runPath("/run/dhcpcd")).CombinedOutput()
 			t.Fatalf("dhcpcd %v: %s\n/run/dhcpcd:\n%s", args, res, out)

@@ -41,14 +41,14 @@ type dispatcherRun struct {
 // brought em1 and em2 up by DHCP, the hook has mirrored them and the hooks
 // are idle. The latencies and, if the test failed, the timeline are logged
 // at its end.
-func newDispatcherRun(t *testing.T, name, dir, script string) *dispatcherRun {
+func newDispatcherRun(t *testing.T, name, dir, script, root string) *dispatcherRun {
 	t.Helper()
 	r := &dispatcherRun{t: t, net: newDHCPNet(t, false).addClient()}
 	r.h = r.net.host
 	r.m = startMonitor(t, r.h)
 	r.t1, r.t2 = r.h.table("em1"), r.h.table("em2")
 	from := time.Now()
-	r.st = startDispatcherStack(t, r.h, dir, script)
+	r.st = startDispatcherStack(t, r.h, dir, script, root)
 	t.Cleanup(func() { logHookLatencies(t, r.st, r.lat); logHookTimeline(t, r.st, r.m, from) })
 	r.waitMirrored(name+" brings em1 and em2 up by DHCP and the hook mirrors them", "em1", "em2")
 	r.st.assertPrivateLock()

@@ -23,6 +23,19 @@ import (
 // pass is one the script started: the test itself runs none.
 func TestNetworkdDispatcher(t *testing.T) {
 	t.Parallel()
+	networkdDispatcher(t, "")
+}
+
+// TestNetworkdDispatcher257 is TestNetworkdDispatcher with Debian 13's
+// systemd-networkd 257 and networkd-dispatcher, chrooted from a Debian 13
+// root.
+func TestNetworkdDispatcher257(t *testing.T) {
+	t.Parallel()
+	requireRootWith(t, "")
+	networkdDispatcher(t, trixieRoot(t))
+}
+
+func networkdDispatcher(t *testing.T, root string) {
 	for _, tc := range []struct {
 		name   string
 		dropIn bool
@@ -33,17 +46,20 @@ func TestNetworkdDispatcher(t *testing.T) {
 		tc := tc
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			testNetworkd(t, tc.dropIn)
+			testNetworkd(t, tc.dropIn, root)
 		})
 	}
 }
 
-func testNetworkd(t *testing.T, dropIn bool) {
+func testNetworkd(t *testing.T, dropIn bool, root string) {
 	requireRootWith(t, "systemd", "/lib/systemd/systemd-networkd", "networkctl")
 	testns.RequirePrograms(t, "networkd-dispatcher", "networkd-dispatcher")
 	dir := networkdStackDir(t, dropIn)
-	r := newDispatcherRun(t, "networkd", dir, "testdata/networkd/start.sh")
+	r := newDispatcherRun(t, "networkd", dir, "testdata/networkd/start.sh", root)
 	h, st := r.h, r.st
+	if v := st.mustExec("/lib/systemd/systemd-networkd", "--version"); root != "" && !strings.HasPrefix(v, "systemd 257") {
+		t.Fatalf("systemd-networkd --version in the Debian 13 root: want 257, got %q", v)
+	}
 
 	// --status warns of a networkd that deletes our rules, and of a
 	// drop-in written since it started.

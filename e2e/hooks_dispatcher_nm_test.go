@@ -17,8 +17,23 @@ import (
 func TestNMDispatcher(t *testing.T) {
 	t.Parallel()
 	requireRootWith(t, "network-manager", "NetworkManager", "nmcli", "/usr/lib/NetworkManager/nm-dispatcher")
-	r := newDispatcherRun(t, "NetworkManager", nmStackDir(t), "testdata/nm/start.sh")
+	nmDispatcher(t, "")
+}
+
+// TestNMDispatcher152 is TestNMDispatcher with Debian 13's NetworkManager
+// 1.52 and its nm-dispatcher, chrooted from a Debian 13 root.
+func TestNMDispatcher152(t *testing.T) {
+	t.Parallel()
+	requireRootWith(t, "")
+	nmDispatcher(t, trixieRoot(t))
+}
+
+func nmDispatcher(t *testing.T, root string) {
+	r := newDispatcherRun(t, "NetworkManager", nmStackDir(t, root), "testdata/nm/start.sh", root)
 	h := r.h
+	if v := r.st.mustExec("NetworkManager", "--version"); root != "" && !strings.HasPrefix(v, "1.52") {
+		t.Fatalf("NetworkManager --version in the Debian 13 root: want 1.52, got %q", v)
+	}
 
 	// Without its rule, the address main does not prefer is unreachable
 	// through the strict routers; `nmcli device reapply` makes NM call the
