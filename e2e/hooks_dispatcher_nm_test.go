@@ -4,8 +4,10 @@ package e2e
 // is one the script started.
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNMDispatcher runs NetworkManager 1.42 on HOST's em1 and em2 (DHCP
@@ -70,4 +72,41 @@ func nmDispatcher(t *testing.T, root string) {
 	if out := status(); strings.Contains(out, "NetworkManager connection") {
 		t.Errorf("a NetworkManager warning once the connection has no table of its own:\n%s", out)
 	}
+
+	// A DHCP renewal (at half the 2-minute lease) that brings a new router.
+	// NetworkManager 1.52 runs the dispatcher's dhcp4-change for it and the
+	// hook's pass mirrors it; 1.42 runs no script at all, and only the
+	// timer or the listener would.
+	r.net.r2.ip("addr", "add", "192.168.0.254/24", "dev", "up0")
+	r.net.startDnsmasq(1, "192.168.0.254")
+	from = time.Now()
+	waitFor(t, "the renewal's new router in main", 3*time.Minute, r.st.running(func() error {
+		if main := h.routes("4", "main"); !containsPrefix(main, "default via 192.168.0.254 dev em2 ") {
+			return fmt.Errorf("main: %v", main)
+		}
+		return nil
+	}))
+	renewed := func() bool {
+		for _, c := range r.st.hookCalls() {
+			if !c.end && !c.at.Before(from) && strings.Contains(c.args, "em2") && strings.Contains(c.args, "dhcp4-change") {
+				return true
+			}
+		}
+		return false
+	}
+	if root == "" {
+		r.st.waitHooksIdle()
+		if renewed() {
+			t.Errorf("NetworkManager 1.42 ran the dispatcher's dhcp4-change on a renewal: the README says it runs nothing")
+		}
+		if err := listenMirrored(h, "em2", "192.168.0.1")(); err != nil {
+			t.Errorf("with no hook run, em2's table should keep the old router until the timer's pass: %v", err)
+		}
+		return
+	}
+	waitFor(t, "the hook's pass mirrors the renewal's new router", daemonTimeout, r.st.running(listenMirrored(h, "em2", "192.168.0.254")))
+	if !renewed() {
+		t.Errorf("NetworkManager 1.52 mirrored the renewal without a dhcp4-change hook call: %v", r.st.hookCalls())
+	}
+	assertStackSymmetric(t, r.net)
 }
