@@ -112,6 +112,17 @@ func hookDhcpcd(t *testing.T, osRoot string) {
 		bound(t, "after em2's carrier came back", "em1", "em2")
 		d.pingRemote(t, "em2")
 	})
+	// dhcpcd 10 runs the hooks with STOP, then STOPPED, for a release.
+	// dhcpcd 9 answers "not running" to `-k em2` when it manages several
+	// interfaces, as to `-x em2`: only dhcpcd 10 releases em2 alone.
+	if osRoot != "" {
+		t.Run("release em2 (dhcpcd -k)", func(t *testing.T) {
+			ctl(t, "-k", "em2")
+			wait(t, "em2", "RELEASE", "STOP", "STOPPED")
+			bound(t, "after em2's release", "em1")
+			d.pingRemote(t, "em1")
+		})
+	}
 	t.Run("stop dhcpcd", func(t *testing.T) {
 		ctl(t, "-x")
 		wait(t, "em1", "STOP", "STOPPED", "RELEASE", "EXPIRE")
