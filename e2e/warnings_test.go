@@ -54,9 +54,9 @@ func TestWarnings(t *testing.T) {
 		},
 		{
 			name: "a rule ahead of ours",
-			make: func(h *ns) { h.ip("rule", "add", "priority", "100", "from", "192.168.0.0/24", "lookup", "100") },
+			make: func(h *ns) { h.ip("rule", "add", "priority", "100", "from", "192.168.0.0/24", "lookup", "main") },
 			undo: func(h *ns) { h.ip("rule", "del", "priority", "100") },
-			want: `rule '100: from 192.168.0.0/24 lookup 100' is not symroute's and comes before its rules (priority 32765): traffic from 192.168.0.2 never reaches them`,
+			want: `rule '100: from 192.168.0.0/24 lookup main' is not symroute's and comes before its rules (priority 32765): traffic from 192.168.0.2 never reaches them`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
