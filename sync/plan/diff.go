@@ -175,6 +175,14 @@ func Diff(st *State, m *Mirror) Plan {
 		ruleDels = append(ruleDels, Op{Kind: RuleDel, Rule: r})
 	}
 
+	// The plan's list made at its size: grown by appends, a first pass of
+	// 1M routes would copy 32 MB of operations several times over.
+	before, after := m.diffIngress(st)
+	n := len(m.Rules) + len(before) + len(after) + len(ruleDels)
+	for _, to := range perTable {
+		n += len(to.add[0]) + len(to.add[1]) + len(to.del[0]) + len(to.del[1])
+	}
+	p.Ops = make([]Op, 0, n)
 	for _, t := range tables {
 		p.Ops = append(p.Ops, perTable[t].add[0]...)
 		p.Ops = append(p.Ops, perTable[t].add[1]...)
@@ -186,7 +194,6 @@ func Diff(st *State, m *Mirror) Plan {
 	}
 	// The fwmark rules are in place before the table marks anything, and
 	// go after it stopped.
-	before, after := m.diffIngress(st)
 	p.Ops = append(p.Ops, before...)
 	p.Ops = append(p.Ops, after...)
 	p.Ops = append(p.Ops, ruleDels...)
