@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -93,14 +94,43 @@ func (e *env) tryIP(args string) error {
 
 func (e *env) snapshot(t *testing.T) *plan.State {
 	t.Helper()
+	st := e.compact(t)
+	// The tests look routes up by table; TestSnapshotCopies tests the
+	// compact form itself, and the tests that plan plan from it.
+	st.Routes, st.Copies = st.AllRoutes(), nil
+	return st
+}
+
+// compact is a snapshot as a pass reads it.
+func (e *env) compact(t *testing.T) *plan.State {
+	t.Helper()
 	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base})
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
-	// The tests look routes up by table; TestSnapshotCopies tests the
-	// compact form itself.
-	st.Routes, st.Copies = st.AllRoutes(), nil
 	return st
+}
+
+// syncAndCheck plans from the compact snapshot, applies, and fails t
+// unless planning again is empty.
+func (e *env) syncAndCheck(t *testing.T, o plan.Options) {
+	t.Helper()
+	st := e.compact(t)
+	p := plan.Compute(st, o)
+	for i, err := range e.h.Apply(p.Ops) {
+		if err != nil {
+			t.Errorf("op %d: %v", i, err)
+		}
+	}
+	st = e.compact(t)
+	if p := plan.Compute(st, o); len(p.Ops) != 0 {
+		rn := plan.NewRenderer(st)
+		var b strings.Builder
+		for _, op := range p.Ops {
+			b.WriteString(rn.Render(op) + "\n")
+		}
+		t.Errorf("the next plan has %d ops:\n%s", len(p.Ops), b.String())
+	}
 }
 
 func (e *env) apply(t *testing.T, ops ...plan.Op) {
@@ -729,24 +759,25 @@ func TestSecondPassEmpty(t *testing.T) {
 		-6 route add unreachable 2001:db8:dead::/48
 		-6 route add 2001:db8:99::/48 nexthop via fe80::1 dev a0 nexthop via fe80::2 dev b0`)
 	o := plan.DefaultOptions()
-	st := e.snapshot(t)
-	p := plan.Compute(st, o)
-	if len(p.Ops) == 0 {
+	if p := plan.Compute(e.compact(t), o); len(p.Ops) == 0 {
 		t.Fatal("first pass planned nothing")
 	}
-	for i, err := range e.h.Apply(p.Ops) {
-		if err != nil {
-			t.Errorf("op %d: %v", i, err)
-		}
-	}
-	st = e.snapshot(t)
-	if p := plan.Compute(st, o); len(p.Ops) != 0 {
-		rn := plan.NewRenderer(st)
-		var b strings.Builder
-		for _, op := range p.Ops {
-			b.WriteString(rn.Render(op) + "\n")
-		}
-		t.Errorf("second pass planned %d ops:\n%s", len(p.Ops), b.String())
+	e.syncAndCheck(t, o)
+}
+
+// Another program's route appended to one of our tables with the key of
+// one we keep there (IPv4 keeps both): a pass deletes theirs and keeps
+// ours, though the compact snapshot holds theirs first.
+func TestAppendedRouteOfOurKey(t *testing.T) {
+	e := setup(t)
+	e.ip(t, "route add 198.51.100.0/24 via 10.1.0.1 dev a0 proto boot")
+	o := plan.DefaultOptions()
+	e.syncAndCheck(t, o)
+	table := strconv.Itoa(base + e.idx["a0"])
+	e.ip(t, "route append 198.51.100.0/24 via 10.1.0.9 dev a0 proto static table "+table)
+	e.syncAndCheck(t, o)
+	if got := strings.TrimSpace(testns.Run(t, e.ns, "ip", "route", "show", "table", table, "198.51.100.0/24")); got != "198.51.100.0/24 via 10.1.0.1 dev a0" {
+		t.Errorf("table %s holds %q, want only ours", table, got)
 	}
 }
 

@@ -3,11 +3,14 @@ package pass
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,10 +24,11 @@ import (
 // host's network namespace and whether that setting is in effect, from its
 // files and its process: enough for a warning, never for a decision.
 
-// networkdConfDirs hold networkd.conf.d drop-ins, the first winning for a
-// file name found in several (systemd.conf(5)).
-var networkdConfDirs = []string{"/etc/systemd/networkd.conf.d", "/run/systemd/networkd.conf.d",
-	"/usr/local/lib/systemd/networkd.conf.d", "/usr/lib/systemd/networkd.conf.d"}
+// networkdConfDirs hold networkd.conf and its networkd.conf.d drop-ins, the
+// first winning for a file name found in several; only the first
+// networkd.conf found is read (systemd.conf(5); networkd 252 reads /etc's
+// only, which is also the first).
+var networkdConfDirs = []string{"/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd"}
 
 // ReadNetworkd reads what networkd, if it runs here, keeps. root prefixes
 // every path ("" for /), for tests.
@@ -51,9 +55,26 @@ func ReadNetworkd(root string) plan.Networkd {
 // tmpfiles make /run/systemd/netif wherever systemd is installed, so the
 // directory alone says nothing.
 func networkdPID(root string) (int, bool) {
-	if b, err := os.ReadFile(root + "/sys/fs/cgroup/system.slice/systemd-networkd.service/cgroup.procs"); err == nil {
+	// The unified hierarchy, then a hybrid host's two (cgroup v1 hosts such
+	// as Ubuntu 20.04 keep systemd's own under name=systemd).
+	for _, cg := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"} {
+		b, err := readSmall(root + cg + "/system.slice/systemd-networkd.service/cgroup.procs")
+		if err != nil {
+			continue
+		}
 		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && isNetworkd(root, pid) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			// Its network namespace, where it can be read. The packaged
+			// units cannot (ProtectProc=invisible hides it; without
+			// CAP_SYS_PTRACE root may not read its ns/net link): there the
+			// unit's cgroup says it runs, in the host's namespace, which is
+			// the units' own. Elsewhere (a test's namespace on a systemd
+			// host) the host's networkd is not this namespace's.
+			theirs, err := os.Readlink(root + "/proc/" + f + "/ns/net")
+			if ours, err2 := os.Readlink(root + "/proc/thread-self/ns/net"); err != nil || err2 != nil || theirs == ours {
 				return pid, true
 			}
 		}
@@ -100,10 +121,14 @@ func isNetworkd(root string, pid int) bool {
 // file is the file that said it, at time setAt.
 func networkdSetting(root string) (keeps bool, file string, setAt time.Time) {
 	byName := map[string]string{}
+	var files []string
 	for i := len(networkdConfDirs) - 1; i >= 0; i-- {
-		confs, _ := filepath.Glob(root + networkdConfDirs[i] + "/*.conf")
+		confs, _ := filepath.Glob(root + networkdConfDirs[i] + "/networkd.conf.d/*.conf")
 		for _, c := range confs {
 			byName[filepath.Base(c)] = c
+		}
+		if _, err := os.Lstat(root + networkdConfDirs[i] + "/networkd.conf"); err == nil {
+			files = []string{root + networkdConfDirs[i] + "/networkd.conf"}
 		}
 	}
 	names := make([]string, 0, len(byName))
@@ -111,7 +136,6 @@ func networkdSetting(root string) (keeps bool, file string, setAt time.Time) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	files := []string{root + "/usr/lib/systemd/networkd.conf", root + "/etc/systemd/networkd.conf"}
 	for _, n := range names {
 		files = append(files, byName[n])
 	}
@@ -129,16 +153,15 @@ func networkdSetting(root string) (keeps bool, file string, setAt time.Time) {
 }
 
 // iniValue returns the last value of key in section of a systemd
-// configuration file.
+// configuration file (one masked by a link to /dev/null has none).
 func iniValue(path, section, key string) (string, bool) {
-	f, err := os.Open(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return "", false
 	}
-	defer f.Close()
 	var v string
 	found, in := false, false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
@@ -162,6 +185,29 @@ func parseSystemdBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, strconv.ErrSyntax
+}
+
+// maxOtherFile bounds what a pass reads of another program's file.
+const maxOtherFile = 1 << 20
+
+// readSmall reads another program's file for a warning: a regular file
+// (a FIFO or a device, or a link to one, would block or never end the
+// pass: it is opened without blocking and checked), at most maxOtherFile
+// bytes of it.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, maxOtherFile))
 }
 
 // processStart is when pid started: its start in clock ticks after boot

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,6 +69,12 @@ func TestReadNetworkd(t *testing.T) {
 			want: plan.Networkd{Running: true, File: "/run/systemd/networkd.conf.d/zz.conf"}},
 		{name: "another section's key", files: map[string]string{"etc/systemd/networkd.conf": "[DHCPv4]\nManageForeignRoutingPolicyRules=no\n"},
 			want: plan.Networkd{Running: true}},
+		// Only the first networkd.conf found is read: /etc's hides /usr/lib's.
+		{name: "only the first main file", files: map[string]string{
+			"usr/lib/systemd/networkd.conf": "[Network]\nManageForeignRoutingPolicyRules=no\n", "etc/systemd/networkd.conf": "[Network]\n"},
+			want: plan.Networkd{Running: true}},
+		{name: "a main file in /run", files: map[string]string{"run/systemd/networkd.conf": "[Network]\nManageForeignRoutingPolicyRules=no\n"},
+			want: plan.Networkd{Running: true, KeepsForeignRules: true, File: "/run/systemd/networkd.conf"}},
 		{name: "written after networkd started", files: map[string]string{"run/systemd/networkd.conf.d/symroute.conf": dropIn},
 			newer: map[string]bool{"run/systemd/networkd.conf.d/symroute.conf": true},
 			want:  plan.Networkd{Running: true, KeepsForeignRules: true, NotYet: true, File: "/run/systemd/networkd.conf.d/symroute.conf"}},
@@ -114,5 +121,42 @@ func TestReadNetworkd(t *testing.T) {
 	}
 	if got := ReadNetworkd(root); got != (plan.Networkd{Running: true}) {
 		t.Errorf("systemd as init, networkd in its unit: %+v", got)
+	}
+	// A unit that cannot see networkd's /proc entry trusts the cgroup.
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte("77\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadNetworkd(root); got != (plan.Networkd{Running: true}) {
+		t.Errorf("systemd as init, networkd's /proc entry hidden: %+v", got)
+	}
+	// One in another network namespace (a test's on a systemd host) is
+	// not this namespace's.
+	other, _ := fakeRoot(t, true)
+	ocg := filepath.Join(other, "sys/fs/cgroup/unified/system.slice/systemd-networkd.service")
+	for _, d := range []string{ocg, filepath.Join(other, "run/systemd/system")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(ocg, "cgroup.procs"), []byte("42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadNetworkd(other); got != (plan.Networkd{}) {
+		t.Errorf("the host's networkd, seen from another namespace: %+v", got)
+	}
+	// A FIFO among its files neither blocks nor counts.
+	fifo := filepath.Join(root, "etc/systemd/networkd.conf.d/fifo.conf")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan plan.Networkd, 1)
+	go func() { done <- ReadNetworkd(root) }()
+	select {
+	case got := <-done:
+		if got != (plan.Networkd{Running: true}) {
+			t.Errorf("with a FIFO for a drop-in: %+v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a FIFO among networkd's drop-ins blocked the read")
 	}
 }

@@ -2,11 +2,13 @@ package pass
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/symroute/symroute/sync/plan"
 )
@@ -18,8 +20,9 @@ import (
 // names it by UUID) and that connection's keyfile.
 
 // nmConnectionDirs hold keyfiles, the first winning for a UUID found in
-// several (NetworkManager.conf(5): /etc, then /run, then /usr/lib).
-var nmConnectionDirs = []string{"/etc/NetworkManager/system-connections", "/run/NetworkManager/system-connections",
+// several: NetworkManager ranks /run's (in-memory, `nmcli connection
+// modify --temporary`) over /etc's over /usr/lib's.
+var nmConnectionDirs = []string{"/run/NetworkManager/system-connections", "/etc/NetworkManager/system-connections",
 	"/usr/lib/NetworkManager/system-connections"}
 
 // ReadNMRouting returns the links whose applied NetworkManager connection
@@ -49,7 +52,13 @@ func ReadNMRouting(root string) []plan.NMRouting {
 	for _, dir := range nmConnectionDirs {
 		files, _ := os.ReadDir(root + dir)
 		for _, f := range files {
-			if f.IsDir() || strings.HasPrefix(f.Name(), ".") || strings.HasSuffix(f.Name(), "~") {
+			// NetworkManager skips hidden and backup files, and keyfiles
+			// others may read or that root does not own.
+			if f.IsDir() || strings.HasPrefix(f.Name(), ".") || strings.HasSuffix(f.Name(), "~") ||
+				strings.HasSuffix(f.Name(), ".bak") || strings.HasSuffix(f.Name(), ".orig") || strings.HasSuffix(f.Name(), ".rej") {
+				continue
+			}
+			if fi, err := f.Info(); err != nil || fi.Mode().Perm()&0o077 != 0 || !ownedByRoot(fi) {
 				continue
 			}
 			kf := readKeyfile(filepath.Join(root+dir, f.Name()))
@@ -86,16 +95,20 @@ func ReadNMRouting(root string) []plan.NMRouting {
 	return out
 }
 
+func ownedByRoot(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
+}
+
 // readKeyfile reads a GLib key file: sections of key=value lines.
 func readKeyfile(path string) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	f, err := os.Open(path)
+	b, err := readSmall(path)
 	if err != nil {
 		return out
 	}
-	defer f.Close()
 	sec := ""
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {

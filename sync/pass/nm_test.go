@@ -30,10 +30,15 @@ func TestReadNMRouting(t *testing.T) {
 	write("run/NetworkManager/devices/4", "[device]\nmanaged=true\nconnection-uuid=cccc\n")
 	write("run/NetworkManager/devices/5", "[device]\nmanaged=false\n")
 	write("etc/NetworkManager/system-connections/em1.nmconnection", "[connection]\nid=em1\nuuid=aaaa\n[ipv4]\nmethod=auto\nroute-table=0\n")
-	write("etc/NetworkManager/system-connections/em2.nmconnection", "[connection]\nid=uplink two\nuuid=bbbb\n[ipv4]\nroute-table=100\n"+
+	// The same UUID in /etc loses to /run's (a --temporary change); cccc
+	// is only in /usr/lib; one others may read is not NetworkManager's.
+	write("etc/NetworkManager/system-connections/old-em2.nmconnection", "[connection]\nid=stale\nuuid=bbbb\n[ipv4]\nroute-table=7\n")
+	write("run/NetworkManager/system-connections/em2.nmconnection", "[connection]\nid=uplink two\nuuid=bbbb\n[ipv4]\nroute-table=100\n"+
 		"routing-rule1=priority 5 from 0.0.0.0/0 table 100\n[ipv6]\nrouting-rule1=priority 5 from ::/0 table 100\nrouting-rule2=priority 6 from ::/0 table 100\n")
-	// The same UUID in /run loses to /etc's; cccc is only in /usr/lib.
-	write("run/NetworkManager/system-connections/em2.nmconnection", "[connection]\nid=stale\nuuid=bbbb\n[ipv4]\nroute-table=7\n")
+	write("etc/NetworkManager/system-connections/em1-open.nmconnection", "[connection]\nid=open\nuuid=aaaa\n[ipv4]\nroute-table=9\n")
+	if err := os.Chmod(filepath.Join(root, "etc/NetworkManager/system-connections/em1-open.nmconnection"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	write("usr/lib/NetworkManager/system-connections/em3.nmconnection", "[connection]\nid=em3\nuuid=cccc\n[ipv6]\nroute-table=300\n")
 	want := []plan.NMRouting{
 		{Link: 3, Connection: "uplink two", Table4: 100, Rules4: 1, Rules6: 2},

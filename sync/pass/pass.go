@@ -141,7 +141,7 @@ func (res *Result) round(k plan.Kernel, o Options, log *slog.Logger, round, roun
 	if err != nil {
 		return true, err
 	}
-	log.Debug("planned", "round", round, "routes", len(st.Routes), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
+	log.Debug("planned", "round", round, "routes", len(st.Routes), "copies", len(st.Copies), "rules", len(st.Rules), "changes", len(p.Ops), "took", time.Since(t0))
 	if st.Ingress.Drift != "" {
 		log.Debug("nftables table "+plan.NftFamily+" "+plan.NftTable+" is not as symroute wrote it", "why", st.Ingress.Drift)
 	}

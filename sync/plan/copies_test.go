@@ -3,6 +3,7 @@ package plan
 import (
 	"math/rand"
 	"net/netip"
+	"sort"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -122,28 +123,7 @@ func TestDiffStepsOver(t *testing.T) {
 		Compact(st)
 		o := DefaultOptions()
 		p := Compute(st, o)
-		// Applied to a model of the kernel: a route per key.
-		all := map[RouteKey]Route{}
-		for _, r := range st.AllRoutes() {
-			if r.Table != 77 {
-				all[r.Key()] = r
-			}
-		}
-		for _, op := range p.Ops {
-			if !op.Kind.IsRoute() {
-				continue
-			}
-			r := *op.RouteIn(&Route{})
-			if op.Kind == RouteDel {
-				delete(all, r.Key())
-			} else {
-				all[r.Key()] = r
-			}
-		}
-		after := &State{Links: st.Links, Addrs: st.Addrs, Rules: st.Rules}
-		for _, r := range all {
-			after.Routes = append(after.Routes, r)
-		}
+		after := applied(st, p, func(r *Route) bool { return r.Table != 77 })
 		if again := Compute(after, o); len(again.Ops) != 0 {
 			t.Fatalf("seed %d: after the plan, %d more: %v", seed, len(again.Ops), render(after, again))
 		}
@@ -152,6 +132,111 @@ func TestDiffStepsOver(t *testing.T) {
 		// never of a route still wanted.
 		if len(p.Ops) > changes {
 			t.Errorf("seed %d: %d operations for %d changes: %v", seed, len(p.Ops), changes, render(st, p))
+		}
+	}
+}
+
+// Another program's route appended to one of our tables with the key of a
+// route we keep there (IPv4 keeps both): ours is kept and theirs deleted,
+// though the compact snapshot holds theirs first.
+func TestDiffPairsExactFirst(t *testing.T) {
+	st := seedSynced()
+	ours := gwRoute(TableMain, "198.51.100.0/24", "192.168.0.1", 3, 0)
+	st.Routes = append(st.Routes, ours)
+	ours.Table = 1003
+	theirs := ours
+	theirs.Gw = ip("192.168.0.9")
+	st.Routes = append(st.Routes, ours, theirs)
+	for _, compact := range []bool{false, true} {
+		s := *st
+		s.Routes = append([]Route(nil), st.Routes...)
+		if compact {
+			Compact(&s)
+		}
+		p := Compute(&s, DefaultOptions())
+		if len(p.Ops) != 1 || p.Ops[0].Kind != RouteDel || p.Ops[0].RouteIn(&Route{}).Gw != theirs.Gw {
+			t.Errorf("compact %v: want one delete of the route via %s, got %v", compact, theirs.Gw, render(&s, p))
+		}
+	}
+}
+
+// applied is st after p, on a model of the kernel that keeps one route per
+// key (and the routes keep selects), refuses an add of a key it holds
+// (EEXIST), and is read back compact, in dump order.
+func applied(st *State, p Plan, keep func(*Route) bool) *State {
+	all := map[RouteKey]Route{}
+	for _, r := range st.AllRoutes() {
+		if keep(&r) {
+			all[r.Key()] = r
+		}
+	}
+	for _, op := range p.Ops {
+		if !op.Kind.IsRoute() {
+			continue
+		}
+		r := *op.RouteIn(&Route{})
+		switch _, held := all[r.Key()]; {
+		case op.Kind == RouteDel:
+			delete(all, r.Key())
+		case op.Kind == RouteAdd && held:
+			// EEXIST
+		default:
+			all[r.Key()] = r
+		}
+	}
+	after := &State{Links: st.Links, Addrs: st.Addrs, Rules: st.Rules, LeaseRouters: st.LeaseRouters}
+	for _, op := range p.Ops {
+		if op.Kind == RuleAdd {
+			after.Rules = append(after.Rules, *op.Rule)
+		}
+	}
+	for _, r := range all {
+		after.Routes = append(after.Routes, r)
+	}
+	// In a kernel's dump order, by table then destination, so that the
+	// next diff's walk runs in step.
+	sort.Slice(after.Routes, func(i, j int) bool {
+		a, b := &after.Routes[i], &after.Routes[j]
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if c := a.Dst.Addr().Compare(b.Dst.Addr()); c != 0 {
+			return c < 0
+		}
+		return a.Dst.Bits() < b.Dst.Bits()
+	})
+	Compact(after) // as the kernel adapter reads it
+	return after
+}
+
+// A lease router's default and a default of main copied into the same
+// table with the same key (one via an excluded link, metric 0): the link's
+// own is kept, and the next plan is empty (it used to replace and re-add
+// them every pass).
+func TestLeaseDefaultBeatsACopyOfOneKey(t *testing.T) {
+	st := seedState()
+	st.Links = append(st.Links, Link{Index: 9, Name: "wg0"})
+	var routes []Route
+	for _, r := range st.Routes {
+		if r.Dst.Bits() != 0 {
+			routes = append(routes, r)
+		}
+	}
+	// Main's default first, in dump order, as the kernel lists it.
+	st.Routes = append([]Route{{Family: FamilyV4, Table: TableMain, Dst: pfx("0.0.0.0/0"), Type: RouteUnicast, Protocol: 4, Scope: ScopeLink, Link: 9}}, routes...)
+	st.LeaseRouters = []LeaseRouter{{Link: 2, Gw: ip("10.0.0.1")}}
+	o := DefaultOptions()
+	o.Exclude = []string{"wg*"}
+	for pass := 1; pass <= 3; pass++ {
+		p := Compute(st, o)
+		if pass > 1 && len(p.Ops) != 0 {
+			t.Fatalf("pass %d: %d more: %v", pass, len(p.Ops), render(st, p))
+		}
+		st = applied(st, p, func(*Route) bool { return true })
+	}
+	for _, r := range st.Routes {
+		if r.Table == 1002 && r.Dst.Bits() == 0 && r.Gw != ip("10.0.0.1") {
+			t.Errorf("em1's table has default %+v, want via its lease router 10.0.0.1", r)
 		}
 	}
 }

@@ -271,10 +271,13 @@ walk:
 		c, of := d.have(cur[i], &d.tmp3)
 		switch {
 		case of >= 0 && w.alt < 0 && of == w.src:
+		case c.sameKey(src) && c.equalBut(src):
 		case c.sameKey(src):
-			if !c.equalBut(src) {
-				emit(m.op(RouteReplace, w))
-			}
+			// Not what is wanted: maybe another program's route of the
+			// same key (IPv4 keeps several, `ip route append`), with ours
+			// further on, since a table's Copies come after its other
+			// routes. The map pairs exact matches first.
+			leftCur, leftWant = append(leftCur, cur[i]), append(leftWant, want[j])
 		default:
 			// Out of step: c further on in want (routes added before it),
 			// or src further on in cur (routes gone before it)?
@@ -312,8 +315,21 @@ walk:
 		}
 		byKey[k] = int32(j)
 	}
+	// Exact matches first: a route of a key held twice (ours and another
+	// program's appended one) is paired with the one equal to it, and the
+	// other is deleted; in the order read, ours could be deleted instead.
 	matched := make([]bool, len(want))
-	for _, ci := range cur {
+	exact := make([]bool, len(cur))
+	for x, ci := range cur {
+		c, _ := d.have(ci, &d.tmp3)
+		if j, ok := byKey[c.Key().hash()]; ok && !matched[j] && c.Equal(m.route(m.want[want[j]], &d.tmp)) {
+			matched[j], exact[x] = true, true
+		}
+	}
+	for x, ci := range cur {
+		if exact[x] {
+			continue
+		}
 		c, of := d.have(ci, &d.tmp3)
 		j, ok := byKey[c.Key().hash()]
 		if !ok || matched[j] {

@@ -485,7 +485,17 @@ func (m *Mirror) leaseDefaults(st *State, o Options, routed map[famLink]bool) {
 		}
 		m.alts = append(m.alts, Route{Family: FamilyV4, Table: o.TableOf(lr.Link), Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0),
 			Type: RouteUnicast, Protocol: protoDHCP, Gw: lr.Gw, Link: lr.Link})
-		m.want = append(m.want, wantRoute{src: -1, table: o.TableOf(lr.Link), alt: int32(len(m.alts) - 1)})
+		// A default of main's copied into the table with the same key (one
+		// via an unmanaged link, metric 0) gives way: the link's own wins,
+		// as in Diff, and one key wanted twice would never settle.
+		key := m.alts[len(m.alts)-1].Key()
+		kept := m.want[:0]
+		for _, w := range m.want {
+			if w.table != key.Table || m.key(w) != key {
+				kept = append(kept, w)
+			}
+		}
+		m.want = append(kept, wantRoute{src: -1, table: o.TableOf(lr.Link), alt: int32(len(m.alts) - 1)})
 	}
 }
 
