@@ -312,14 +312,14 @@ func (c *Config) setExplain(f *flags, from, iif bool) error {
 		return nil
 	}
 	dst, err := netip.ParseAddr(f.explain)
-	if err != nil {
-		return usagef("--explain %q: not an IPv4 or IPv6 address", f.explain)
+	if err != nil || dst.Zone() != "" {
+		return usagef("--explain %q: not an IPv4 or IPv6 address (without a %%zone)", f.explain)
 	}
 	c.Explain.Dst = dst.Unmap()
 	if from {
 		src, err := netip.ParseAddr(f.from)
-		if err != nil {
-			return usagef("--from %q: not an IPv4 or IPv6 address", f.from)
+		if err != nil || src.Zone() != "" {
+			return usagef("--from %q: not an IPv4 or IPv6 address (without a %%zone)", f.from)
 		}
 		if c.Explain.From = src.Unmap(); c.Explain.From.Is4() != c.Explain.Dst.Is4() {
 			return usagef("--from %s and --explain %s are of different families", c.Explain.From, c.Explain.Dst)
@@ -329,12 +329,18 @@ func (c *Config) setExplain(f *flags, from, iif bool) error {
 		switch {
 		case !from:
 			return usagef("--iif needs --from: a packet arriving on a link comes from somewhere")
-		case f.iif == "" || len(f.iif) > 15 || strings.ContainsAny(f.iif, "/ \t\n"):
+		case !validLinkName(f.iif):
 			return usagef("--iif %q: not a link name", f.iif)
 		}
 		c.Explain.Iif = f.iif
 	}
 	return nil
+}
+
+// validLinkName is the kernel's rule for a link name (dev_valid_name): 1 to
+// 15 bytes, not "." or "..", and no '/', ':' or white space.
+func validLinkName(s string) bool {
+	return s != "" && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n\v\f\r")
 }
 
 // setTriggerArgs keeps what follows "--" verbatim: pflag stops parsing there,

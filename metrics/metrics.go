@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -44,18 +47,23 @@ type Pass struct {
 // lastPass prefixes the gauges a pass writes and a check carries over.
 const lastPass = "symroute_last_pass_"
 
-// Text renders look, and the last pass's gauges from p; version is the
-// program's.
-func Text(look Look, p Pass, version string) []byte {
+// Text renders look (none if nil: the look failed, and no gauge may read
+// as in sync), and the last pass's gauges from p (none if nil); version is
+// the program's.
+func Text(look *Look, p *Pass, version string) []byte {
 	var b bytes.Buffer
-	writeLook(&b, look, version)
-	writePass(&b, p)
+	gauge(&b, "symroute_info", "The running symroute-sync, by version.")
+	fmt.Fprintf(&b, "symroute_info{version=%s} 1\n", label(version))
+	if look != nil {
+		writeLook(&b, *look)
+	}
+	if p != nil {
+		writePass(&b, *p)
+	}
 	return b.Bytes()
 }
 
-func writeLook(b *bytes.Buffer, look Look, version string) {
-	gauge(b, "symroute_info", "The running symroute-sync, by version.")
-	fmt.Fprintf(b, "symroute_info{version=%s} 1\n", label(version))
+func writeLook(b *bytes.Buffer, look Look) {
 	var managed, skipped, other int
 	for _, l := range look.Links {
 		switch {
@@ -118,35 +126,67 @@ func bit(b bool) int {
 }
 
 // label quotes a label value as the text format wants: backslash, double
-// quote and newline escaped (a link name may hold any byte but / and NUL).
+// quote and newline escaped, and valid UTF-8 (a link name may hold any
+// byte but / and NUL, and one invalid byte would make the collector
+// refuse the whole file).
 func label(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
+	return `"` + r.Replace(strings.ToValidUTF8(s, "\uFFFD")) + `"`
 }
 
-// WritePass writes look and the pass p to path.
-func WritePass(path string, look Look, p Pass, version string) error {
-	return write(path, Text(look, p, version))
+// WritePass writes look (nil: the look after the pass failed) and the pass
+// p to path.
+func WritePass(path string, look *Look, p Pass, version string) error {
+	return write(path, Text(look, &p, version))
 }
 
 // WriteCheck writes look to path, keeping the last pass's gauges the file
-// holds (none if it holds none).
+// holds: read back as values and written anew, so that nothing else in the
+// file (a line of another name, a value that is not a number) is carried.
 func WriteCheck(path string, look Look, version string) error {
-	var b bytes.Buffer
-	writeLook(&b, look, version)
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read %s for its last pass: %w", path, err)
+	p, err := readPass(path)
+	if err != nil {
+		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(old))
+	return write(path, Text(&look, p, version))
+}
+
+// readPass reads the last pass's gauges back from path: nil if it holds
+// none, or not all of them as written.
+func readPass(path string) (*Pass, error) {
+	// Not following a link, nor blocking on a FIFO planted in the
+	// collector's directory; at most what a pass writes, many times over.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s for its last pass: %w", path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s for its last pass: not a regular file", path)
+	}
+	vals := map[string]float64{}
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
 	for sc.Scan() {
-		line := sc.Text()
-		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
-		if strings.HasPrefix(name, lastPass) {
-			b.WriteString(line + "\n")
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, lastPass) {
+			continue
+		}
+		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(x) && !math.IsInf(x, 0) {
+			vals[strings.TrimPrefix(name, lastPass)] = x
 		}
 	}
-	return write(path, b.Bytes())
+	names := []string{"success", "partial", "duration_seconds", "changes", "timestamp_seconds"}
+	for _, n := range names {
+		if _, ok := vals[n]; !ok {
+			return nil, nil
+		}
+	}
+	return &Pass{OK: vals["success"] == 1, Partial: vals["partial"] == 1,
+		Duration: time.Duration(vals["duration_seconds"] * float64(time.Second)),
+		Applied:  int(vals["changes"]), End: time.Unix(int64(vals["timestamp_seconds"]), 0)}, nil
 }
 
 // write replaces path with text whole: the collector may read it at any

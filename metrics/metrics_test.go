@@ -58,7 +58,7 @@ func TestText(t *testing.T) {
 		`symroute_last_pass_changes 7`,
 		`symroute_last_pass_timestamp_seconds 1795000000`,
 	}
-	if diff := cmp.Diff(want, samples(string(Text(look, ok, "1.2")))); diff != "" {
+	if diff := cmp.Diff(want, samples(string(Text(&look, &ok, "1.2")))); diff != "" {
 		t.Errorf("samples (-want +got):\n%s", diff)
 	}
 }
@@ -68,8 +68,10 @@ func TestText(t *testing.T) {
 func TestPromtool(t *testing.T) {
 	testns.RequirePrograms(t, "prometheus", "promtool")
 	for name, text := range map[string][]byte{
-		"pass":    Text(look, ok, "1.2"),
-		"partial": Text(Look{}, Pass{Partial: true}, "dev"),
+		"pass":             Text(&look, &ok, "1.2"),
+		"partial":          Text(&Look{}, &Pass{Partial: true}, "dev"),
+		"no look":          Text(nil, &ok, "1.2"),
+		"a name not UTF-8": Text(&Look{Links: []Link{{Name: "e\xffth0", Managed: true}}}, nil, "1.2"),
 	} {
 		cmd := exec.Command("promtool", "check", "metrics")
 		cmd.Stdin = strings.NewReader(string(text))
@@ -84,7 +86,7 @@ func TestWrite(t *testing.T) {
 	path := filepath.Join(dir, "symroute.prom")
 	old := syscall.Umask(0o077) // the packaged unit's
 	defer syscall.Umask(old)
-	if err := WritePass(path, look, ok, "1.2"); err != nil {
+	if err := WritePass(path, &look, ok, "1.2"); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -105,7 +107,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := string(Text(drift, ok, "1.2"))
+	want := string(Text(&drift, &ok, "1.2"))
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("after a check (-want +got):\n%s", diff)
 	}
@@ -124,8 +126,47 @@ func TestWrite(t *testing.T) {
 
 	// No directory: fs.ErrNotExist, which the caller takes as "no
 	// collector here"; nothing made.
-	err = WritePass(filepath.Join(dir, "none", "symroute.prom"), look, ok, "1.2")
+	err = WritePass(filepath.Join(dir, "none", "symroute.prom"), &look, ok, "1.2")
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("into a missing directory: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// What a check carries over is read back as the pass's values and written
+// anew: nothing else in the file survives it, and a file without all of
+// them carries none.
+func TestWriteCheckCarriesOnlyThePass(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "symroute.prom")
+	tampered := string(Text(&look, &ok, "1.2")) +
+		"symroute_last_pass_injected{x=\"y\"} 1\n# HELP symroute_last_pass_success again\nsymroute_last_pass_changes garbage\n"
+	if err := os.WriteFile(path, []byte(tampered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	drift := Look{Pending: 1}
+	if err := WriteCheck(path, drift, "1.2"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if diff := cmp.Diff(string(Text(&drift, &ok, "1.2")), string(got)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	partial := "symroute_last_pass_success 1\nsymroute_last_pass_changes 3\n"
+	if err := os.WriteFile(path, []byte(partial), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCheck(path, drift, "1.2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); strings.Contains(string(got), lastPass) {
+		t.Errorf("carried a pass from a file without all its gauges:\n%s", got)
+	}
+	// A FIFO at the path is refused, not waited on.
+	fifo := filepath.Join(dir, "fifo.prom")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCheck(fifo, drift, "1.2"); err == nil {
+		t.Error("a FIFO at the path was taken for a file")
 	}
 }

@@ -37,11 +37,14 @@ func passMetrics(k plan.Kernel, po pass.Options, path string, t0 time.Time, res 
 	}
 	end := time.Now()
 	mp := metrics.Pass{OK: err == nil, Partial: errors.Is(err, pass.ErrPartial), Duration: end.Sub(t0), Applied: res.Applied, End: end}
-	var look metrics.Look
+	// Without a look, the look's gauges are left out: zeros would read as
+	// in sync.
+	var look *metrics.Look
 	if st, m, p, perr := pass.Plan(k, po); perr == nil {
-		look = lookOf(st, m, p, po.Plan)
+		l := lookOf(st, m, p, po.Plan)
+		look = &l
 	} else {
-		log.Debug("metrics: no look at the kernel after the pass", "err", perr)
+		log.Warn("metrics: no look at the kernel after the pass: its gauges left out", "err", perr)
 	}
 	logMetricsErr(metrics.WritePass(path, look, mp, version), path, log)
 }
