@@ -178,15 +178,15 @@ func sysctlName(name string) string { return Printable(strings.ReplaceAll(name, 
 // warnRulesAhead warns of another program's rule, ahead of symroute's,
 // that decides the route of every packet from one of symroute's addresses:
 // such a packet never reaches the address's rule. A rule decides every
-// packet it selects when it blackholes, refuses or looks up main (or
-// default) where the defaults are; a lookup of another table decides only
+// packet it selects when it blackholes, refuses or looks up main, where the
+// defaults are; a lookup of another table (default's is most often empty) decides only
 // the destinations that table has a route for (Tailscale's "from all lookup
 // 52" takes its tailnet's), which the snapshot does not read: not warned of.
 func (m *Mirror) warnRulesAhead(d *desirer) {
 	for i := range d.st.Rules {
 		r := &d.st.Rules[i]
 		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() || !decides(r) ||
-			(r.Action == RuleActionLookup && r.Table != TableMain && r.Table != tableDefault) {
+			(r.Action == RuleActionLookup && r.Table != TableMain) {
 			continue
 		}
 		var caught []string
