@@ -88,6 +88,17 @@ func TestMetricsFile(t *testing.T) {
 			m[`symroute_pending_changes`], m[`symroute_last_pass_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`])
 	}
 
+	// A no-op pass's gauges come from its own look, the only one it makes.
+	if r := h.symroute("--once", "--metrics-file", prom); r.code != 0 {
+		t.Fatalf("--once: %s", r)
+	}
+	m = promSamples(t, prom)
+	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "0" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "2" ||
+		m[`symroute_link_rules{link="em1",table="`+t1+`"}`] != "1" {
+		t.Errorf("after a no-op pass: pending %q, changes %q, em2's routes %q, em1's rules %q; want 0, 0, 2, 1", m[`symroute_pending_changes`],
+			m[`symroute_last_pass_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`], m[`symroute_link_rules{link="em1",table="`+t1+`"}`])
+	}
+
 	// A failed pass (its lock cannot be taken) says so.
 	bad := filepath.Join(t.TempDir(), "lockdir")
 	if err := os.Mkdir(bad, 0o777); err != nil {

@@ -27,10 +27,10 @@ func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics
 }
 
 // passMetrics writes the gauges of a pass that started at t0 and ended with
-// err, after one more look at the kernel: the pass's own last look may
-// predate its last writes (it skips the read-back when only it wrote).
-// Metrics never change how the run ends: a failure to write them is
-// logged.
+// err, from the pass's last look when it planned nothing (a no-op pass's
+// only one), else from one more look at the kernel: the pass's last look
+// predates its last writes when it skipped the read-back. Metrics never
+// change how the run ends: a failure to write them is logged.
 func passMetrics(k plan.Kernel, po pass.Options, path string, t0 time.Time, res pass.Result, err error, log *slog.Logger) {
 	if path == "" {
 		return
@@ -40,7 +40,10 @@ func passMetrics(k plan.Kernel, po pass.Options, path string, t0 time.Time, res 
 	// Without a look, the look's gauges are left out: zeros would read as
 	// in sync.
 	var look *metrics.Look
-	if st, m, p, perr := pass.Plan(k, po); perr == nil {
+	if f := res.Final; f != nil {
+		l := lookOf(f.State, f.Mirror, f.Plan, po.Plan)
+		look = &l
+	} else if st, m, p, perr := pass.Plan(k, po); perr == nil {
 		l := lookOf(st, m, p, po.Plan)
 		look = &l
 	} else {

@@ -50,6 +50,17 @@ type Result struct {
 	IngressErr string
 	// Errors are the operations that failed in the last round.
 	Errors []error
+	// Final is the last round's look when it planned nothing: the kernel
+	// as the pass leaves it (nil when the pass ended on its own writes,
+	// with no read-back, or failed).
+	Final *Look
+}
+
+// Look is one read of the kernel and the plan made from it.
+type Look struct {
+	State  *plan.State
+	Mirror *plan.Mirror
+	Plan   plan.Plan
 }
 
 // DefaultRounds bounds a pass's rounds of apply and read back. A pass on a
@@ -137,7 +148,7 @@ func (res *Result) round(k plan.Kernel, o Options, log *slog.Logger, round, roun
 	if w != nil {
 		defer w.Close()
 	}
-	st, _, p, err := Plan(k, o)
+	st, m, p, err := Plan(k, o)
 	if err != nil {
 		return true, err
 	}
@@ -151,6 +162,7 @@ func (res *Result) round(k plan.Kernel, o Options, log *slog.Logger, round, roun
 		LogFindings(log, p)
 	}
 	if len(p.Ops) == 0 {
+		res.Final = &Look{State: st, Mirror: m, Plan: p}
 		return true, res.end()
 	}
 	if round > rounds {

@@ -565,3 +565,28 @@ func TestFakeRefusesUnreachableGateway(t *testing.T) {
 		t.Fatalf("an onlink gateway: %v", errs[0])
 	}
 }
+
+// A pass whose last round planned nothing leaves that round's look in
+// Result.Final (what --metrics-file reports without reading the kernel
+// again), and it is the kernel as left.
+func TestResultFinal(t *testing.T) {
+	w := randomWorld(rand.New(rand.NewSource(3)))
+	k := &fakekernel.Kernel{State: w.st}
+	o := testOptions(t, w.names)
+	for pass := 1; pass <= 2; pass++ {
+		res, err := Once(k, o)
+		if err != nil && !errors.Is(err, ErrPartial) {
+			t.Fatal(err)
+		}
+		if res.Final == nil || len(res.Final.Plan.Ops) != 0 {
+			t.Fatalf("pass %d: Final %+v, want the last round's look, planning nothing", pass, res.Final)
+		}
+		st, err := k.Snapshot(plan.ReadOptions{TableBase: o.Plan.TableBase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := res.Final.State.AllRoutes(), st.AllRoutes(); len(got) != len(want) || len(res.Final.State.Rules) != len(st.Rules) {
+			t.Fatalf("pass %d: Final holds %d routes and %d rules, the kernel %d and %d", pass, len(got), len(res.Final.State.Rules), len(want), len(st.Rules))
+		}
+	}
+}
