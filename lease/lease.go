@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/symroute/symroute/internal/regfile"
 )
 
 // DefaultDir is where hooks record leases and passes read them.
@@ -130,17 +132,14 @@ func Read(dir string, now time.Time) ([]Record, error) {
 func readOne(path string) (Record, bool, error) {
 	// Not through a link, nor blocking on a FIFO swapped in since the
 	// directory was listed.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := regfile.Open(path, false)
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ELOOP):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ELOOP), errors.Is(err, regfile.ErrNotRegular):
 		return Record{}, false, nil // gone, or not a record
 	case err != nil:
 		return Record{}, false, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return Record{}, false, err
-	}
 	var r Record
 	sc := bufio.NewScanner(io.LimitReader(f, 1024)) // records are a few dozen bytes
 	for sc.Scan() {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -13,8 +12,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/symroute/symroute/internal/regfile"
 )
 
 // Link is one link's gauges.
@@ -156,19 +156,15 @@ func WriteCheck(path string, look Look, version string) error {
 func readPass(path string) (*Pass, error) {
 	// Not following a link, nor blocking on a FIFO planted in the
 	// collector's directory; at most what a pass writes, many times over.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	b, err := regfile.Read(path, false, 1<<20)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("read %s for its last pass: %w", path, err)
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s for its last pass: not a regular file", path)
-	}
 	vals := map[string]float64{}
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		name, v, ok := strings.Cut(sc.Text(), " ")
 		if !ok || !strings.HasPrefix(name, lastPass) {

@@ -1,20 +1,17 @@
 package pass
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/symroute/symroute/internal/regfile"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -140,7 +137,7 @@ func networkdSetting(root string) (keeps bool, file string, setAt time.Time) {
 		files = append(files, byName[n])
 	}
 	for _, f := range files {
-		if v, ok := iniValue(f, "Network", "ManageForeignRoutingPolicyRules"); ok {
+		if v, ok := readKeyfile(f)["Network"]["ManageForeignRoutingPolicyRules"]; ok {
 			if b, err := parseSystemdBool(v); err == nil {
 				keeps, file = !b, strings.TrimPrefix(f, root)
 				if fi, err := os.Stat(f); err == nil {
@@ -150,31 +147,6 @@ func networkdSetting(root string) (keeps bool, file string, setAt time.Time) {
 		}
 	}
 	return keeps, file, setAt
-}
-
-// iniValue returns the last value of key in section of a systemd
-// configuration file (one masked by a link to /dev/null has none).
-func iniValue(path, section, key string) (string, bool) {
-	b, err := readSmall(path)
-	if err != nil {
-		return "", false
-	}
-	var v string
-	found, in := false, false
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
-		case line[0] == '[':
-			in = line == "["+section+"]"
-		case in:
-			if k, val, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == key {
-				v, found = strings.TrimSpace(val), true
-			}
-		}
-	}
-	return v, found
 }
 
 func parseSystemdBool(s string) (bool, error) {
@@ -192,23 +164,9 @@ const maxOtherFile = 1 << 20
 
 // readSmall reads another program's file for a warning: a regular file
 // (a FIFO or a device, or a link to one, would block or never end the
-// pass: it is opened without blocking and checked), at most maxOtherFile
-// bytes of it.
-func readSmall(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	return io.ReadAll(io.LimitReader(f, maxOtherFile))
-}
+// pass), at most maxOtherFile bytes of it. Links are followed: systemd
+// masks a file with a link to /dev/null, which then reads as nothing.
+func readSmall(path string) ([]byte, error) { return regfile.Read(path, true, maxOtherFile) }
 
 // processStart is when pid started: its start in clock ticks after boot
 // (/proc/PID/stat, field 22), and the boot time (/proc/stat's btime).

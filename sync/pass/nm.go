@@ -100,7 +100,9 @@ func ownedByRoot(fi os.FileInfo) bool {
 	return ok && st.Uid == 0
 }
 
-// readKeyfile reads a GLib key file: sections of key=value lines.
+// readKeyfile reads a GLib key file or a systemd configuration file:
+// sections of key=value lines, the last value of a key winning ("#" and
+// ";" start comments; a file masked by a link to /dev/null has none).
 func readKeyfile(path string) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	b, err := readSmall(path)
@@ -112,7 +114,7 @@ func readKeyfile(path string) map[string]map[string]string {
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
-		case line == "" || line[0] == '#':
+		case line == "" || line[0] == '#' || line[0] == ';':
 		case line[0] == '[' && line[len(line)-1] == ']':
 			sec = line[1 : len(line)-1]
 			if out[sec] == nil {
