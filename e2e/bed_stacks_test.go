@@ -17,6 +17,7 @@ package e2e
 // rather than internal/testbed: bench runs no network stack.
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -240,6 +241,22 @@ func nmStackDir(t *testing.T, root string) string {
 type listenStack struct {
 	dir     string
 	busAddr string // as seen from anywhere: the socket under dir/run
+	daemon  *daemon
+}
+
+// waitRoot waits until the daemon runs with root as its root directory
+// ("" for this machine's /): the programs under test are the root's.
+// inner.sh and fromRoot exec each other down to the daemon, so the process
+// started becomes the daemon, once the bus is up.
+func (p *listenStack) waitRoot(t *testing.T, root string) {
+	t.Helper()
+	waitFor(t, "the daemon chrooted to "+cmp.Or(root, "/"), daemonTimeout, p.daemon.running(func() error {
+		got, err := os.Readlink(fmt.Sprintf("/proc/%d/root", p.daemon.Cmd.Process.Pid))
+		if err != nil || got != cmp.Or(root, "/") {
+			return fmt.Errorf("its root directory is %q (%v)", got, err)
+		}
+		return nil
+	}))
 }
 
 // startListenStack writes dir/dbus.conf and dir/inner.sh (mount the private
@@ -276,7 +293,7 @@ exec %[3]s
 			}
 		}
 	})
-	startDaemon(t, "the network stack", host.execCmd("/bin/sh", filepath.Join(dir, "inner.sh")))
+	p.daemon = startDaemon(t, "the network stack", host.execCmd("/bin/sh", filepath.Join(dir, "inner.sh")))
 	return p
 }
 

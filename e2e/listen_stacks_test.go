@@ -34,6 +34,7 @@ func listenNetworkd(t *testing.T, root, version string) {
 	s.r2.ip("link", "set", "up0", "down")
 	nd := startListenNetworkd(t, s.host, root)
 	l := startListener(t, s.host, nd.busAddr, "")
+	nd.waitRoot(t, root)
 	l.waitLog(t, "listening")
 	waitFor(t, "em1 mirrored", daemonTimeout, listenMirrored(s.host, "em1", "10.0.0.1"))
 
@@ -85,6 +86,7 @@ func listenNetworkManager(t *testing.T, root, version string) {
 	s := newDHCPNet(t, false)
 	nm := startListenNM(t, s.host, root)
 	l := startListener(t, s.host, nm.busAddr, "")
+	nm.waitRoot(t, root)
 	l.waitLog(t, "listening")
 	waitFor(t, "NetworkManager running", daemonTimeout, func() error {
 		_, err := nm.nmcli(s.host, "general", "status")
