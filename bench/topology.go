@@ -122,6 +122,19 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 		refB.write("route add ", []byte(c.spec), suffix[c.link])
 		t.refLines[c.link]++
 	}
+	// Each table throws the other link's subnets.
+	for _, c := range []struct {
+		link int
+		spec string
+	}{
+		{0, "throw 192.168.0.0/24 proto 234 metric 106"},
+		{0, "throw 2001:db8:2::/64 proto 234 metric 106"},
+		{1, "throw 10.0.0.0/16 proto 234 metric 105"},
+		{1, "throw 2001:db8:1::/64 proto 234 metric 105"},
+	} {
+		refB.write("route add ", []byte(c.spec), suffix[c.link])
+		t.refLines[c.link]++
+	}
 	// ::/0, not "default": in a batch line there is no -6, and iproute2 reads a bare default as IPv4.
 	routef(0, "default via 10.0.0.1 dev em1 metric 105")
 	routef(0, "::/0 via 2001:db8:1::1 dev em1 metric 105")

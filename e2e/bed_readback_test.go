@@ -90,6 +90,23 @@ func fieldAfter(line, key string) string {
 	return ""
 }
 
+// throwOf is the throw that link's table holds for main's route r (as ip
+// prints it) when r is another managed link's connected subnet: a plain
+// route with no gateway through it, down or not, not a default; "" if none.
+func throwOf(r, link string, managed func(dev string) bool) string {
+	f := strings.Fields(r)
+	dev := fieldAfter(r, "dev")
+	if len(f) == 0 || f[0] == "default" || strings.Contains(r, " nexthop ") || fieldAfter(r, "via") != "" ||
+		dev == "" || dev == link || !managed(dev) {
+		return ""
+	}
+	th := "throw " + f[0] + " proto 234"
+	if m := fieldAfter(r, "metric"); m != "" {
+		th += " metric " + m
+	}
+	return th
+}
+
 // ruleLine is the rule a pass makes for addr at the default priority, as
 // `ip rule` prints it.
 func ruleLine(addr, table string) string {

@@ -137,6 +137,12 @@ var (
 		"192.168.0.0/24 dev em2 proto kernel scope link src 192.168.0.2",
 		"default via 192.168.0.1 dev em2 metric 106",
 	}
+	// Each table also throws the other link's subnet (README, "How it
+	// decides"); main has no throw.
+	seedThrow1  = "throw 192.168.0.0/24 proto 234" // in em1's table
+	seedThrow2  = "throw 10.0.0.0/16 proto 234"    // in em2's table
+	seedMirror1 = plus(seedTable1, seedThrow1)
+	seedMirror2 = plus(seedTable2, seedThrow2)
 	// seedIPv6 gives em1 and em2 an IPv6 address each, and
 	// seedIPv6Default main a default through both (fe80::1 on each link):
 	// the kernel merges them into one multipath route.

@@ -145,6 +145,8 @@ func mirroredEm(h *ns) error {
 			for _, r := range normalize(mainOut) {
 				if strings.Contains(" "+r+" ", " dev "+link+" ") && !strings.Contains(" "+r+" ", " linkdown ") {
 					want = append(want, r)
+				} else if th := throwOf(r, link, func(dev string) bool { return dev == "em1" || dev == "em2" }); th != "" {
+					want = append(want, th)
 				}
 			}
 		}

@@ -72,8 +72,8 @@ func TestIngressReplies(t *testing.T) {
 			v := it.on()
 			checkReadbacks(t, []readback{
 				{"ip -4 rule", rulesOf(h, "4"), ingressRules(h, v)},
-				{"ip -4 route show table " + h.table("em1"), tableOf(h, "4", h.table("em1")), plus(seedTable1, bridgeRoute4)},
-				{"ip -4 route show table " + h.table("em2"), tableOf(h, "4", h.table("em2")), plus(seedTable2, bridgeRoute4)},
+				{"ip -4 route show table " + h.table("em1"), tableOf(h, "4", h.table("em1")), plus(seedMirror1, bridgeRoute4)},
+				{"ip -4 route show table " + h.table("em2"), tableOf(h, "4", h.table("em2")), plus(seedMirror2, bridgeRoute4)},
 				{"src_valid_mark", func() []string {
 					return []string{"em1=" + h.srcValidMark("em1"), "em2=" + h.srcValidMark("em2")}
 				}, []string{"em1=1", "em2=1"}},

@@ -72,7 +72,7 @@ func TestIngressLinkRecreated(t *testing.T) {
 	checkReadbacks(t, []readback{
 		{"ip -4 rule", rulesOf(h, "4"), plus(seedRules(t1, newTable), fwmarkRule(v["em1"], t1), fwmarkRule(newValue, newTable))},
 		{"old em2's table " + oldTable, tableOf(h, "4", oldTable), nil},
-		{"new em2's table " + newTable, tableOf(h, "4", newTable), plus(seedTable2, bridgeRoute4)},
+		{"new em2's table " + newTable, tableOf(h, "4", newTable), plus(seedMirror2, bridgeRoute4)},
 		{"src_valid_mark of the new em2", func() []string { return []string{h.srcValidMark("em2")} }, []string{"1"}},
 	})
 	assertInSync(t, h, "--follow-ingress")

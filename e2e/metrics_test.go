@@ -56,7 +56,7 @@ func TestMetricsFile(t *testing.T) {
 		`symroute_pending_changes`:                            "0",
 		`symroute_last_pass_success`:                          "1",
 		`symroute_last_pass_partial`:                          "0",
-		`symroute_last_pass_changes`:                          "6", // 2 routes and a rule per link
+		`symroute_last_pass_changes`:                          "8", // 3 routes (a throw) and a rule per link
 	} {
 		if m[series] != want {
 			t.Errorf("after the first pass: %s = %q, want %q", series, m[series], want)
@@ -71,8 +71,8 @@ func TestMetricsFile(t *testing.T) {
 		t.Fatalf("--check after a route went: want exit 3, got %s", r)
 	}
 	m = promSamples(t, prom)
-	if m[`symroute_pending_changes`] != "1" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "1" {
-		t.Errorf("after the check: pending %q, em2's routes %q; want 1 and 1", m[`symroute_pending_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`])
+	if m[`symroute_pending_changes`] != "1" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "2" {
+		t.Errorf("after the check: pending %q, em2's routes %q; want 1 and 2", m[`symroute_pending_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`])
 	}
 	if m[`symroute_last_pass_success`] != "1" || m[`symroute_last_pass_timestamp_seconds`] != passAt {
 		t.Errorf("the check changed the last pass's gauges: success %q, time %q (was %s)", m[`symroute_last_pass_success`], m[`symroute_last_pass_timestamp_seconds`], passAt)
@@ -83,8 +83,8 @@ func TestMetricsFile(t *testing.T) {
 		t.Fatalf("--once: %s", r)
 	}
 	m = promSamples(t, prom)
-	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "1" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "2" {
-		t.Errorf("after the mending pass: pending %q, changes %q, em2's routes %q; want 0, 1, 2",
+	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "1" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "3" {
+		t.Errorf("after the mending pass: pending %q, changes %q, em2's routes %q; want 0, 1, 3",
 			m[`symroute_pending_changes`], m[`symroute_last_pass_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`])
 	}
 
@@ -93,9 +93,9 @@ func TestMetricsFile(t *testing.T) {
 		t.Fatalf("--once: %s", r)
 	}
 	m = promSamples(t, prom)
-	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "0" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "2" ||
+	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "0" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "3" ||
 		m[`symroute_link_rules{link="em1",table="`+t1+`"}`] != "1" {
-		t.Errorf("after a no-op pass: pending %q, changes %q, em2's routes %q, em1's rules %q; want 0, 0, 2, 1", m[`symroute_pending_changes`],
+		t.Errorf("after a no-op pass: pending %q, changes %q, em2's routes %q, em1's rules %q; want 0, 0, 3, 1", m[`symroute_pending_changes`],
 			m[`symroute_last_pass_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`], m[`symroute_link_rules{link="em1",table="`+t1+`"}`])
 	}
 

@@ -31,8 +31,8 @@ func TestFollowsChanges(t *testing.T) {
 	em2Default := func(def string) func(h *ns, t1, t2 string) []readback {
 		return func(h *ns, t1, t2 string) []readback {
 			return []readback{
-				{"table " + t1, tableOf(h, "4", t1), seedTable1},
-				{"table " + t2, tableOf(h, "4", t2), []string{"192.168.0.0/24 dev em2 proto kernel scope link src 192.168.0.2", def}},
+				{"table " + t1, tableOf(h, "4", t1), seedMirror1},
+				{"table " + t2, tableOf(h, "4", t2), []string{"192.168.0.0/24 dev em2 proto kernel scope link src 192.168.0.2", def, seedThrow2}},
 			}
 		}
 	}
@@ -46,7 +46,7 @@ func TestFollowsChanges(t *testing.T) {
 	}{
 		{name: "address removed", setup: []string{"route add " + bh}, change: []string{"addr del 192.168.0.2/24 dev em2"},
 			first: func(t *testing.T, h *ns, t2 string) {
-				if diff := cmp.Diff(sorted(plus(seedTable2, bh)), h.routes("4", t2)); diff != "" {
+				if diff := cmp.Diff(sorted(plus(seedMirror2, bh)), h.routes("4", t2)); diff != "" {
 					t.Fatalf("table %s after the first pass (-want +got):\n%s", t2, diff)
 				}
 			},
@@ -133,6 +133,7 @@ func TestNoOpPassWritesNothing(t *testing.T) {
 	want := []string{ // in apply order: link routes first
 		"10.0.0.0/16 dev em1 table " + t1 + " proto kernel scope link src 10.0.0.2",
 		"blackhole 10.99.0.0/16 table " + t1,
+		"throw 192.168.0.0/24 table " + t1 + " proto 234",
 		"default via 10.0.0.1 dev em1 table " + t1 + " metric 105",
 		"10.20.0.0/16 via 10.0.0.1 dev em1 table " + t1 + " metric 7 mtu 1400 advmss 1360",
 		"172.16.0.0/12 via 10.0.0.1 dev em1 table " + t1,

@@ -91,7 +91,7 @@ func TestForeignStateUntouched(t *testing.T) {
 	h.pass()
 	t1 := h.table("em1")
 	t.Run("pass mirrored", func(t *testing.T) {
-		if diff := cmp.Diff(sorted(seedTable1), h.routes("4", t1)); diff != "" {
+		if diff := cmp.Diff(sorted(seedMirror1), h.routes("4", t1)); diff != "" {
 			t.Errorf("table %s (-want +got):\n%s", t1, diff)
 		}
 	})
@@ -148,7 +148,7 @@ func TestClash(t *testing.T) {
 				"32766: from all lookup main",
 				"32767: from all lookup default",
 			}},
-			{"table " + t1 + " (em1, mirrored)", tableOf(h, "4", t1), seedTable1},
+			{"table " + t1 + " (em1, mirrored)", tableOf(h, "4", t1), seedMirror1},
 			{"table " + t2 + " (em2, clashing, untouched)", tableOf(h, "4", t2), []string{"10.77.0.0/16 via 192.168.0.1 dev em2"}},
 		})
 	})
@@ -200,7 +200,7 @@ func TestClash(t *testing.T) {
 				"32767: from all lookup default",
 			}},
 			{"table " + t1 + " (em1, named, untouched)", tableOf(h, "4", t1), []string{"10.88.0.0/16 via 10.0.0.1 dev em1"}},
-			{"table " + t2 + " (em2, mirrored)", tableOf(h, "4", t2), seedTable2},
+			{"table " + t2 + " (em2, mirrored)", tableOf(h, "4", t2), seedMirror2},
 		})
 	})
 }

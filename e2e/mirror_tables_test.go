@@ -29,8 +29,8 @@ func TestSymmetricReplies(t *testing.T) {
 	checkReadbacks(t, []readback{
 		{"ip -4 rule", rulesOf(h, "4"), seedRules(t1, t2)},
 		{"ip -6 rule", rulesOf(h, "6"), defaultRules6},
-		{"ip -4 route show table " + t1, tableOf(h, "4", t1), seedTable1},
-		{"ip -4 route show table " + t2, tableOf(h, "4", t2), seedTable2},
+		{"ip -4 route show table " + t1, tableOf(h, "4", t1), seedMirror1},
+		{"ip -4 route show table " + t2, tableOf(h, "4", t2), seedMirror2},
 		// Only link-local IPv6 addresses: no IPv6 rule, so no copy of
 		// fe80::/64 either.
 		{"ip -6 route show table " + t1, tableOf(h, "6", t1), nil},
@@ -65,13 +65,15 @@ func TestIPv6(t *testing.T) {
 		{"ip -6 route show table " + t1, tableOf(h, "6", t1), []string{
 			"2001:db8:1::/64 dev em1 proto kernel metric 256 pref medium",
 			"default via fe80::1 dev em1 metric 1024 pref medium",
+			"throw 2001:db8:2::/64 dev lo proto 234 metric 256 pref medium",
 		}},
 		{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{
 			"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium",
 			"default via fe80::1 dev em2 metric 1024 pref medium",
+			"throw 2001:db8:1::/64 dev lo proto 234 metric 256 pref medium",
 		}},
-		{"ip -4 route show table " + t1, tableOf(h, "4", t1), seedTable1},
-		{"ip -4 route show table " + t2, tableOf(h, "4", t2), seedTable2},
+		{"ip -4 route show table " + t1, tableOf(h, "4", t1), seedMirror1},
+		{"ip -4 route show table " + t2, tableOf(h, "4", t2), seedMirror2},
 	})
 	assertInSync(t, h)
 }
@@ -83,8 +85,8 @@ func TestIPv4Multipath(t *testing.T) {
 	h.ip("route", "add", "172.16.0.0/12", "nexthop", "via", "10.0.0.1", "dev", "em1", "nexthop", "via", "192.168.0.1", "dev", "em2")
 	h.pass()
 	checkReadbacks(t, []readback{
-		{"table " + t1, tableOf(h, "4", t1), plus(seedTable1, "172.16.0.0/12 via 10.0.0.1 dev em1")},
-		{"table " + t2, tableOf(h, "4", t2), plus(seedTable2, "172.16.0.0/12 via 192.168.0.1 dev em2")},
+		{"table " + t1, tableOf(h, "4", t1), plus(seedMirror1, "172.16.0.0/12 via 10.0.0.1 dev em1")},
+		{"table " + t2, tableOf(h, "4", t2), plus(seedMirror2, "172.16.0.0/12 via 192.168.0.1 dev em2")},
 	})
 	assertInSync(t, h)
 }
@@ -101,10 +103,10 @@ func TestNullRoutesInEveryTable(t *testing.T) {
 	h.pass()
 	const unreach = "unreachable 2001:db8:dead::/48 dev lo metric 1024 pref medium"
 	checkReadbacks(t, []readback{
-		{"ip -4 route show table " + t1, tableOf(h, "4", t1), plus(seedTable1, "blackhole 10.99.0.0/16")},
-		{"ip -4 route show table " + t2, tableOf(h, "4", t2), plus(seedTable2, "blackhole 10.99.0.0/16")},
-		{"ip -6 route show table " + t1, tableOf(h, "6", t1), []string{"2001:db8:1::/64 dev em1 proto kernel metric 256 pref medium", unreach}},
-		{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium", unreach}},
+		{"ip -4 route show table " + t1, tableOf(h, "4", t1), plus(seedMirror1, "blackhole 10.99.0.0/16")},
+		{"ip -4 route show table " + t2, tableOf(h, "4", t2), plus(seedMirror2, "blackhole 10.99.0.0/16")},
+		{"ip -6 route show table " + t1, tableOf(h, "6", t1), []string{"2001:db8:1::/64 dev em1 proto kernel metric 256 pref medium", unreach, "throw 2001:db8:2::/64 dev lo proto 234 metric 256 pref medium"}},
+		{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium", unreach, "throw 2001:db8:1::/64 dev lo proto 234 metric 256 pref medium"}},
 	})
 	assertInSync(t, h)
 }
@@ -135,8 +137,8 @@ func TestContainerBridge(t *testing.T) {
 	h.pass()
 	checkReadbacks(t, []readback{
 		{"ip -4 rule", rulesOf(h, "4"), seedRules(t1, t2)},
-		{"table " + t1, tableOf(h, "4", t1), plus(seedTable1, bridgeRoute)},
-		{"table " + t2, tableOf(h, "4", t2), plus(seedTable2, bridgeRoute)},
+		{"table " + t1, tableOf(h, "4", t1), plus(seedMirror1, bridgeRoute)},
+		{"table " + t2, tableOf(h, "4", t2), plus(seedMirror2, bridgeRoute)},
 		{"table " + tDocker + " (docker0)", tableOf(h, "4", tDocker), nil},
 		{"table " + tVeth + " (vethc0)", tableOf(h, "4", tVeth), nil},
 		{"ip -6 table " + tDocker + " (docker0)", tableOf(h, "6", tDocker), nil},
@@ -176,11 +178,14 @@ func TestLinkdownSkipped(t *testing.T) {
 		t.Fatalf("pass with a linkdown route: want exit 0, got %s", r)
 	}
 	rules := plus(seedRules(t1, t2), ruleLine("10.3.0.2", t3))
+	const throw3 = "throw 10.3.0.0/24 proto 234"
 	checkReadbacks(t, []readback{
 		{"ip -4 rule", rulesOf(h, "4"), rules},
-		{"table " + t3 + " (em3, down)", tableOf(h, "4", t3), nil},
-		{"table " + t1, tableOf(h, "4", t1), seedTable1},
-		{"table " + t2, tableOf(h, "4", t2), seedTable2},
+		// em3's subnet is thrown while its carrier is down too: a
+		// throw needs no link, and main keeps the route.
+		{"table " + t3 + " (em3, down)", tableOf(h, "4", t3), []string{seedThrow2, seedThrow1}},
+		{"table " + t1, tableOf(h, "4", t1), plus(seedMirror1, throw3)},
+		{"table " + t2, tableOf(h, "4", t2), plus(seedMirror2, throw3)},
 	})
 	assertInSync(t, h)
 
@@ -199,6 +204,7 @@ func TestLinkdownSkipped(t *testing.T) {
 		{"table " + t3 + " (em3 up)", tableOf(h, "4", t3), []string{
 			"10.3.0.0/24 dev em3 proto kernel scope link src 10.3.0.2",
 			"10.33.0.0/16 via 10.3.0.1 dev em3",
+			seedThrow2, seedThrow1,
 		}},
 	})
 }
@@ -223,8 +229,8 @@ func TestOldTablesClearedWhenBaseRaised(t *testing.T) {
 		}
 		checkReadbacks(t, []readback{
 			{"ip -4 rule", rulesOf(h, "4"), seedRules(new1, new2)},
-			{"table " + new1, tableOf(h, "4", new1), seedTable1},
-			{"table " + new2, tableOf(h, "4", new2), seedTable2},
+			{"table " + new1, tableOf(h, "4", new1), seedMirror1},
+			{"table " + new2, tableOf(h, "4", new2), seedMirror2},
 			{"old table " + old1 + " (its rule removed: cleared)", tableOf(h, "4", old1), nil},
 			{"old table " + old2 + " (its rule removed: cleared)", tableOf(h, "4", old2), nil},
 		})
@@ -247,7 +253,7 @@ func TestOldTablesClearedWhenBaseRaised(t *testing.T) {
 		}
 		checkReadbacks(t, []readback{
 			{"ip -4 rule", rulesOf(h, "4"), seedRules(new1, new2)},
-			{"table " + new1, tableOf(h, "4", new1), seedTable1},
+			{"table " + new1, tableOf(h, "4", new1), seedMirror1},
 			{"legacy table " + legacy1 + " (its rule replaced: cleared)", tableOf(h, "4", legacy1), nil},
 		})
 	})

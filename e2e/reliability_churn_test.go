@@ -575,7 +575,39 @@ func mirrorOfMain(main []string, link string, managed map[string]bool) []string 
 			out = append(out, multipathText(head, kept))
 		}
 	}
-	return sorted(out)
+	return sorted(append(out, throwsOfMain(main, link, managed, out)...))
+}
+
+// throwsOfMain are the throws of link's table: the other managed links'
+// connected subnets, but those connected on link too and those of a key a
+// copy in the table has (copies).
+func throwsOfMain(main []string, link string, managed map[string]bool, copies []string) []string {
+	key := func(r string) string { // destination and metric, whatever the route's type
+		f := strings.Fields(r)
+		if len(f) > 1 && (f[0] == "blackhole" || f[0] == "unreachable" || f[0] == "prohibit" || f[0] == "throw") {
+			f = f[1:]
+		}
+		return f[0] + " metric " + fieldAfter(r, "metric")
+	}
+	taken := map[string]bool{}
+	for _, c := range copies {
+		taken[key(c)] = true
+	}
+	here := map[string]bool{}
+	for _, l := range main {
+		if fieldAfter(l, "via") == "" && fieldAfter(l, "dev") == link {
+			here[strings.Fields(l)[0]] = true
+		}
+	}
+	var out []string
+	for _, l := range main {
+		th := throwOf(l, link, func(dev string) bool { return managed[dev] })
+		if th != "" && !here[strings.Fields(l)[0]] && !taken[key(l)] {
+			taken[key(l)] = true
+			out = append(out, th)
+		}
+	}
+	return out
 }
 
 // liveNexthops splits a normalized multipath route line into its head

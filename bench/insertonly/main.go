@@ -121,6 +121,10 @@ func appendRoute(b []byte, line string, seq uint32, ifindex map[string]int) ([]b
 	if len(f) < 3 || f[0] != "route" || f[1] != "add" {
 		return b, errors.New("not a route add")
 	}
+	typ := uint8(unix.RTN_UNICAST)
+	if f[2] == "throw" && len(f) > 3 {
+		typ, f = unix.RTN_THROW, append(f[:2], f[3:]...)
+	}
 	dst, err := netip.ParsePrefix(f[2])
 	if f[2] == "default" {
 		dst, err = netip.MustParsePrefix("0.0.0.0/0"), nil
@@ -173,7 +177,7 @@ func appendRoute(b []byte, line string, seq uint32, ifindex map[string]int) ([]b
 	b = ne.AppendUint16(b, unix.NLM_F_REQUEST|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	b = ne.AppendUint32(b, seq)
 	b = ne.AppendUint32(b, 0)
-	b = append(b, fam, uint8(dst.Bits()), 0, 0, 0, proto, scope, unix.RTN_UNICAST)
+	b = append(b, fam, uint8(dst.Bits()), 0, 0, 0, proto, scope, typ)
 	b = ne.AppendUint32(b, 0)
 	b = attr32(b, unix.RTA_TABLE, table)
 	if dst.Bits() > 0 {

@@ -248,6 +248,7 @@ func oracle(w world, o plan.Options) oracleResult {
 			res.rules = append(res.rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: &plan.Rule{Family: fam, Priority: o.Priority,
 				Src: netip.PrefixFrom(a.Prefix.Addr(), a.Prefix.Addr().BitLen()), Table: t, Action: 1, Protocol: plan.Protocol}}))
 		}
+		taken := map[plan.RouteKey]bool{}
 		for _, r := range st.Routes {
 			if r.Table != 254 || !fams[r.Family] || r.Linkdown || r.Unsupported != plan.Supported {
 				continue
@@ -274,12 +275,41 @@ func oracle(w world, o plan.Options) oracleResult {
 				continue
 			}
 			res.routes = append(res.routes, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: &c}))
+			taken[c.Key()] = true
 		}
+		res.routes = append(res.routes, oracleThrows(st, l.Index, t, fams, isManaged, taken, rn)...)
 	}
 	sort.Strings(res.rules)
 	sort.Strings(res.routes)
 	sort.Strings(res.clashed)
 	return res
+}
+
+// oracleThrows are the throws of link's table t: every main route with no
+// gateway through another managed link (its carrier down or not), but a
+// default, an IPv6 link-local one, or one whose prefix main also has with
+// no gateway through link; none of a key a copy in t has.
+func oracleThrows(st plan.State, link int, t uint32, fams map[uint8]bool, isManaged func(int) bool, taken map[plan.RouteKey]bool, rn plan.Renderer) []string {
+	subnet := func(r plan.Route) bool {
+		return r.Table == 254 && !r.Gw.IsValid() && r.Nexthops == nil && r.Link != 0 && r.Type == 1 && r.Dst.Bits() > 0 &&
+			r.Unsupported == plan.Supported && !pfx("fe80::/10").Overlaps(r.Dst) && isManaged(r.Link)
+	}
+	var out []string
+	for _, r := range st.Routes {
+		if !fams[r.Family] || !subnet(r) || r.Link == link {
+			continue
+		}
+		here := false
+		for _, o := range st.Routes {
+			here = here || (subnet(o) && o.Link == link && o.Dst == r.Dst)
+		}
+		th := plan.Route{Family: r.Family, Table: t, Dst: r.Dst, Tos: r.Tos, Priority: r.Priority, Type: plan.RouteThrow, Protocol: plan.Protocol}
+		if !here && !taken[th.Key()] {
+			taken[th.Key()] = true
+			out = append(out, rn.Render(plan.Op{Kind: plan.RouteAdd, Route: &th}))
+		}
+	}
+	return out
 }
 
 // ours splits a fake kernel's state into what the oracle predicts (rules of

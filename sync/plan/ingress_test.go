@@ -93,7 +93,8 @@ func TestComputeIngress(t *testing.T) {
 				// rules stay.
 				st.Links = st.Links[:2]
 				st.Addrs = st.Addrs[:2]
-				st.Routes = []Route{st.Routes[0], st.Routes[2], st.Routes[4], st.Routes[5]}
+				// Throws have no device: they stay.
+				st.Routes = []Route{st.Routes[0], st.Routes[2], st.Routes[4], st.Routes[5], st.Routes[6], st.Routes[7]}
 				return st
 			},
 			opts: follow,
@@ -103,6 +104,8 @@ func TestComputeIngress(t *testing.T) {
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
+				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 			},
 		},
 		{
@@ -126,6 +129,7 @@ func TestComputeIngress(t *testing.T) {
 			opts: follow,
 			want: []string{
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1008 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add throw 10.0.0.0/16 table 1008 proto 234 scope 0 metric 0",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1008 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1008 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x3000000/0xff000000 table 1008 protocol 234",
@@ -170,8 +174,10 @@ func TestComputeIngress(t *testing.T) {
 				"ip -4 rule del priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
 				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
 				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
 		},

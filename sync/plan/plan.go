@@ -389,15 +389,24 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	sort.Ints(links[0])
 	sort.Ints(links[1])
 	skipped := map[Unsupported]int{}
+	var sn subnets
 	nMain := 0
 	for i := range st.Routes {
-		if st.Routes[i].Table == TableMain {
+		if r := &st.Routes[i]; r.Table == TableMain {
 			nMain++
+			if isSubnet(r, d.managed) {
+				sn.add(r, o)
+			}
 		}
 	}
 	m.want = make([]wantRoute, 0, nMain)
 	add := func(src int, c *Route, link int) {
 		w := wantRoute{src: int32(src), table: o.TableOf(link), alt: -1}
+		if c == nil {
+			sn.want(&st.Routes[src], w.table)
+		} else {
+			sn.want(c, w.table)
+		}
 		if c != nil || len(o.RouteMetrics) > 0 {
 			if c == nil {
 				c = &st.Routes[src]
@@ -445,6 +454,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	for why, n := range skipped {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
 	}
+	m.throws(&sn, o, links)
 }
 
 var linkLocalV6 = netip.MustParsePrefix("fe80::/10")

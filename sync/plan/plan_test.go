@@ -58,6 +58,15 @@ func gwRoute(table uint32, dst, gw string, link int, metric uint32) Route {
 		Gw: ip(gw), Link: link, Priority: metric}
 }
 
+// throwRoute is symroute's throw of another link's subnet.
+func throwRoute(table uint32, dst string, metric uint32) Route {
+	fam := uint8(FamilyV4)
+	if pfx(dst).Addr().Is6() {
+		fam = FamilyV6
+	}
+	return Route{Family: fam, Table: table, Dst: pfx(dst), Type: RouteThrow, Protocol: Protocol, Priority: metric}
+}
+
 func seedRoutes() []Route {
 	return []Route{
 		gwRoute(TableMain, "0.0.0.0/0", "10.0.0.1", 2, 105),
@@ -74,7 +83,11 @@ func seedState() *State {
 // seedSynced is the seed host after a pass.
 func seedSynced() *State {
 	st := seedState()
+	// The throws first: a compact state holds the routes that are no
+	// copies before the copies, and plans must not differ by form.
 	st.Routes = append(st.Routes,
+		throwRoute(1002, "192.168.0.0/24", 0),
+		throwRoute(1003, "10.0.0.0/16", 0),
 		gwRoute(1002, "0.0.0.0/0", "10.0.0.1", 2, 105),
 		linkRoute(1002, "10.0.0.0/16", 2, "10.0.0.2"),
 		gwRoute(1003, "0.0.0.0/0", "192.168.0.1", 3, 106),
@@ -99,8 +112,10 @@ func render(st *State, p Plan) []string {
 func TestCompute(t *testing.T) {
 	seedPlan := []string{
 		"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+		"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 		"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
 		"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+		"ip -4 route add throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 		"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 		"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 		"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
@@ -118,8 +133,10 @@ func TestCompute(t *testing.T) {
 			},
 			want: []string{
 				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
@@ -243,7 +260,12 @@ func TestCompute(t *testing.T) {
 				st.Routes = append(st.Routes, gwRoute(1003, "10.5.0.0/16", "192.168.0.7", 3, 0))
 				return st
 			},
-			want:    []string{seedPlan[0], seedPlan[1], seedPlan[4]},
+			want: []string{
+				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+			},
 			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.5.0.0/16 lookup 1003)"}},
 		},
 		{
@@ -253,7 +275,12 @@ func TestCompute(t *testing.T) {
 				st.Links = append(st.Links, Link{Index: 9, Name: "vrf-blue", Kind: "vrf", VRFTable: 1002})
 				return st
 			},
-			want:    []string{seedPlan[2], seedPlan[3], seedPlan[5]},
+			want: []string{
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
+				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+			},
 			clashes: []Clash{{Link: "em1", Index: 2, Table: 1002, Reason: "VRF vrf-blue"}},
 		},
 		{
@@ -263,7 +290,7 @@ func TestCompute(t *testing.T) {
 				st.TableNames = map[uint32]string{1002: "isp1", 1003: "symroute-em2"}
 				return st
 			},
-			want:    append(append([]string{}, seedPlan[2:4]...), seedPlan[5]),
+			want:    append(append([]string{}, seedPlan[3:6]...), seedPlan[7]),
 			clashes: []Clash{{Link: "em1", Index: 2, Table: 1002, Reason: `the name "isp1" in rt_tables`}},
 		},
 		{
@@ -306,10 +333,11 @@ func TestCompute(t *testing.T) {
 			// em2 is now a link we do not manage: like a container bridge,
 			// its routes hold for every managed address.
 			want: []string{
-				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route replace 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
 		},
@@ -318,10 +346,11 @@ func TestCompute(t *testing.T) {
 			state: seedSynced,
 			opts:  func(o *Options) { o.Include = []string{"em1"} },
 			want: []string{
-				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route replace 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
 		},
@@ -336,7 +365,9 @@ func TestCompute(t *testing.T) {
 			},
 			want: []string{
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
 		},
@@ -366,16 +397,20 @@ func TestCompute(t *testing.T) {
 			opts:  func(o *Options) { o.TableBase = 2000 },
 			want: []string{
 				"ip -4 route add 10.0.0.0/16 dev em1 table 2002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route add throw 192.168.0.0/24 table 2002 proto 234 scope 0 metric 0",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 2002 proto 16 scope 0 metric 105",
 				"ip -4 route add 192.168.0.0/24 dev em2 table 2003 proto 2 scope 253 metric 0 src 192.168.0.2",
+				"ip -4 route add throw 10.0.0.0/16 table 2003 proto 234 scope 0 metric 0",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
 		},
@@ -428,8 +463,10 @@ func TestCompute(t *testing.T) {
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
 		},

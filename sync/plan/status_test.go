@@ -23,9 +23,9 @@ func TestStatus(t *testing.T) {
 	want := []LinkStatus{
 		{Name: "lo", Index: 1, Table: 1001, Rules: []RuleStatus{}, InSync: true},
 		{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []RuleStatus{{From: "10.0.0.2", Present: true}},
-			Routes: 2, WantRoutes: 2, InSync: true, IngressMark: v1},
+			Routes: 3, WantRoutes: 3, InSync: true, IngressMark: v1},
 		{Name: "em2", Index: 3, Managed: true, Table: 1003, Rules: []RuleStatus{{From: "192.168.0.2", Present: false}},
-			Routes: 2, WantRoutes: 2, InSync: false, IngressMark: v2},
+			Routes: 3, WantRoutes: 3, InSync: false, IngressMark: v2},
 	}
 	if diff := cmp.Diff(want, Status(st, m, p, o)); diff != "" {
 		t.Errorf("Status (-want +got):\n%s", diff)

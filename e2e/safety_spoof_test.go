@@ -1,0 +1,139 @@
+package e2e
+
+// Never weaker than plain Linux (README, "Guarantees"): a source in the
+// connected subnet of one uplink, forged by someone on another uplink, is
+// dropped by the host's strict reverse-path filter as it is without
+// symroute, for every local address and with --follow-ingress too; and a
+// port forward to a host on one uplink's subnet, arriving on another,
+// reaches it through its own link. The bed is ingress_bed_test.go's, with
+// the attacker at a router: each router forges an address of the other
+// uplink's subnet on its loopback and reaches HOST through its own uplink.
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// spoofer is a router of the bed forging a source of the other uplink's
+// subnet; real is its own address on HOST's uplink, a true neighbour.
+type spoofer struct {
+	router       string
+	forged, real string
+}
+
+var spoofers = []spoofer{
+	{"R1", "192.168.0.50", "10.0.0.1"}, // on em1, forging em2's subnet
+	{"R2", "10.0.0.50", "192.168.0.1"}, // on em2, forging em1's subnet
+}
+
+// spoofModes are the host as plain Linux (no pass: what symroute must not
+// be weaker than), after a pass, and after a pass with --follow-ingress.
+var spoofModes = []struct {
+	name string
+	pass func(h *ns)
+}{
+	{"plain Linux", func(h *ns) {}},
+	{"per-address rules", func(h *ns) { h.pass() }},
+	{"follow-ingress", func(h *ns) { h.ingressPass() }},
+}
+
+// Spoofed datagrams and TCP handshakes to each local address of HOST (em1's,
+// em2's and the VIP on lo) are dropped by its rp_filter=1; a real neighbour
+// on the same path reaches the same sinks.
+func TestSpoofedSourcesDropped(t *testing.T) {
+	t.Parallel()
+	for _, mode := range spoofModes {
+		mode := mode
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			it := newIngressTopo(t, 1)
+			h := it.host
+			routers := map[string]*ns{"R1": it.r1, "R2": it.r2}
+			for _, s := range spoofers {
+				routers[s.router].ip("addr", "add", s.forged+"/32", "dev", "lo")
+			}
+			mode.pass(h)
+			for _, dst := range []string{"10.0.0.2", "192.168.0.2", vip4} {
+				udp := udpSink(t, h, hostPort(dst, 9100))
+				tcp := tcpSink(t, h, hostPort(dst, 9101))
+				for _, s := range spoofers {
+					dst, s, r := dst, s, routers[s.router]
+					t.Run(s.router+" forging "+s.forged+" to "+dst, func(t *testing.T) {
+						t.Parallel()
+						assertSpoofDropped(t, r, s, dst, udp, tcp)
+					})
+				}
+			}
+		})
+	}
+}
+
+// assertSpoofDropped sends from r forged datagrams, then a real one on the
+// same path (which must arrive, so the forged ones had their chance), and
+// tries a forged and a real handshake.
+func assertSpoofDropped(t *testing.T, r *ns, s spoofer, dst string, udp, tcp *sink) {
+	t.Helper()
+	sendUDP(t, r, s.forged, hostPort(dst, 9100), 3)
+	sendUDP(t, r, s.real, hostPort(dst, 9100), 1)
+	if !udp.waitFor(s.real) {
+		t.Errorf("a datagram from %s's own address %s to %s never arrived: the host drops a true neighbour", s.router, s.real, dst)
+	} else if n := udp.count(s.forged); n != 0 {
+		t.Errorf("%d datagrams forged from %s arriving through %s reached %s: strict rp_filter let them in", n, s.forged, s.router, dst)
+	}
+	if err := handshake(r, s.forged, hostPort(dst, 9101), 2*time.Second); err == nil || tcp.count(s.forged) != 0 {
+		t.Errorf("a TCP handshake forged from %s through %s to %s completed (%d accepted at the host)", s.forged, s.router, dst, tcp.count(s.forged))
+	}
+	if err := handshake(r, s.real, hostPort(dst, 9101), 5*time.Second); err != nil {
+		t.Errorf("a TCP handshake from %s's own address to %s: %v", s.router, dst, err)
+	}
+}
+
+// inner is a host on em2's subnet behind HOST's port forward: R2 holds
+// 192.168.0.77 and answers from it by HOST, as a host whose default route
+// is HOST would.
+const inner = "192.168.0.77"
+
+// portForward is HOST's forward of em1's port 8081 to inner's port 80, and
+// a counter of what leaves em1 for inner (it must be nothing).
+const portForward = `table ip forward {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		iif "em1" tcp dport 8081 dnat to 192.168.0.77:80
+	}
+	chain post {
+		type filter hook postrouting priority filter; policy accept;
+		oif "em1" ip daddr 192.168.0.77 counter
+	}
+}
+`
+
+// A port forward from em1 to a host on em2's subnet carries 300 kB each way
+// with and without --follow-ingress, and nothing for that host leaves by
+// em1.
+func TestPortForwardToAnotherLink(t *testing.T) {
+	t.Parallel()
+	for _, mode := range spoofModes {
+		mode := mode
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			it := newIngressTopo(t, 1)
+			h, r2 := it.host, it.r2
+			r2.ips(
+				"addr add "+inner+"/24 dev up0",
+				"rule add from "+inner+" lookup 77",
+				"route add default via 192.168.0.2 dev up0 table 77",
+			)
+			serveTCP(t, r2, "tcp4", hostPort(inner, 80))
+			h.nft(portForward)
+			mode.pass(h)
+			it.via("10.0.0.2", "R1")
+			if x := transfer(it.client.Name, "", "10.0.0.2:8081", transferSize, transferTimeout); x.err != nil {
+				t.Errorf("the forward of em1's port 8081 to %s: %v", inner, x.err)
+			}
+			if out := h.nftList("table", "ip", "forward"); !strings.Contains(out, "counter packets 0 bytes 0") {
+				t.Errorf("packets for %s left by em1, the uplink they came in on:\n%s", inner, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,150 @@
+package plan
+
+import "net/netip"
+
+// Never weaker than plain Linux. A table of symroute's routes everything by
+// its link: looked up for a reply from the link's address, for the
+// reverse-path check of a packet to it, or for a connection marked by
+// --follow-ingress, it would send an address of another link's connected
+// subnet out of this link. Strict rp_filter would then accept a source of
+// the management subnet forged on the uplink, and a port forward from the
+// uplink to a host on another link would go back out of the uplink. So
+// each table throws the connected subnets of the other managed links: the
+// lookup goes on past symroute's rules and takes main's route, as without
+// symroute. Not where the subnet is connected on the table's link too (two
+// NICs in one subnet keep their symmetric replies), nor where the table
+// already wants a route of the throw's key (two routes of main with one
+// key: the copy stays).
+//
+// A connected subnet is a main route with no gateway through a managed
+// link (the kernel's subnet routes, a peer's route, `ip route add PREFIX
+// dev LINK`), down or not: a throw does not depend on the link's carrier,
+// and main keeps such a route while the carrier is lost.
+
+// subnet is a connected subnet of a managed link: the main route's key
+// and link.
+type subnet struct {
+	dst      netip.Prefix
+	priority uint32
+	link     int
+	family   uint8
+	tos      uint8
+}
+
+// subnets are the connected subnets of a state, and what the routes a
+// table wants say about them.
+type subnets struct {
+	list []subnet
+	// lengths has bit n set when a subnet of n bits is listed, per
+	// family: a route of another length is none of them, at the cost of
+	// a shift (Desire sees every route of main).
+	lengths [2][3]uint64
+	// here are the (table, prefix) of each link's own subnets: no throw
+	// of that prefix goes into the link's table.
+	here map[tablePrefix]bool
+	// taken are the table keys of wanted routes whose destination is a
+	// subnet's: a throw of that key would be a second route of one key.
+	taken map[hashKey]bool
+}
+
+type tablePrefix struct {
+	table uint32
+	dst   netip.Prefix
+}
+
+// isSubnet reports whether a main route is a connected subnet of a managed
+// link. The gateway is looked at first: most routes of a full table have
+// one.
+func isSubnet(r *Route, managed map[int]bool) bool {
+	return !r.Gw.IsValid() && r.Nexthops == nil && r.Link != 0 && r.Type == RouteUnicast && r.Dst.Bits() > 0 &&
+		r.Unsupported == Supported && !(r.Family == FamilyV6 && linkLocalV6.Overlaps(r.Dst)) && managed[r.Link]
+}
+
+func (s *subnets) add(r *Route, o Options) {
+	s.list = append(s.list, subnet{dst: r.Dst, priority: r.Priority, link: r.Link, family: r.Family, tos: r.Tos})
+	b := r.Dst.Bits()
+	s.lengths[famIndex(r.Family)][b/64] |= 1 << (b % 64)
+	if s.here == nil {
+		s.here = map[tablePrefix]bool{}
+	}
+	s.here[tablePrefix{o.TableOf(r.Link), r.Dst}] = true
+}
+
+// want notes a route a table wants; r's own table is ignored, the table is
+// given.
+func (s *subnets) want(r *Route, table uint32) {
+	b := r.Dst.Bits()
+	if s.lengths[famIndex(r.Family)][b/64]&(1<<(b%64)) == 0 {
+		return
+	}
+	for i := range s.list {
+		if sn := &s.list[i]; sn.dst == r.Dst && sn.family == r.Family {
+			if s.taken == nil {
+				s.taken = map[hashKey]bool{}
+			}
+			k := r.Key()
+			k.Table = table
+			s.taken[k.hash()] = true
+			return
+		}
+	}
+}
+
+// throws wants, in the table of each routed link (links, by family index,
+// ascending), a throw of every other managed link's connected subnets.
+func (m *Mirror) throws(s *subnets, o Options, links [2][]int) {
+	if len(s.list) == 0 {
+		return
+	}
+	done := map[hashKey]bool{}
+	for fi, fam := range [2]uint8{FamilyV4, FamilyV6} {
+		for _, link := range links[fi] {
+			m.throwsInto(s, o, fam, link, done)
+		}
+	}
+}
+
+// throwsInto wants the throws of one link's table in one family.
+func (m *Mirror) throwsInto(s *subnets, o Options, fam uint8, link int, done map[hashKey]bool) {
+	t := o.TableOf(link)
+	for _, sn := range s.list {
+		if sn.family != fam || sn.link == link || s.here[tablePrefix{t, sn.dst}] {
+			continue
+		}
+		r := Route{Family: sn.family, Table: t, Dst: sn.dst, Tos: sn.tos, Priority: sn.priority,
+			Type: RouteThrow, Protocol: Protocol, Scope: ScopeUniverse}
+		k := r.Key().hash()
+		if s.taken[k] || done[k] {
+			continue
+		}
+		done[k] = true
+		m.alts = append(m.alts, r)
+		m.want = append(m.want, wantRoute{src: -1, table: t, alt: int32(len(m.alts) - 1)})
+	}
+}
+
+// IsThrow reports whether r is one of symroute's throws of another link's
+// subnet.
+func (r *Route) IsThrow() bool { return r.Type == RouteThrow && r.Protocol == Protocol }
+
+// ThrowOf returns the subnet throw the mirror wants in table t that holds
+// dst, the longest if several do, and the link whose subnet it is.
+func (m *Mirror) ThrowOf(t uint32, dst netip.Addr) (*Route, int, bool) {
+	var best *Route
+	for i := range m.alts {
+		r := &m.alts[i]
+		if r.Table == t && r.IsThrow() && r.Dst.Contains(dst) && (best == nil || r.Dst.Bits() > best.Dst.Bits()) {
+			best = r
+		}
+	}
+	if best == nil {
+		return nil, 0, false
+	}
+	for i := range m.st.Routes {
+		if r := &m.st.Routes[i]; r.Table == TableMain && r.Dst == best.Dst && r.Priority == best.Priority &&
+			r.Family == best.Family && !r.Gw.IsValid() && r.Link != 0 {
+			return best, r.Link, true
+		}
+	}
+	return best, 0, true
+}
