@@ -47,6 +47,7 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 	}
 	e := Explanation{Table: got.Table, Route: got}
 	fam := familyOf(f.Dst)
+	thrown := false
 	// In the kernel's order: by priority, then as listed.
 	order := make([]int, len(st.Rules))
 	for i := range order {
@@ -68,21 +69,34 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 		}
 		// Every lookup starts in local; only the rules after it are news.
 		if !r.Other && r.Action == RuleActionLookup && r.Table != TableLocal {
-			e.Passed = append(e.Passed, fmt.Sprintf("rule '%s' (%s): table %s has no route for %s, so the lookup went on",
-				RuleText(r), m.ruleWhy(i, o, byIndex), tableName(st, r.Table), f.Dst))
+			why, throw := m.passedWhy(st, r.Table, f.Dst, byIndex)
+			thrown = thrown || throw
+			e.Passed = append(e.Passed, fmt.Sprintf("rule '%s' (%s): %s, so the lookup went on",
+				RuleText(r), m.ruleWhy(i, o, byIndex), why))
 		}
 	}
 	e.TableWhy = m.tableWhy(st, o, got.Table, byIndex)
 	e.RouteWhy = m.routeWhy(st, o, &got, byIndex)
 	// A reply steered by its ingress mark leaves by the link it came in on
-	// whatever its address: that is the point.
-	if f.Src.IsValid() && got.Type == RouteUnicast && f.Mark == 0 {
+	// whatever its address: that is the point. One to another link's
+	// subnet leaves by that link, as without symroute.
+	if f.Src.IsValid() && got.Type == RouteUnicast && f.Mark == 0 && !thrown {
 		if owner, ok := addrLink(st, f.Src); ok && !got.Via(owner) && f.Iif == 0 {
 			e.Notes = append(e.Notes, fmt.Sprintf("the flow leaves by %s, but %s is an address of %s: a reverse-path filter or a firewall on the way may drop it",
 				Printable(routeLinks(&got, byIndex)), f.Src, Printable(linkName(byIndex, owner))))
 		}
 	}
 	return e
+}
+
+// passedWhy says why a lookup of table t went on past it for dst: one of
+// symroute's throws of another link's subnet (true), or no route.
+func (m *Mirror) passedWhy(st *State, t uint32, dst netip.Addr, byIndex map[int]*Link) (string, bool) {
+	if th, link, ok := m.ThrowOf(t, dst); ok {
+		return fmt.Sprintf("table %s throws %s, a connected subnet of %s, to the rules after it (symroute's: as without symroute, never through another link)",
+			tableName(st, t), th.Dst, Printable(linkName(byIndex, link))), true
+	}
+	return fmt.Sprintf("table %s has no route for %s", tableName(st, t), dst), false
 }
 
 // selects reports whether r's selectors, as far as symroute reads them,

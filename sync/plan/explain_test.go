@@ -50,6 +50,14 @@ func TestExplain(t *testing.T) {
 				Route: copy3, RouteWhy: "copied from main",
 				Passed: []string{"rule '100: from 192.168.0.0/24 lookup 100' (not symroute's (protocol static)): table 100 has no route for 198.51.100.1, so the lookup went on"}},
 		},
+		{
+			name:  "our table throws another link's subnet: main decides, as without symroute",
+			state: seedSynced,
+			flow:  Flow{Dst: ip("192.168.0.50"), Src: ip("10.0.0.2")}, got: linkRoute(TableMain, "192.168.0.0/24", 3, "192.168.0.2"),
+			want: Explanation{RuleWhy: "the kernel's own", Table: TableMain, TableWhy: "the main table",
+				Route: linkRoute(TableMain, "192.168.0.0/24", 3, "192.168.0.2"), RouteWhy: "main's own (protocol kernel)",
+				Passed: []string{"rule '32765: from 10.0.0.2 lookup 1002' (symroute's, for em1's address 10.0.0.2): table 1002 throws 192.168.0.0/24, a connected subnet of em2, to the rules after it (symroute's: as without symroute, never through another link), so the lookup went on"}},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := tc.state()
