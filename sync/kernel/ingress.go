@@ -233,10 +233,9 @@ func (h *Handle) readIngress() plan.IngressState {
 	}
 	sort.Slice(rec.Links, func(i, j int) bool { return rec.Links[i].Index < rec.Links[j].Index })
 	if rec.Mask == 0 {
+		// Not guessed from the values: a record without its mask is
+		// not sane (plan.Ingress.Insane), and forgets nothing.
 		drift("no rule says which mark bits it uses")
-		for _, l := range rec.Links {
-			rec.Mask |= l.Mark
-		}
 	}
 	if st.Drift == "" {
 		want := map[plan.IngressChain][][]byte{}

@@ -80,6 +80,41 @@ func (t *Ingress) Equal(o *Ingress) bool {
 	return true
 }
 
+// Insane says why the record cannot be trusted to forget conntrack entries
+// by ("" if it can): a mask of fewer than two bits, a link's or a retired
+// value 0 or outside the mask, or one value given twice. Forgetting value 0,
+// or by bits outside the mask, would delete other programs' entries; such a
+// record was not written by symroute (a hand edit, a planted table).
+func (t *Ingress) Insane() string {
+	if bits.OnesCount32(t.Mask) < 2 {
+		return fmt.Sprintf("its mask %s has fewer than two bits", hex32(t.Mask))
+	}
+	seen := make(map[uint32]bool, len(t.Links)+len(t.Retired))
+	check := func(v uint32, what string) string {
+		switch {
+		case v == 0:
+			return what + " has value 0"
+		case v&^t.Mask != 0:
+			return fmt.Sprintf("%s has value %s, outside the mask %s", what, hex32(v), hex32(t.Mask))
+		case seen[v]:
+			return fmt.Sprintf("value %s is given twice", hex32(v))
+		}
+		seen[v] = true
+		return ""
+	}
+	for _, l := range t.Links {
+		if why := check(l.Mark, "link "+strconv.Itoa(l.Index)); why != "" {
+			return why
+		}
+	}
+	for _, v := range t.Retired {
+		if why := check(v, "a retired value"); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
 // IngressState is what the kernel holds of symroute's nftables table.
 type IngressState struct {
 	// Table is the table as its record reads, nil if there is none.
@@ -386,12 +421,15 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 // steered, and retires every other value of it (forgetAfter), and those it
 // holds as retired (forgetNow). A value the record gives twice (a hand
 // edit) stays with the first link only, and is not retired: its connections
-// cannot be told apart. used are the values not to hand out.
+// cannot be told apart. A record that is not sane (Insane) retires nothing:
+// its values are kept where they can be, and nothing is forgotten on its
+// strength. used are the values not to hand out.
 func (ip *ingressPlan) keepValues(cur *Ingress, o Options, on bool, eligible map[int]bool) (value map[int]uint32, used map[uint32]bool) {
 	value, used = map[int]uint32{}, map[uint32]bool{}
 	if cur == nil {
 		return value, used
 	}
+	sane := cur.Insane() == ""
 	kept := map[uint32]bool{}
 	ip.forgetBy = cur.Mask
 	for _, l := range cur.Links {
@@ -401,6 +439,12 @@ func (ip *ingressPlan) keepValues(cur *Ingress, o Options, on bool, eligible map
 			value[l.Index] = l.Mark
 			kept[l.Mark] = true
 		}
+	}
+	if !sane {
+		for _, v := range cur.Retired {
+			used[v] = true
+		}
+		return value, used
 	}
 	retiring := map[uint32]bool{}
 	for _, l := range cur.Links {
@@ -489,7 +533,7 @@ func (m *Mirror) diffIngress(st *State) (before, after []Op) {
 	}
 	before = forget(ip.forgetNow)
 	cur := st.Ingress.Table
-	if st.Ingress.Drift != "" {
+	if st.Ingress.Drift != "" || (cur != nil && cur.Insane() != "") {
 		cur = nil // whatever it holds, it is written anew
 	}
 	last := cur // the table as it will be when want is considered

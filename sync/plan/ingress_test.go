@@ -230,17 +230,30 @@ func TestComputeIngress(t *testing.T) {
 			want: []string{write12},
 		},
 		{
-			name: "a value outside the mask is retired; one given twice stays with the first link",
+			name: "a value outside the mask and one given twice: written anew, nothing forgotten, the value stays with the first link",
 			state: func() *State {
 				st := ingressSynced()
 				st.Ingress.Table.Links = []IngressLink{{2, v1}, {3, v1}, {9, 0x80}}
 				return st
 			},
 			opts: follow,
+			want: []string{write12},
+		},
+		{
+			name: "option off, a retired value 0 recorded: nothing forgotten (0 matches every unmarked entry)",
+			state: func() *State {
+				st := ingressSynced()
+				st.Ingress.Table.Retired = []uint32{0}
+				return st
+			},
+			opts: func(o *Options) {},
 			want: []string{
-				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x02000000, retired 0x00000080",
-				"conntrack -D -m 0x00000080/0xff000080 || :",
-				write12,
+				"nft: write table inet symroute, mask 0xff000000, links none",
+				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=0'",
+				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=0'",
+				"nft delete table inet symroute",
+				"ip -4 rule del priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
+				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
 			},
 		},
 		{
@@ -325,6 +338,32 @@ func TestComputeIngress(t *testing.T) {
 			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.9.0.0/16 lookup 1003)"}},
 		},
 	})
+}
+
+// Each way a record read back can make no sense, and one that makes sense.
+func TestIngressInsane(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		t    Ingress
+		want string
+	}{
+		{"sane", Ingress{Mask: DefaultIngressMask, Links: []IngressLink{{2, v1}, {3, v2}}, Retired: []uint32{v3}}, ""},
+		{"no mask", Ingress{Links: []IngressLink{{2, v1}}}, "its mask 0x00000000 has fewer than two bits"},
+		{"a mask of one bit", Ingress{Mask: 0x80}, "its mask 0x00000080 has fewer than two bits"},
+		{"a link's value 0", Ingress{Mask: DefaultIngressMask, Links: []IngressLink{{2, 0}}}, "link 2 has value 0"},
+		{"a retired value 0", Ingress{Mask: DefaultIngressMask, Retired: []uint32{0}}, "a retired value has value 0"},
+		{"a link's value outside the mask", Ingress{Mask: DefaultIngressMask, Links: []IngressLink{{2, v1 | 0x80}}},
+			"link 2 has value 0x01000080, outside the mask 0xff000000"},
+		{"a retired value outside the mask", Ingress{Mask: DefaultIngressMask, Retired: []uint32{0x80}},
+			"a retired value has value 0x00000080, outside the mask 0xff000000"},
+		{"two links, one value", Ingress{Mask: DefaultIngressMask, Links: []IngressLink{{2, v1}, {3, v1}}}, "value 0x01000000 is given twice"},
+		{"a link's value retired too", Ingress{Mask: DefaultIngressMask, Links: []IngressLink{{2, v1}}, Retired: []uint32{v1}},
+			"value 0x01000000 is given twice"},
+	} {
+		if got := tc.t.Insane(); got != tc.want {
+			t.Errorf("%s: Insane() = %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestIngressNft(t *testing.T) {
