@@ -151,6 +151,25 @@ func WriteCheck(path string, look Look, version string) error {
 	return write(path, Text(&look, p, version))
 }
 
+// passGauges are the last pass's gauges, by name after lastPass, each with
+// the values a pass writes: a check writes back nothing else, since a
+// value out of range would be converted into another (1e300 changes made
+// a negative count, 2 a failed pass). NaN and the infinities fail every
+// test.
+var passGauges = map[string]func(float64) bool{
+	"success":           isBit,
+	"partial":           isBit,
+	"duration_seconds":  func(x float64) bool { return x >= 0 && x*float64(time.Second) < math.MaxInt64 },
+	"changes":           func(x float64) bool { return isWhole(x) && x < math.MaxInt },
+	"timestamp_seconds": func(x float64) bool { return isWhole(x) && x < math.MaxInt64 },
+}
+
+func isBit(x float64) bool { return x == 0 || x == 1 }
+
+// isWhole reports whether x is a whole number, 0 or more: a count, or
+// seconds since the epoch as a pass writes them.
+func isWhole(x float64) bool { return x >= 0 && x == math.Trunc(x) }
+
 // readPass reads the last pass's gauges back from path: nil if it holds
 // none, or not all of them as written.
 func readPass(path string) (*Pass, error) {
@@ -170,15 +189,15 @@ func readPass(path string) (*Pass, error) {
 		if !ok || !strings.HasPrefix(name, lastPass) {
 			continue
 		}
-		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(x) && !math.IsInf(x, 0) {
-			vals[strings.TrimPrefix(name, lastPass)] = x
+		name = strings.TrimPrefix(name, lastPass)
+		if inRange, known := passGauges[name]; known {
+			if x, err := strconv.ParseFloat(v, 64); err == nil && inRange(x) {
+				vals[name] = x
+			}
 		}
 	}
-	names := []string{"success", "partial", "duration_seconds", "changes", "timestamp_seconds"}
-	for _, n := range names {
-		if _, ok := vals[n]; !ok {
-			return nil, nil
-		}
+	if len(vals) != len(passGauges) {
+		return nil, nil
 	}
 	return &Pass{OK: vals["success"] == 1, Partial: vals["partial"] == 1,
 		Duration: time.Duration(vals["duration_seconds"] * float64(time.Second)),

@@ -170,3 +170,48 @@ func TestWriteCheckCarriesOnlyThePass(t *testing.T) {
 		t.Error("a FIFO at the path was taken for a file")
 	}
 }
+
+// A check writes back only values a pass could have written: one out of its
+// gauge's range (planted, or a file of another program's) counts as missing,
+// and a file without all of them carries none, rather than being converted
+// into another value (1e300 changes became a negative count).
+func TestWriteCheckDropsOutOfRange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "symroute.prom")
+	written := string(Text(nil, &ok, "1.2"))
+	for _, tc := range []struct{ gauge, value string }{
+		{"success", "2"},
+		{"success", "0.5"},
+		{"partial", "-1"},
+		{"duration_seconds", "-0.5"},
+		{"duration_seconds", "1e300"},
+		{"duration_seconds", "NaN"},
+		{"changes", "1e300"},
+		{"changes", "-3"},
+		{"changes", "+Inf"},
+		{"changes", "2.5"},
+		{"timestamp_seconds", "9.3e18"},
+		{"timestamp_seconds", "-1795000000"},
+		{"timestamp_seconds", "-Inf"},
+	} {
+		t.Run(tc.gauge+"="+tc.value, func(t *testing.T) {
+			line := lastPass + tc.gauge + " "
+			i := strings.Index(written, "\n"+line)
+			if i < 0 {
+				t.Fatalf("no %s in the written file", line)
+			}
+			i++
+			end := i + strings.IndexByte(written[i:], '\n')
+			planted := written[:i] + line + tc.value + written[end:]
+			if err := os.WriteFile(path, []byte(planted), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteCheck(path, Look{}, "1.2"); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(path); strings.Contains(string(got), lastPass) {
+				t.Errorf("carried a pass from a file with %s%s %s:\n%s", lastPass, tc.gauge, tc.value, strings.Join(samples(string(got)), "\n"))
+			}
+		})
+	}
+}
