@@ -138,15 +138,7 @@ func TestReadNetworkd(t *testing.T) {
 	// One in another network namespace (a test's on a systemd host) is
 	// not this namespace's.
 	other, _ := fakeRoot(t, true)
-	ocg := filepath.Join(other, "sys/fs/cgroup/unified/system.slice/systemd-networkd.service")
-	for _, d := range []string{ocg, filepath.Join(other, "run/systemd/system")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(ocg, "cgroup.procs"), []byte("42\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	inNetworkdUnit(t, other, "sys/fs/cgroup/unified")
 	if got := ReadNetworkd(other); got != (plan.Networkd{}) {
 		t.Errorf("the host's networkd, seen from another namespace: %+v", got)
 	}
@@ -164,6 +156,21 @@ func TestReadNetworkd(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a FIFO among networkd's drop-ins blocked the read")
+	}
+}
+
+// inNetworkdUnit makes systemd init in root, with pid 42 in networkd's
+// unit under the cgroup hierarchy at hier.
+func inNetworkdUnit(t *testing.T, root, hier string) {
+	t.Helper()
+	cg := filepath.Join(root, hier, "system.slice/systemd-networkd.service")
+	for _, d := range []string{cg, filepath.Join(root, "run/systemd/system")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte("42\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -215,15 +222,7 @@ func TestReadNetworkdOwner(t *testing.T) {
 				}
 			}
 			if tc.cgroup {
-				cg := filepath.Join(root, "sys/fs/cgroup/system.slice/systemd-networkd.service")
-				for _, d := range []string{cg, filepath.Join(root, "run/systemd/system")} {
-					if err := os.MkdirAll(d, 0o755); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte("42\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				inNetworkdUnit(t, root, "sys/fs/cgroup")
 			}
 			if got := ReadNetworkd(root).Running; got != tc.want {
 				t.Errorf("running: %v, want %v", got, tc.want)
