@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/symroute/symroute/internal/testns"
 )
 
 // promSamples reads a text file's samples by series.
@@ -37,7 +39,12 @@ func TestMetricsFile(t *testing.T) {
 	t.Parallel()
 	requireRootWith(t, "prometheus", "promtool")
 	h, t1, t2 := newSeedHost(t)
-	prom := filepath.Join(t.TempDir(), "symroute.prom")
+	promDir := t.TempDir()
+	// Whatever the umask: a directory others may write is refused.
+	if err := os.Chmod(promDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prom := filepath.Join(promDir, "symroute.prom")
 
 	if r := h.symroute("--once", "--metrics-file", prom); r.code != 0 {
 		t.Fatalf("--once: %s", r)
@@ -112,5 +119,64 @@ func TestMetricsFile(t *testing.T) {
 	}
 	if m = promSamples(t, prom); m[`symroute_last_pass_success`] != "0" || m[`symroute_last_pass_partial`] != "0" {
 		t.Errorf("after a failed pass: success %q, partial %q; want 0 and 0", m[`symroute_last_pass_success`], m[`symroute_last_pass_partial`])
+	}
+}
+
+// A metrics directory that another user could steer is refused: the
+// prometheus user owns Debian's /var/lib/prometheus and may put a link, or
+// a directory of their own, where node-exporter was. The pass and the check
+// end as they would without --metrics-file, nothing is written, and one
+// warning says why; a missing directory writes nothing and says nothing
+// (the packaged timer's, on a host without node_exporter).
+func TestMetricsFileRefusedDirectory(t *testing.T) {
+	t.Parallel()
+	testns.RequireRoot(t)
+	h, _, _ := newSeedHost(t)
+	h.pass()
+	prometheus, elsewhere := t.TempDir(), t.TempDir()
+	for _, d := range []string{prometheus, elsewhere} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(prometheus, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(prometheus, "node-exporter")
+	if err := os.Symlink(elsewhere, linked); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(prometheus, "theirs")
+	if err := os.Mkdir(theirs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, dir, warning string }{
+		{"a link", linked, "a symbolic link in its path"},
+		{"another user's directory", theirs, "owned by uid 65534"},
+		{"no directory", filepath.Join(prometheus, "none"), ""},
+	} {
+		for _, mode := range []string{"--once", "--check"} {
+			r := h.symroute(mode, "--metrics-file", filepath.Join(tc.dir, "symroute.prom"))
+			if r.code != 0 {
+				t.Errorf("%s, %s: want exit 0 as without metrics, got %s", tc.name, mode, r)
+			}
+			var warnings []string
+			for _, l := range strings.Split(r.stderr, "\n") {
+				if strings.Contains(l, "level=WARN") && strings.Contains(l, "metrics") {
+					warnings = append(warnings, l)
+				}
+			}
+			if tc.warning == "" && len(warnings) != 0 || tc.warning != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], tc.warning)) {
+				t.Errorf("%s, %s: want %q in the only warning (none if empty), got\n%s", tc.name, mode, tc.warning, r.stderr)
+			}
+		}
+	}
+	for _, d := range []string{elsewhere, theirs} {
+		if entries, err := os.ReadDir(d); err != nil || len(entries) != 0 {
+			t.Errorf("%s holds %v (%v): a refused directory was written", d, entries, err)
+		}
 	}
 }

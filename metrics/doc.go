@@ -1,7 +1,10 @@
 // Package metrics writes what a run of symroute-sync found and did as a
 // Prometheus text file for node_exporter's textfile collector: gauges only,
 // since a one-shot program keeps no counters, written whole (write, fsync,
-// rename) and readable by the collector, which does not run as root.
+// rename) and readable by the collector, which does not run as root. It is
+// written only into a directory reached through no symbolic link that no
+// one but the running user may write: the collector's parent directory is
+// another user's on Debian.
 //
 // The file holds two kinds of gauges: those of the last look at the kernel
 // (links, rules, routes, pending changes), which --once and --check both

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/symroute/symroute/internal/regfile"
 )
@@ -137,26 +140,97 @@ func label(s string) string {
 // WritePass writes look (nil: the look after the pass failed) and the pass
 // p to path.
 func WritePass(path string, look *Look, p Pass, version string) error {
-	return write(path, Text(look, &p, version))
+	dir, err := openDir(path)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return write(dir, path, Text(look, &p, version))
 }
 
 // WriteCheck writes look to path, keeping the last pass's gauges the file
 // holds: read back as values and written anew, so that nothing else in the
 // file (a line of another name, a value that is not a number) is carried.
 func WriteCheck(path string, look Look, version string) error {
-	p, err := readPass(path)
+	dir, err := openDir(path)
 	if err != nil {
 		return err
 	}
-	return write(path, Text(&look, p, version))
+	defer dir.Close()
+	p, err := readPass(dir, path)
+	if err != nil {
+		return err
+	}
+	return write(dir, path, Text(&look, p, version))
 }
 
-// readPass reads the last pass's gauges back from path: nil if it holds
-// none, or not all of them as written.
-func readPass(path string) (*Pass, error) {
+// openDir opens the directory of the file at path, the only way to it that
+// the file is then read, written and renamed by, if it is safe to write:
+// reached through no link, the running user's, and written by no one else.
+// Debian's /var/lib/prometheus belongs to the prometheus user, who could
+// otherwise put a link or a directory of their own in node-exporter's
+// place and have root write wherever they like. A missing directory is
+// fs.ErrNotExist: the packaged timer names the collector's, which is there
+// only where node_exporter is installed.
+func openDir(path string) (*os.File, error) {
+	name := filepath.Dir(path)
+	dir, err := regfile.OpenDir(name)
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		err = errors.New("a symbolic link in its path")
+	case err != nil:
+		return nil, fmt.Errorf("open metrics directory: %w", err)
+	default:
+		if err = checkDir(dir); err == nil {
+			return dir, nil
+		}
+		dir.Close()
+	}
+	return nil, fmt.Errorf("metrics directory %s: %w; refusing it (use a directory of the running user's "+
+		"that no one else may write, with no link in its path)", name, err)
+}
+
+// checkDir accepts a directory owned by the running user (root, for the
+// packaged units) without group or other write permission.
+func checkDir(dir *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(dir.Fd()), &st); err != nil {
+		return err
+	}
+	switch {
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("owned by uid %d, not %d", st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("mode %04o lets others write it", st.Mode&0o7777)
+	}
+	return nil
+}
+
+// passGauges are the last pass's gauges, by name after lastPass, each with
+// the values a pass writes: a check writes back nothing else, since a
+// value out of range would be converted into another (1e300 changes made
+// a negative count, 2 a failed pass). NaN and the infinities fail every
+// test.
+var passGauges = map[string]func(float64) bool{
+	"success":           isBit,
+	"partial":           isBit,
+	"duration_seconds":  func(x float64) bool { return x >= 0 && x*float64(time.Second) < math.MaxInt64 },
+	"changes":           func(x float64) bool { return isWhole(x) && x < math.MaxInt },
+	"timestamp_seconds": func(x float64) bool { return isWhole(x) && x < math.MaxInt64 },
+}
+
+func isBit(x float64) bool { return x == 0 || x == 1 }
+
+// isWhole reports whether x is a whole number, 0 or more: a count, or
+// seconds since the epoch as a pass writes them.
+func isWhole(x float64) bool { return x >= 0 && x == math.Trunc(x) }
+
+// readPass reads the last pass's gauges back from the file at path in
+// dir: nil if it holds none, or not all of them as written.
+func readPass(dir *os.File, path string) (*Pass, error) {
 	// Not following a link, nor blocking on a FIFO planted in the
 	// collector's directory; at most what a pass writes, many times over.
-	b, err := regfile.Read(path, false, 1<<20)
+	b, err := regfile.ReadIn(dir, filepath.Base(path), false, 1<<20)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
@@ -170,30 +244,30 @@ func readPass(path string) (*Pass, error) {
 		if !ok || !strings.HasPrefix(name, lastPass) {
 			continue
 		}
-		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(x) && !math.IsInf(x, 0) {
-			vals[strings.TrimPrefix(name, lastPass)] = x
+		name = strings.TrimPrefix(name, lastPass)
+		if inRange, known := passGauges[name]; known {
+			if x, err := strconv.ParseFloat(v, 64); err == nil && inRange(x) {
+				vals[name] = x
+			}
 		}
 	}
-	names := []string{"success", "partial", "duration_seconds", "changes", "timestamp_seconds"}
-	for _, n := range names {
-		if _, ok := vals[n]; !ok {
-			return nil, nil
-		}
+	if len(vals) != len(passGauges) {
+		return nil, nil
 	}
 	return &Pass{OK: vals["success"] == 1, Partial: vals["partial"] == 1,
 		Duration: time.Duration(vals["duration_seconds"] * float64(time.Second)),
 		Applied:  int(vals["changes"]), End: time.Unix(int64(vals["timestamp_seconds"]), 0)}, nil
 }
 
-// write replaces path with text whole: the collector may read it at any
-// moment, and must never see half a file.
-func write(path string, text []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+// write replaces the file at path in dir with text whole: the collector
+// may read it at any moment, and must never see half a file. The
+// temporary file, the rename and the fsync are all relative to dir.
+func write(dir *os.File, path string, text []byte) error {
+	dfd := int(dir.Fd())
+	tmp, f, err := createTemp(dfd, filepath.Base(path))
 	if err != nil {
-		return fmt.Errorf("write metrics: %w", err)
+		return fmt.Errorf("write metrics %s: %w", path, err)
 	}
-	tmp := f.Name()
 	err = f.Chmod(0o644) // node_exporter does not run as root
 	if err == nil {
 		_, err = f.Write(text)
@@ -205,11 +279,32 @@ func write(path string, text []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = unix.Renameat(dfd, tmp, dfd, filepath.Base(path))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlinkat(dfd, tmp, 0)
 		return fmt.Errorf("write metrics %s: %w", path, err)
 	}
+	// The rename itself, made durable as the file's contents were.
+	if err := unix.Fsync(dfd); err != nil {
+		return fmt.Errorf("sync metrics directory of %s: %w", path, err)
+	}
 	return nil
+}
+
+// createTemp makes a new file in the directory dfd to be renamed to name,
+// as os.CreateTemp does by path: a dot file, so that the collector (which
+// reads *.prom) never reads it.
+func createTemp(dfd int, name string) (string, *os.File, error) {
+	for i := 0; ; i++ {
+		tmp := "." + name + "." + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if errors.Is(err, unix.EEXIST) && i < 100 {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("create a temporary file for %s: %w", name, err)
+		}
+		return tmp, os.NewFile(uintptr(fd), tmp), nil
+	}
 }

@@ -16,6 +16,17 @@ import (
 	"github.com/symroute/symroute/internal/testns"
 )
 
+// collectorDir is a directory as the metrics file's must be: the running
+// user's, written by no one else, whatever the test's umask.
+func collectorDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 var (
 	look = Look{Pending: 2, Warnings: 1, Links: []Link{
 		{Name: "lo"},
@@ -82,7 +93,7 @@ func TestPromtool(t *testing.T) {
 }
 
 func TestWrite(t *testing.T) {
-	dir := t.TempDir()
+	dir := collectorDir(t)
 	path := filepath.Join(dir, "symroute.prom")
 	old := syscall.Umask(0o077) // the packaged unit's
 	defer syscall.Umask(old)
@@ -136,7 +147,7 @@ func TestWrite(t *testing.T) {
 // anew: nothing else in the file survives it, and a file without all of
 // them carries none.
 func TestWriteCheckCarriesOnlyThePass(t *testing.T) {
-	dir := t.TempDir()
+	dir := collectorDir(t)
 	path := filepath.Join(dir, "symroute.prom")
 	tampered := string(Text(&look, &ok, "1.2")) +
 		"symroute_last_pass_injected{x=\"y\"} 1\n# HELP symroute_last_pass_success again\nsymroute_last_pass_changes garbage\n"
@@ -168,5 +179,133 @@ func TestWriteCheckCarriesOnlyThePass(t *testing.T) {
 	}
 	if err := WriteCheck(fifo, drift, "1.2"); err == nil {
 		t.Error("a FIFO at the path was taken for a file")
+	}
+}
+
+// A check writes back only values a pass could have written: one out of its
+// gauge's range (planted, or a file of another program's) counts as missing,
+// and a file without all of them carries none, rather than being converted
+// into another value (1e300 changes became a negative count).
+func TestWriteCheckDropsOutOfRange(t *testing.T) {
+	dir := collectorDir(t)
+	path := filepath.Join(dir, "symroute.prom")
+	written := string(Text(nil, &ok, "1.2"))
+	for _, tc := range []struct{ gauge, value string }{
+		{"success", "2"},
+		{"success", "0.5"},
+		{"partial", "-1"},
+		{"duration_seconds", "-0.5"},
+		{"duration_seconds", "1e300"},
+		{"duration_seconds", "NaN"},
+		{"changes", "1e300"},
+		{"changes", "-3"},
+		{"changes", "+Inf"},
+		{"changes", "2.5"},
+		{"timestamp_seconds", "9.3e18"},
+		{"timestamp_seconds", "-1795000000"},
+		{"timestamp_seconds", "-Inf"},
+	} {
+		t.Run(tc.gauge+"="+tc.value, func(t *testing.T) {
+			line := lastPass + tc.gauge + " "
+			i := strings.Index(written, "\n"+line)
+			if i < 0 {
+				t.Fatalf("no %s in the written file", line)
+			}
+			i++
+			end := i + strings.IndexByte(written[i:], '\n')
+			planted := written[:i] + line + tc.value + written[end:]
+			if err := os.WriteFile(path, []byte(planted), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteCheck(path, Look{}, "1.2"); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(path); strings.Contains(string(got), lastPass) {
+				t.Errorf("carried a pass from a file with %s%s %s:\n%s", lastPass, tc.gauge, tc.value, strings.Join(samples(string(got)), "\n"))
+			}
+		})
+	}
+}
+
+// The file's directory is reached without following a link in any
+// component of its path, and must be the running user's, writable by no
+// one else: Debian's /var/lib/prometheus is the prometheus user's, who
+// could put a link, or a directory of their own, in node-exporter's place
+// and have root write (or --check read) wherever they like. A refused
+// directory is neither read nor written, and the error says why.
+func TestWriteRefusesDirectory(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// dir gives the directory named and the one it leads to (that
+		// a link points at, or the same)
+		dir  func(t *testing.T) (named, reached string)
+		want string
+	}{
+		{"a link for the directory", func(t *testing.T) (string, string) {
+			base, target := collectorDir(t), collectorDir(t)
+			if err := os.Symlink(target, filepath.Join(base, "node-exporter")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(base, "node-exporter"), target
+		}, "a symbolic link in its path"},
+		{"a link above it", func(t *testing.T) (string, string) {
+			base, target := collectorDir(t), collectorDir(t)
+			if err := os.Mkdir(filepath.Join(target, "node-exporter"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(base, "prometheus")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(base, "prometheus", "node-exporter"), filepath.Join(target, "node-exporter")
+		}, "a symbolic link in its path"},
+		{"writable by its group", func(t *testing.T) (string, string) {
+			dir := collectorDir(t)
+			if err := os.Chmod(dir, 0o775); err != nil {
+				t.Fatal(err)
+			}
+			return dir, dir
+		}, "mode 0775 lets others write it"},
+		{"writable by all, sticky", func(t *testing.T) (string, string) {
+			dir := collectorDir(t)
+			if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+				t.Fatal(err)
+			}
+			return dir, dir
+		}, "mode 1777 lets others write it"},
+		{"owned by another user", func(t *testing.T) (string, string) {
+			testns.RequireRoot(t)
+			dir := collectorDir(t)
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return dir, dir
+		}, "owned by uid 65534"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			named, reached := tc.dir(t)
+			// What a check would read back and rewrite, had it followed
+			// the path.
+			planted := filepath.Join(reached, "symroute.prom")
+			old := Text(&look, &ok, "0.9")
+			if err := os.WriteFile(planted, old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(named, "symroute.prom")
+			for what, err := range map[string]error{
+				"a pass":  WritePass(path, &look, ok, "1.2"),
+				"a check": WriteCheck(path, look, "1.2"),
+			} {
+				if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s: %v, want an error saying %q", what, err, tc.want)
+				}
+			}
+			entries, err := os.ReadDir(reached)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(planted); len(entries) != 1 || string(got) != string(old) {
+				t.Errorf("the refused directory was written: %v, the file now\n%s", entries, got)
+			}
+		})
 	}
 }

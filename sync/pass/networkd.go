@@ -70,6 +70,11 @@ func networkdPID(root string) (int, bool) {
 			// unit's cgroup says it runs, in the host's namespace, which is
 			// the units' own. Elsewhere (a test's namespace on a systemd
 			// host) the host's networkd is not this namespace's.
+			// Only the unit's processes are in its cgroup, but a
+			// process whose entry can be read is checked as everywhere.
+			if owned, known := ownedByNetworkd(root, root+"/proc/"+f); known && !owned {
+				continue
+			}
 			theirs, err := os.Readlink(root + "/proc/" + f + "/ns/net")
 			if ours, err2 := os.Readlink(root + "/proc/thread-self/ns/net"); err != nil || err2 != nil || theirs == ours {
 				return pid, true
@@ -92,7 +97,9 @@ func networkdPID(root string) (int, bool) {
 }
 
 // isNetworkd reports whether pid is systemd-networkd in our network
-// namespace (the kernel cuts a command name to 15 bytes). The command name
+// namespace (the kernel cuts a command name to 15 bytes), run by root or
+// the systemd-network user: any user may run a program of that name. The
+// command name
 // is read with plain system calls: os.ReadFile's poller registration
 // tripled the cost of a look at every process (about 1 ms a pass on a host
 // with 70).
@@ -108,9 +115,61 @@ func isNetworkd(root string, pid int) bool {
 	if err != nil || n <= 0 || string(bytes.TrimSpace(buf[:n])) != "systemd-network" {
 		return false
 	}
+	if owned, _ := ownedByNetworkd(root, dir); !owned {
+		return false
+	}
 	theirs, err1 := os.Readlink(dir + "/ns/net")
 	ours, err2 := os.Readlink(root + "/proc/thread-self/ns/net")
 	return err1 == nil && err2 == nil && theirs == ours
+}
+
+// networkdUser is the user systemd runs systemd-networkd as, and the one
+// networkd started as root drops to.
+const networkdUser = "systemd-network"
+
+// ownedByNetworkd reports whether the process whose /proc entry is dir is
+// root's or networkdUser's: every uid it holds (real, effective, saved,
+// filesystem) is one of theirs, so that a setuid program run under
+// networkd's name (its real uid stays its caller's) does not count either.
+// known is false where the entry's status cannot be read.
+func ownedByNetworkd(root, dir string) (owned, known bool) {
+	b, err := readSmall(dir + "/status")
+	if err != nil {
+		return false, false
+	}
+	var uids []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			uids = strings.Fields(v)
+			break
+		}
+	}
+	nd, hasUser := userID(root, networkdUser)
+	for _, u := range uids {
+		id, err := strconv.ParseUint(u, 10, 32)
+		if err != nil || (id != 0 && (!hasUser || uint32(id) != nd)) {
+			return false, true
+		}
+	}
+	return len(uids) > 0, true
+}
+
+// userID is name's uid in root's /etc/passwd, read as a file so that
+// tests can give a root of their own (os/user reads the host's): systemd
+// writes its system users there (sysusers.d). A host without the user
+// has none.
+func userID(root, name string) (uint32, bool) {
+	b, err := readSmall(root + "/etc/passwd")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) >= 3 && f[0] == name {
+			id, err := strconv.ParseUint(f[2], 10, 32)
+			return uint32(id), err == nil
+		}
+	}
+	return 0, false
 }
 
 // networkdSetting reads ManageForeignRoutingPolicyRules as networkd would:
