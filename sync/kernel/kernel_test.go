@@ -615,8 +615,8 @@ func TestApplyErrors(t *testing.T) {
 	if errs[1] != nil {
 		t.Errorf("good route: %v", errs[1])
 	}
-	if errs[2] == nil || !strings.HasPrefix(errs[2].Error(), "rule del priority 5 table 1002: ") {
-		t.Errorf("rule with other selectors: got %v, want refused", errs[2])
+	if errs[2] == nil || !strings.HasPrefix(errs[2].Error(), "rule del priority 5 unicast table 1002: ") {
+		t.Errorf("rule with other selectors and no message to send back: got %v, want refused", errs[2])
 	}
 	if errs[3] == nil || !strings.HasPrefix(errs[3].Error(), "route replace 198.51.102.0/24") {
 		t.Errorf("bad metric text: got %v, want refused", errs[3])

@@ -278,8 +278,8 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002",
-				"ip -4 rule del priority 32764 from 192.168.0.2/32 table 1003",
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002",
+				"ip -4 rule del priority 32764 from 192.168.0.2/32 unicast table 1003",
 			},
 		},
 		{
@@ -308,7 +308,7 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
@@ -320,7 +320,7 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
@@ -335,7 +335,7 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
 			},
@@ -356,7 +356,7 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 rule del priority 32765 from 10.7.0.2/32 table 1007 protocol 234",
+				"ip -4 rule del priority 32765 from 10.7.0.2/32 unicast table 1007 protocol 234",
 				"ip -4 route del blackhole 10.99.0.0/16 table 1007 proto 4 scope 0 metric 0",
 			},
 		},
@@ -371,8 +371,8 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
 				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
@@ -425,8 +425,8 @@ func TestCompute(t *testing.T) {
 			},
 			opts: func(o *Options) { o.Flush = true },
 			want: []string{
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
 				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
 				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",

@@ -12,6 +12,15 @@ var routeTypeNames = map[uint8]string{
 	RouteProhibit: "prohibit", RouteThrow: "throw", RouteNAT: "nat",
 }
 
+// ruleActionNop is FR_ACT_NOP: a rule that selects and does nothing.
+const ruleActionNop = 3
+
+// ruleActionWords are ip(8)'s words for the rule actions other than
+// lookup and goto.
+var ruleActionWords = map[uint8]string{
+	ruleActionNop: "nop", ruleActionBlackhole: "blackhole", ruleActionUnreachable: "unreachable", ruleActionProhibit: "prohibit",
+}
+
 // Deviceless reports route types that have no nexthop (IPv6 shows them on lo).
 func Deviceless(t uint8) bool {
 	return t == RouteBlackhole || t == RouteUnreachable || t == RouteProhibit || t == RouteThrow
@@ -239,8 +248,29 @@ func (rn Renderer) rule(b *strings.Builder, op Op) {
 		b.WriteString("/0x")
 		b.WriteString(strconv.FormatUint(uint64(r.Mask), 16))
 	}
-	b.WriteString(" table ")
-	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	if r.Selectors != "" {
+		b.WriteByte(' ')
+		b.WriteString(r.Selectors)
+	}
+	// ip(8) sends no action with a delete unless told one, and the kernel
+	// then deletes the first rule that matches the rest, whatever its
+	// action (a blackhole of ours beside it, say): a delete names it, as
+	// the kernel adapter sends it, "unicast" being ip(8)'s word for a
+	// lookup. (goto is in Selectors, with its target.)
+	w := ruleActionWords[r.Action]
+	if w == "" && op.Kind == RuleDel && (r.Action == RuleActionLookup || r.Action == 0) {
+		w = "unicast"
+	}
+	if w != "" {
+		b.WriteByte(' ')
+		b.WriteString(w)
+	}
+	// Table 0 (a goto, an l3mdev rule) would match any table: left out,
+	// as ip(8) shows it.
+	if r.Table != 0 {
+		b.WriteString(" table ")
+		b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	}
 	if r.Protocol != 0 {
 		b.WriteString(" protocol ")
 		b.WriteString(strconv.Itoa(int(r.Protocol)))

@@ -81,7 +81,10 @@ type Addr struct {
 // Rule is one policy routing rule. Only what symroute needs to decide
 // ownership is kept: a source prefix and a firewall mark are the selectors
 // symroute's rules use; any other (iif, oif, tos, ports, uid range,
-// invert...) sets Other, which makes the rule certainly not ours.
+// invert...) sets Other, which makes the rule one symroute never wants. A
+// rule of symroute's protocol is ours whatever its selectors (a version
+// with more rule kinds may have left it), and one with Other is deleted as
+// the kernel listed it: Raw and Selectors say how.
 type Rule struct {
 	Family   uint8
 	Priority uint32
@@ -94,6 +97,18 @@ type Rule struct {
 	Action     uint8 // FR_ACT_*; RuleActionLookup for "lookup TABLE"
 	Protocol   uint8
 	Other      bool
+	// Raw is the rule as the kernel listed it (struct fib_rule_hdr and
+	// its attributes), set only with Other: a delete sends it back, as
+	// `ip rule flush` does, so that it names every selector, those this
+	// version cannot read included. A delete naming fewer would take the
+	// first rule that has them, which may be a wanted one.
+	Raw string
+	// Selectors spell, as ip(8) reads them, what Other stands for ("oif
+	// em2", "not", "ipproto 6 dport 80", "goto 32766"; link names quoted
+	// for sh): --dry-run prints the delete with them. A selector ip(8)
+	// has no word for is spelled "unknown-attribute-N", which ip(8)
+	// refuses: better no delete than one of another rule.
+	Selectors string
 }
 
 // HasMark reports whether r selects by firewall mark.
