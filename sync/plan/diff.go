@@ -27,12 +27,14 @@ func (r *Route) Key() RouteKey {
 func (r *Route) Equal(o *Route) bool { return r.Table == o.Table && r.equalBut(o) }
 
 // equalBut compares everything symroute copies but the table: a copy in
-// one table against its source in main, with no copy made.
+// one table against its source in main, with no copy made. FlagHopsDropped
+// is not copied: the kernel never holds it, so a copy written from a route
+// read with it reads back without it.
 func (r *Route) equalBut(o *Route) bool {
 	if r.Family != o.Family || r.Dst != o.Dst || r.Tos != o.Tos ||
 		r.Priority != o.Priority || r.Type != o.Type || r.Protocol != o.Protocol ||
 		r.Scope != o.Scope || r.Gw != o.Gw || r.Link != o.Link || r.Src != o.Src ||
-		r.Flags != o.Flags || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
+		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
 		return false
 	}
 	for i := range r.Nexthops {

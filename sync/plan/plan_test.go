@@ -199,7 +199,7 @@ func TestCompute(t *testing.T) {
 			},
 			want: []string{
 				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 205",
-				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
 			},
 		},
 		{
@@ -218,7 +218,7 @@ func TestCompute(t *testing.T) {
 				st.Routes[1].Linkdown = true
 				return st
 			},
-			want: []string{"ip -4 route del default table 1003 proto 16 scope 0 metric 106"},
+			want: []string{"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106"},
 		},
 		{
 			name: "set-route-metric on every copy",
@@ -309,8 +309,8 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -321,8 +321,8 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -336,8 +336,8 @@ func TestCompute(t *testing.T) {
 			},
 			want: []string{
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -373,10 +373,10 @@ func TestCompute(t *testing.T) {
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -391,7 +391,7 @@ func TestCompute(t *testing.T) {
 			// the off-subnet router is not used (a warning says so).
 			want: []string{
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 			},
 			warnings: []string{"lease router 172.16.9.9 of link 3 is not on its subnets: not used"},
 		},
@@ -427,10 +427,10 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{

@@ -152,12 +152,12 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 		b.WriteString(strconv.FormatUint(uint64(r.Tos), 16))
 	}
 	del := op.Kind == RouteDel
-	// An IPv6 delete naming a gateway removes only that nexthop of a
-	// multipath route; without one it removes the whole route. An IPv4
-	// delete names no nexthop (see the kernel adapter): it could miss.
-	if r.Nexthops == nil && !Deviceless(r.Type) && !(del && r.Family == FamilyV4) {
+	if !del && r.Nexthops == nil && !Deviceless(r.Type) {
 		rn.via(b, r.Family, r.Gw)
 		rn.dev(b, r.Link)
+	}
+	if del {
+		rn.hopIdentity(b, r)
 	}
 	b.WriteString(" table ")
 	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
@@ -169,19 +169,45 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 	}
 	b.WriteString(" metric ")
 	b.WriteString(strconv.FormatUint(uint64(r.Priority), 10))
-	if del {
+	if del && r.Family == FamilyV6 {
+		// IPv6 compares neither the source nor the metrics on a delete.
+		rn.nexthops(b, r, del)
 		return
 	}
 	if r.Src.IsValid() {
 		b.WriteString(" src ")
 		b.WriteString(r.Src.String())
 	}
-	if r.Flags&FlagOnlink != 0 {
+	if r.Flags&FlagOnlink != 0 && !del {
 		b.WriteString(" onlink")
 	}
 	if r.Metrics != "" {
 		b.WriteByte(' ')
-		b.WriteString(r.Metrics)
+		b.WriteString(metricsOf(r.Metrics, del))
+	}
+	rn.nexthops(b, r, del)
+}
+
+// hopIdentity writes the nexthop a delete names ahead of its table, as
+// the kernel adapter sends it (see Route.DeleteNamesNexthops).
+func (rn Renderer) hopIdentity(b *strings.Builder, r *Route) {
+	switch {
+	case !r.DeleteNamesNexthops() || r.Nexthops != nil:
+	case Deviceless(r.Type):
+		if r.Family == FamilyV6 {
+			rn.dev(b, LoopbackIndex)
+		}
+	default:
+		rn.via(b, r.Family, r.Gw)
+		rn.dev(b, r.Link)
+	}
+}
+
+// nexthops writes a multipath route's nexthops (a delete's only where it
+// names them).
+func (rn Renderer) nexthops(b *strings.Builder, r *Route, del bool) {
+	if del && !r.DeleteNamesNexthops() {
+		return
 	}
 	for _, nh := range r.Nexthops {
 		b.WriteString(" nexthop")
@@ -195,6 +221,22 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 			b.WriteString(" onlink")
 		}
 	}
+}
+
+// metricsOf is a route's metric text as a write names it, and as a delete
+// does: without locks, which a delete leaves out (see the kernel adapter).
+func metricsOf(text string, del bool) string {
+	if !del {
+		return text
+	}
+	ms, err := DecodeMetrics(text)
+	if err != nil {
+		return text
+	}
+	for i := range ms {
+		ms[i].Lock = false
+	}
+	return EncodeMetrics(ms)
 }
 
 func (rn Renderer) via(b *strings.Builder, fam uint8, gw interface {

@@ -40,6 +40,10 @@ const (
 	ScopeHost     = 254
 
 	FlagOnlink = 0x4 // RTNH_F_ONLINK
+	// FlagHopsDropped is symroute's own, never written: the snapshot
+	// dropped nexthops of the route that the kernel flags down, so what
+	// was read is not the kernel's whole nexthop list.
+	FlagHopsDropped = 0x80
 
 	RuleActionLookup = 1 // FR_ACT_TO_TBL
 )
@@ -142,13 +146,30 @@ type Route struct {
 	Type     uint8
 	Protocol uint8
 	Scope    uint8
-	Flags    uint8 // FlagOnlink only
+	Flags    uint8 // FlagOnlink, FlagHopsDropped
 	// Linkdown: the kernel keeps the route but flags its device down; such
 	// a route cannot be added to another table until the link comes back.
 	Linkdown bool
 	// Unsupported names an attribute symroute does not copy; such routes
 	// are left out of the mirror.
 	Unsupported Unsupported
+}
+
+// LoopbackIndex is lo's ifindex in every network namespace: IPv6 holds
+// the routes with no device (blackhole, unreachable...) on it.
+const LoopbackIndex = 1
+
+// DeleteNamesNexthops reports whether a delete of r names its nexthops (a
+// plain route's gateway and device, a multipath route's list, lo for an
+// IPv6 route with no device), so that it takes r and not another route of
+// its key: the kernel deletes the first route of the key that matches what
+// the request names. Not when the snapshot dropped nexthops the kernel
+// flags down (IPv4 compares a named list, or a named gateway, from the
+// kernel's first nexthop on: it would never match), nor for a route
+// symroute does not read whole (a nexthop object's route never matches a
+// named nexthop).
+func (r *Route) DeleteNamesNexthops() bool {
+	return r.Flags&FlagHopsDropped == 0 && r.Unsupported == Supported
 }
 
 // Unsupported is why a route is not mirrored (0: it is).
