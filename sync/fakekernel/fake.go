@@ -222,6 +222,7 @@ func (k *Kernel) writeRoute(op plan.Op) error {
 	if len(r.Nexthops) == 0 {
 		r.Nexthops = nil
 	}
+	r.Flags &^= plan.FlagHopsDropped // symroute's, never written
 	if i := k.findRoute(r.Key()); i >= 0 {
 		if op.Kind == plan.RouteAdd {
 			return nil // EEXIST

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/symroute/symroute/internal/testns"
 	"github.com/symroute/symroute/sync/plan"
 )
@@ -152,5 +154,109 @@ func (e *env) replay(t *testing.T, o plan.Options) {
 	}
 	if again.Len() > 0 {
 		t.Errorf("after sh ran the plan:\n%s\nthe next plan is:\n%s", b.String(), again.String())
+	}
+}
+
+// A route delete takes the route it names, by all the kernel compares, and
+// not another program's of the same key listed before it: IPv4 keeps
+// several routes of one key (`ip route append`) and deletes the first
+// that matches what the request names; IPv6 keeps a device route beside a
+// multipath or unreachable one of its key, and without a nexthop named
+// deletes the first and its siblings.
+func TestRouteDeleteNamesIdentity(t *testing.T) {
+	e := setup(t)
+	for _, tc := range []struct {
+		name         string
+		theirs, ours string // ip(8) arguments, after "route add"/"route append"
+		// isOurs picks ours out of what the snapshot read.
+		isOurs func(r *plan.Route) bool
+	}{
+		{"v4 another gateway", "198.51.100.0/24 via 10.1.0.9 dev a0 proto 4", "198.51.100.0/24 via 10.1.0.1 dev a0 proto 4",
+			func(r *plan.Route) bool { return r.Gw == ip("10.1.0.1") }},
+		{"v4 same gateway, ours with an mtu", "198.51.101.0/24 via 10.1.0.1 dev a0 proto 4", "198.51.101.0/24 via 10.1.0.1 dev a0 proto 4 mtu 1400",
+			func(r *plan.Route) bool { return r.Metrics != "" }},
+		{"v4 same gateway, ours with a source", "198.51.102.0/24 via 10.1.0.1 dev a0 proto 4", "198.51.102.0/24 via 10.1.0.1 dev a0 proto 4 src 10.1.0.2",
+			func(r *plan.Route) bool { return r.Src.IsValid() }},
+		{"v4 another device", "198.51.103.0/24 via 10.2.0.1 dev b0 proto 4", "198.51.103.0/24 via 10.1.0.1 dev a0 proto 4",
+			func(r *plan.Route) bool { return r.Link == e.idx["a0"] }},
+		{"v4 multipath", "198.51.104.0/24 via 10.2.0.1 dev b0 proto 4",
+			"198.51.104.0/24 proto 4 nexthop via 10.1.0.1 dev a0 nexthop via 10.2.0.1 dev b0",
+			func(r *plan.Route) bool { return r.Nexthops != nil }},
+		{"v6 multipath", "-6 2001:db8:9::/48 dev b0 proto 4 metric 1024",
+			"-6 2001:db8:9::/48 proto 4 metric 1024 nexthop via fe80::1 dev a0 nexthop via fe80::2 dev b0",
+			func(r *plan.Route) bool { return r.Nexthops != nil }},
+		{"v6 unreachable", "-6 2001:db8:8::/48 dev b0 proto 4 metric 1024", "-6 unreachable 2001:db8:8::/48 proto 4 metric 1024",
+			func(r *plan.Route) bool { return r.Type == plan.RouteUnreachable }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			add := func(verb, args string) {
+				t.Helper()
+				fam, rest := "-4", args
+				if strings.HasPrefix(args, "-6 ") {
+					fam, rest = "-6", strings.TrimPrefix(args, "-6 ")
+				}
+				e.ip(t, fmt.Sprintf("%s route %s table %d %s", fam, verb, tbl, rest))
+			}
+			t.Cleanup(func() {
+				for _, fam := range []string{"-4", "-6"} {
+					_ = e.tryIP(fmt.Sprintf("%s route flush table %d", fam, tbl))
+				}
+			})
+			// Theirs first: the kernel lists it, and matches it, first.
+			add("add", tc.theirs)
+			add("append", tc.ours)
+			var mine, others []plan.Route
+			for _, r := range e.snapshot(t).Routes {
+				if r.Table == tbl {
+					if tc.isOurs(&r) {
+						mine = append(mine, r)
+					} else {
+						others = append(others, r)
+					}
+				}
+			}
+			if len(mine) != 1 || len(others) != 1 {
+				t.Fatalf("table %d holds %d routes of ours and %d others, want one each:\n%s", tbl, len(mine), len(others), tableRoutes(e.snapshot(t), tbl))
+			}
+			e.apply(t, plan.Op{Kind: plan.RouteDel, Route: &mine[0]})
+			var left []plan.Route
+			for _, r := range e.snapshot(t).Routes {
+				if r.Table == tbl {
+					left = append(left, r)
+				}
+			}
+			if diff := cmp.Diff(others, left, eq); diff != "" {
+				t.Errorf("table %d after the delete of ours (-want theirs only +got):\n%s", tbl, diff)
+			}
+		})
+	}
+}
+
+// A multipath route whose first nexthop the kernel flags down reads
+// without it (FlagHopsDropped): its delete names no nexthop, for the
+// kernel compares a named list from the first nexthop on, and would never
+// match. It still goes.
+func TestRouteDeleteWithNexthopDown(t *testing.T) {
+	e := setup(t)
+	for _, tc := range []struct{ name, route string }{
+		{"v4", "-4 route add table 1002 198.51.100.0/24 proto 4 nexthop via 10.3.0.1 dev c0 nexthop via 10.1.0.1 dev a0 nexthop via 10.2.0.1 dev b0"},
+		{"v6", "-6 route add table 1002 2001:db8:9::/48 proto 4 metric 1024 nexthop via fe80::3 dev c0 nexthop via fe80::1 dev a0 nexthop via fe80::2 dev b0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.ip(t, tc.route)
+			var read []plan.Route
+			for _, r := range e.snapshot(t).Routes {
+				if r.Table == tbl {
+					read = append(read, r)
+				}
+			}
+			if len(read) != 1 || len(read[0].Nexthops) != 2 {
+				t.Fatalf("table %d does not read as one route of two nexthops:\n%s", tbl, tableRoutes(e.snapshot(t), tbl))
+			}
+			e.apply(t, plan.Op{Kind: plan.RouteDel, Route: &read[0]})
+			if left := tableRoutes(e.snapshot(t), tbl); left != "" {
+				t.Errorf("left in table %d after its delete:\n%s", tbl, left)
+			}
+		})
 	}
 }

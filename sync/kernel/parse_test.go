@@ -58,10 +58,13 @@ func TestParseMultipath(t *testing.T) {
 				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 3, Gw: netip.MustParseAddr("10.2.0.1"), Weight: 3, Flags: plan.FlagOnlink}}
 			})},
 		{"one left is a plain route", multipathMsg(nexthop(unix.RTNH_F_LINKDOWN, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_ONLINK, 2, 3, "10.2.0.1")),
-			with(func(r *plan.Route) { r.Link, r.Gw, r.Flags = 3, netip.MustParseAddr("10.2.0.1"), plan.FlagOnlink })},
+			with(func(r *plan.Route) {
+				r.Link, r.Gw, r.Flags = 3, netip.MustParseAddr("10.2.0.1"), plan.FlagOnlink|plan.FlagHopsDropped
+			})},
 		{"two of three left", multipathMsg(nexthop(0, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_DEAD|unix.RTNH_F_LINKDOWN, 0, 3, "10.2.0.1"), nexthop(0, 0, 4, "10.4.0.1")),
 			with(func(r *plan.Route) {
 				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 4, Gw: netip.MustParseAddr("10.4.0.1"), Weight: 1}}
+				r.Flags = plan.FlagHopsDropped
 			})},
 		{"all down", multipathMsg(nexthop(unix.RTNH_F_LINKDOWN, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_LINKDOWN|unix.RTNH_F_ONLINK, 0, 3, "10.2.0.1")),
 			with(func(r *plan.Route) {
@@ -120,7 +123,7 @@ func TestParseMetrics(t *testing.T) {
 	}
 	// And back: the lock bits and the algorithm's name survive.
 	h := &Handle{}
-	enc, err := h.metricsAttr(r.Metrics)
+	enc, err := h.metricsAttr(r.Metrics, true)
 	if err != nil {
 		t.Fatal(err)
 	}
