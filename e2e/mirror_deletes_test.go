@@ -2,7 +2,8 @@ package e2e
 
 // What a delete takes (issue 17): any rule of symroute's protocol can go,
 // whatever its selectors, and never in place of a wanted one
-// (TestRulesOfOursAnyShape).
+// (TestRulesOfOursAnyShape); a route delete takes ours, never another
+// program's route of its key (TestAppendedRouteKeptWhenOursGoes).
 
 import (
 	"strings"
@@ -81,6 +82,65 @@ func TestRulesOfOursAnyShape(t *testing.T) {
 			if diff := cmp.Diff(want, ours(h)); diff != "" {
 				t.Errorf("rules of protocol 234 after it (-want +got):\n%s", diff)
 			}
+		})
+	}
+}
+
+// Another program's route of our key and protocol, put ahead of ours in
+// one of our tables (`ip route prepend`), is kept when a pass deletes ours:
+// the delete names what the kernel tells the two apart by. Here main's
+// route changes to be theirs exactly (another gateway; the same gateway
+// without ours's mtu), so the pass keeps theirs as the wanted copy and
+// deletes ours: `ip monitor` sees ours go, and only that.
+func TestAppendedRouteKeptWhenOursGoes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                 string
+		main, theirs, change string
+		deleted              func(t1 string) string
+	}{
+		{
+			name:   "another gateway",
+			main:   "route add 203.0.113.0/24 via 10.0.0.1 dev em1 proto static",
+			theirs: "route prepend 203.0.113.0/24 via 10.0.0.9 dev em1 proto static table ",
+			change: "route replace 203.0.113.0/24 via 10.0.0.9 dev em1 proto static",
+			deleted: func(t1 string) string {
+				return "Deleted 203.0.113.0/24 via 10.0.0.1 dev em1 table " + t1 + " proto static"
+			},
+		},
+		{
+			name:   "the same gateway without our mtu",
+			main:   "route add 198.18.0.0/24 via 10.0.0.1 dev em1 proto static mtu 1400",
+			theirs: "route prepend 198.18.0.0/24 via 10.0.0.1 dev em1 proto static table ",
+			change: "route replace 198.18.0.0/24 via 10.0.0.1 dev em1 proto static",
+			deleted: func(t1 string) string {
+				return "Deleted 198.18.0.0/24 via 10.0.0.1 dev em1 table " + t1 + " proto static mtu 1400"
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, t1, _ := newSeedHost(t)
+			h.ips(tc.main)
+			h.pass()
+			h.ips(tc.theirs+t1, tc.change)
+			theirs := strings.Fields(tc.theirs)[2]
+			m := startMonitor(t, h)
+			got := m.during(func() { h.pass() })
+			if diff := cmp.Diff([]string{tc.deleted(t1)}, got); diff != "" {
+				t.Errorf("ip monitor during the pass (-want +got):\n%s", diff)
+			}
+			var left []string
+			for _, l := range h.routes("4", t1) {
+				if strings.HasPrefix(l, theirs+" ") {
+					left = append(left, l)
+				}
+			}
+			want := strings.TrimSuffix(strings.TrimPrefix(tc.theirs, "route prepend "), " table ")
+			if diff := cmp.Diff([]string{want}, left); diff != "" {
+				t.Errorf("table %s (-want theirs only +got):\n%s", t1, diff)
+			}
+			assertInSync(t, h)
 		})
 	}
 }
