@@ -108,26 +108,22 @@ func TestRulesOfOursAnyShape(t *testing.T) {
 	want := e.ours(t)
 	e.converge(t, flush)
 
-	add(false)
-	e.converge(t, o)
-	check("a first pass", want)
-	add(true)
-	e.converge(t, o)
-	check("a pass on a host in sync", want)
-	add(true)
-	e.converge(t, flush)
-	check("a flush", nil)
-
-	// What --dry-run prints does the same through ip(8), in one go.
-	add(false)
-	e.replay(t, o)
-	check("replaying a first pass's plan with ip(8)", want)
-	add(true)
-	e.replay(t, o)
-	check("replaying a pass's plan with ip(8)", want)
-	add(true)
-	e.replay(t, flush)
-	check("replaying a flush's plan with ip(8)", nil)
+	// Applied as a pass applies plans, and as --dry-run prints them,
+	// through ip(8) in one go.
+	for _, way := range []struct {
+		what string
+		run  func(*testing.T, plan.Options)
+	}{{"", e.converge}, {" replayed with ip(8)", e.replay}} {
+		add(false)
+		way.run(t, o)
+		check("a first pass"+way.what, want)
+		add(true)
+		way.run(t, o)
+		check("a pass on a host in sync"+way.what, want)
+		add(true)
+		way.run(t, flush)
+		check("a flush"+way.what, nil)
+	}
 }
 
 // replay plans from the compact snapshot, runs the plan as --dry-run

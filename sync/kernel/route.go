@@ -297,17 +297,24 @@ func (h *Handle) appendRouteAttrs(b []byte, r *plan.Route) ([]byte, error) {
 	if r.Nexthops == nil && !plan.Deviceless(r.Type) {
 		b = appendNexthop(b, r)
 	}
+	b, err := h.appendSrcMetrics(b, r, true)
+	if err != nil {
+		return b, err
+	}
+	return appendMultipath(b, r)
+}
+
+// appendSrcMetrics appends the preferred source and the metrics, with
+// their locks or without.
+func (h *Handle) appendSrcMetrics(b []byte, r *plan.Route, locks bool) ([]byte, error) {
 	if r.Src.IsValid() {
 		b = appendAddrAttr(b, unix.RTA_PREFSRC, r.Src)
 	}
-	if r.Metrics != "" {
-		m, err := h.metricsAttr(r.Metrics, true)
-		if err != nil {
-			return b, err
-		}
-		b = append(b, m...)
+	if r.Metrics == "" {
+		return b, nil
 	}
-	return appendMultipath(b, r)
+	m, err := h.metricsAttr(r.Metrics, locks)
+	return append(b, m...), err
 }
 
 // appendRouteIdentity appends what a delete names beyond the key, so that
@@ -345,20 +352,10 @@ func (h *Handle) appendRouteIdentity(b []byte, r *plan.Route) ([]byte, error) {
 	if r.Family != plan.FamilyV4 {
 		return b, nil
 	}
-	if r.Src.IsValid() {
-		b = appendAddrAttr(b, unix.RTA_PREFSRC, r.Src)
-	}
-	if r.Metrics != "" {
-		// Without their locks: a lock bit of a metric the dump does not
-		// show (of value 0, or newer than symroute) cannot be read back,
-		// and a lock that differs would match nothing.
-		m, err := h.metricsAttr(r.Metrics, false)
-		if err != nil {
-			return b, err
-		}
-		b = append(b, m...)
-	}
-	return b, nil
+	// The metrics without their locks: a lock bit of a metric the dump
+	// does not show (of value 0, or newer than symroute) cannot be read
+	// back, and a lock that differs would match nothing.
+	return h.appendSrcMetrics(b, r, false)
 }
 
 // appendNexthop appends a plain route's gateway and device.

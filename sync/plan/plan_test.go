@@ -97,6 +97,15 @@ func render(st *State, p Plan) []string {
 }
 
 func TestCompute(t *testing.T) {
+	// seedRemoval removes the seed host's mirror: rules, then routes.
+	seedRemoval := []string{
+		"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
+		"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
+		"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+		"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+		"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+		"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+	}
 	seedPlan := []string{
 		"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 		"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
@@ -364,20 +373,14 @@ func TestCompute(t *testing.T) {
 			name:  "table base raised: the old tables our rules looked up are cleared",
 			state: seedSynced,
 			opts:  func(o *Options) { o.TableBase = 2000 },
-			want: []string{
+			want: append([]string{
 				"ip -4 route add 10.0.0.0/16 dev em1 table 2002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 2002 proto 16 scope 0 metric 105",
 				"ip -4 route add 192.168.0.0/24 dev em2 table 2003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
-				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
-			},
+			}, seedRemoval...),
 		},
 		{
 			name: "lease router gives a table the default main lacks",
@@ -424,14 +427,7 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			opts: func(o *Options) { o.Flush = true },
-			want: []string{
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
-				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
-				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
-			},
+			want: seedRemoval,
 		},
 		{
 			name: "link names are quoted for sh",
