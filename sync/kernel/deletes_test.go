@@ -184,47 +184,65 @@ func TestRouteDeleteNamesIdentity(t *testing.T) {
 		{"v6 unreachable", "-6 2001:db8:8::/48 dev b0 proto 4 metric 1024", "-6 unreachable 2001:db8:8::/48 proto 4 metric 1024",
 			func(r *plan.Route) bool { return r.Type == plan.RouteUnreachable }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			add := func(verb, args string) {
-				t.Helper()
-				fam, rest := "-4", args
-				if strings.HasPrefix(args, "-6 ") {
-					fam, rest = "-6", strings.TrimPrefix(args, "-6 ")
-				}
-				e.ip(t, fmt.Sprintf("%s route %s table %d %s", fam, verb, tbl, rest))
-			}
-			t.Cleanup(func() {
-				for _, fam := range []string{"-4", "-6"} {
-					_ = e.tryIP(fmt.Sprintf("%s route flush table %d", fam, tbl))
-				}
+		// Deleted as a pass deletes it, and as --dry-run prints it.
+		for _, way := range []string{"apply", "ip"} {
+			t.Run(tc.name+" by "+way, func(t *testing.T) {
+				e.deleteOurs(t, way, tc.theirs, tc.ours, tc.isOurs)
 			})
-			// Theirs first: the kernel lists it, and matches it, first.
-			add("add", tc.theirs)
-			add("append", tc.ours)
-			var mine, others []plan.Route
-			for _, r := range e.snapshot(t).Routes {
-				if r.Table == tbl {
-					if tc.isOurs(&r) {
-						mine = append(mine, r)
-					} else {
-						others = append(others, r)
-					}
-				}
-			}
-			if len(mine) != 1 || len(others) != 1 {
-				t.Fatalf("table %d holds %d routes of ours and %d others, want one each:\n%s", tbl, len(mine), len(others), tableRoutes(e.snapshot(t), tbl))
-			}
-			e.apply(t, plan.Op{Kind: plan.RouteDel, Route: &mine[0]})
-			var left []plan.Route
-			for _, r := range e.snapshot(t).Routes {
-				if r.Table == tbl {
-					left = append(left, r)
-				}
-			}
-			if diff := cmp.Diff(others, left, eq); diff != "" {
-				t.Errorf("table %d after the delete of ours (-want theirs only +got):\n%s", tbl, diff)
-			}
-		})
+		}
+	}
+}
+
+// deleteOurs puts theirs, then ours, in table tbl, deletes ours as the
+// snapshot read it (by the adapter, or through ip(8) as --dry-run prints
+// it), and fails t unless theirs alone is left.
+func (e *env) deleteOurs(t *testing.T, way, theirs, ours string, isOurs func(r *plan.Route) bool) {
+	t.Helper()
+	add := func(verb, args string) {
+		t.Helper()
+		fam, rest := "-4", args
+		if strings.HasPrefix(args, "-6 ") {
+			fam, rest = "-6", strings.TrimPrefix(args, "-6 ")
+		}
+		e.ip(t, fmt.Sprintf("%s route %s table %d %s", fam, verb, tbl, rest))
+	}
+	t.Cleanup(func() {
+		for _, fam := range []string{"-4", "-6"} {
+			_ = e.tryIP(fmt.Sprintf("%s route flush table %d", fam, tbl))
+		}
+	})
+	// Theirs first: the kernel lists it, and matches it, first.
+	add("add", theirs)
+	add("append", ours)
+	st := e.snapshot(t)
+	var mine, others []plan.Route
+	for _, r := range st.Routes {
+		switch {
+		case r.Table != tbl:
+		case isOurs(&r):
+			mine = append(mine, r)
+		default:
+			others = append(others, r)
+		}
+	}
+	if len(mine) != 1 || len(others) != 1 {
+		t.Fatalf("table %d holds %d routes of ours and %d others, want one each:\n%s", tbl, len(mine), len(others), tableRoutes(st, tbl))
+	}
+	del := plan.Op{Kind: plan.RouteDel, Route: &mine[0]}
+	if way == "apply" {
+		e.apply(t, del)
+	} else {
+		cmd := strings.Fields(plan.NewRenderer(st).Render(del))
+		testns.Run(t, e.ns, cmd[0], cmd[1:]...)
+	}
+	var left []plan.Route
+	for _, r := range e.snapshot(t).Routes {
+		if r.Table == tbl {
+			left = append(left, r)
+		}
+	}
+	if diff := cmp.Diff(others, left, eq); diff != "" {
+		t.Errorf("table %d after the delete of ours (-want theirs only +got):\n%s", tbl, diff)
 	}
 }
 
