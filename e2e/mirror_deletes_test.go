@@ -94,50 +94,32 @@ func TestRulesOfOursAnyShape(t *testing.T) {
 // deletes ours: `ip monitor` sees ours go, and only that.
 func TestAppendedRouteKeptWhenOursGoes(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name                 string
-		main, theirs, change string
-		deleted              func(t1 string) string
-	}{
-		{
-			name:   "another gateway",
-			main:   "route add 203.0.113.0/24 via 10.0.0.1 dev em1 proto static",
-			theirs: "route prepend 203.0.113.0/24 via 10.0.0.9 dev em1 proto static table ",
-			change: "route replace 203.0.113.0/24 via 10.0.0.9 dev em1 proto static",
-			deleted: func(t1 string) string {
-				return "Deleted 203.0.113.0/24 via 10.0.0.1 dev em1 table " + t1 + " proto static"
-			},
-		},
-		{
-			name:   "the same gateway without our mtu",
-			main:   "route add 198.18.0.0/24 via 10.0.0.1 dev em1 proto static mtu 1400",
-			theirs: "route prepend 198.18.0.0/24 via 10.0.0.1 dev em1 proto static table ",
-			change: "route replace 198.18.0.0/24 via 10.0.0.1 dev em1 proto static",
-			deleted: func(t1 string) string {
-				return "Deleted 198.18.0.0/24 via 10.0.0.1 dev em1 table " + t1 + " proto static mtu 1400"
-			},
-		},
+	// Main's route and ours are "DST OURS proto static EXTRA"; theirs and
+	// main's after the change "DST THEIRS proto static".
+	for _, tc := range []struct{ name, dst, ours, extra, theirs string }{
+		{"another gateway", "203.0.113.0/24", "via 10.0.0.1 dev em1", "", "via 10.0.0.9 dev em1"},
+		{"the same gateway without our mtu", "198.18.0.0/24", "via 10.0.0.1 dev em1", " mtu 1400", "via 10.0.0.1 dev em1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h, t1, _ := newSeedHost(t)
-			h.ips(tc.main)
+			theirs := tc.dst + " " + tc.theirs + " proto static"
+			h.ips("route add " + tc.dst + " " + tc.ours + " proto static" + tc.extra)
 			h.pass()
-			h.ips(tc.theirs+t1, tc.change)
-			theirs := strings.Fields(tc.theirs)[2]
+			h.ips("route prepend "+theirs+" table "+t1, "route replace "+theirs)
 			m := startMonitor(t, h)
 			got := m.during(func() { h.pass() })
-			if diff := cmp.Diff([]string{tc.deleted(t1)}, got); diff != "" {
+			want := "Deleted " + tc.dst + " " + tc.ours + " table " + t1 + " proto static" + tc.extra
+			if diff := cmp.Diff([]string{want}, got); diff != "" {
 				t.Errorf("ip monitor during the pass (-want +got):\n%s", diff)
 			}
 			var left []string
 			for _, l := range h.routes("4", t1) {
-				if strings.HasPrefix(l, theirs+" ") {
+				if strings.HasPrefix(l, tc.dst+" ") {
 					left = append(left, l)
 				}
 			}
-			want := strings.TrimSuffix(strings.TrimPrefix(tc.theirs, "route prepend "), " table ")
-			if diff := cmp.Diff([]string{want}, left); diff != "" {
+			if diff := cmp.Diff([]string{theirs}, left); diff != "" {
 				t.Errorf("table %s (-want theirs only +got):\n%s", t1, diff)
 			}
 			assertInSync(t, h)
