@@ -98,9 +98,9 @@ func (r *Rule) Key() RuleKey {
 // deletes of our rules with other selectors (see diffRules), rule adds,
 // then --follow-ingress's changes (forgets of values already retired, the
 // nftables table, forgets of values it retires, src_valid_mark resets and
-// sets), rule deletes, route deletes (gateway routes first). Only rules m classifies as
-// ours or legacy, routes in tables m owns and symroute's own nftables table
-// are touched.
+// sets), rule deletes, route deletes (gateway routes first). Only rules m
+// classifies as ours or legacy, routes in tables m owns and symroute's own
+// nftables table are touched.
 func Diff(st *State, m *Mirror) Plan {
 	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings, IngressErr: m.IngressErr}
 
