@@ -133,34 +133,7 @@ func (k *Kernel) findRoute(key plan.RouteKey) int {
 func (k *Kernel) apply(op plan.Op) error {
 	switch op.Kind {
 	case plan.RouteAdd, plan.RouteReplace:
-		r := *op.RouteIn(&plan.Route{})
-		for _, l := range append([]plan.Nexthop{{Link: r.Link}}, r.Nexthops...) {
-			if l.Link != 0 && !k.hasLink(l.Link) {
-				return nil // ENODEV: counts as done, the read-back decides
-			}
-		}
-		hops := r.Nexthops
-		if hops == nil {
-			hops = []plan.Nexthop{{Link: r.Link, Gw: r.Gw, Flags: r.Flags}}
-		}
-		for _, nh := range hops {
-			if !k.reaches(r.Family, r.Table, nh) {
-				return fmt.Errorf("fake kernel: %s via %s dev %d table %d: Nexthop has invalid gateway", r.Dst, nh.Gw, nh.Link, r.Table)
-			}
-		}
-		r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
-		if len(r.Nexthops) == 0 {
-			r.Nexthops = nil
-		}
-		if i := k.findRoute(r.Key()); i >= 0 {
-			if op.Kind == plan.RouteAdd {
-				return nil // EEXIST
-			}
-			k.State.Routes[i] = r
-		} else {
-			k.State.Routes = append(k.State.Routes, r)
-		}
-		k.Writes++
+		return k.writeRoute(op)
 	case plan.RouteDel:
 		i := k.findRoute(op.RouteIn(&plan.Route{}).Key())
 		if i < 0 {
@@ -181,12 +154,8 @@ func (k *Kernel) apply(op plan.Op) error {
 		k.State.Rules = append(k.State.Rules, r)
 		k.Writes++
 	case plan.RuleDel:
-		for i, c := range k.State.Rules {
-			if c.Family == op.Rule.Family && c.Priority == op.Rule.Priority && c.Src == op.Rule.Src &&
-				c.Table == op.Rule.Table && !c.Other &&
-				// The kernel matches a mark and a mask only when given.
-				(op.Rule.Mark == 0 || c.Mark == op.Rule.Mark) && (op.Rule.Mask == 0 || c.Mask == op.Rule.Mask) &&
-				(op.Rule.Protocol == 0 || c.Protocol == op.Rule.Protocol) {
+		for i := range k.State.Rules {
+			if ruleDeletes(op.Rule, &k.State.Rules[i]) {
 				k.State.Rules = append(k.State.Rules[:i], k.State.Rules[i+1:]...)
 				k.Writes++
 				return nil
@@ -230,4 +199,56 @@ func (k *Kernel) apply(op plan.Op) error {
 		return fmt.Errorf("fake kernel: unknown op %v", op.Kind)
 	}
 	return nil
+}
+
+// writeRoute adds or replaces a route, as the kernel would.
+func (k *Kernel) writeRoute(op plan.Op) error {
+	r := *op.RouteIn(&plan.Route{})
+	for _, l := range append([]plan.Nexthop{{Link: r.Link}}, r.Nexthops...) {
+		if l.Link != 0 && !k.hasLink(l.Link) {
+			return nil // ENODEV: counts as done, the read-back decides
+		}
+	}
+	hops := r.Nexthops
+	if hops == nil {
+		hops = []plan.Nexthop{{Link: r.Link, Gw: r.Gw, Flags: r.Flags}}
+	}
+	for _, nh := range hops {
+		if !k.reaches(r.Family, r.Table, nh) {
+			return fmt.Errorf("fake kernel: %s via %s dev %d table %d: Nexthop has invalid gateway", r.Dst, nh.Gw, nh.Link, r.Table)
+		}
+	}
+	r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
+	if len(r.Nexthops) == 0 {
+		r.Nexthops = nil
+	}
+	r.Flags &^= plan.FlagHopsDropped // symroute's, never written
+	if i := k.findRoute(r.Key()); i >= 0 {
+		if op.Kind == plan.RouteAdd {
+			return nil // EEXIST
+		}
+		k.State.Routes[i] = r
+	} else {
+		k.State.Routes = append(k.State.Routes, r)
+	}
+	k.Writes++
+	return nil
+}
+
+// ruleDeletes reports whether a delete of d takes c, as the kernel adapter
+// sends it: a rule with other selectors as the kernel listed it (all of
+// it, so only its equal), any other by its fields and action.
+func ruleDeletes(d, c *plan.Rule) bool {
+	if d.Other {
+		return *c == *d
+	}
+	action := d.Action
+	if action == 0 {
+		action = plan.RuleActionLookup
+	}
+	return c.Family == d.Family && c.Priority == d.Priority && c.Src == d.Src &&
+		c.Table == d.Table && !c.Other && c.Action == action &&
+		// The kernel matches a mark and a mask only when given.
+		(d.Mark == 0 || c.Mark == d.Mark) && (d.Mask == 0 || c.Mask == d.Mask) &&
+		(d.Protocol == 0 || c.Protocol == d.Protocol)
 }

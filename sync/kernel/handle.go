@@ -37,9 +37,11 @@ type Handle struct {
 	ns netns.NsHandle
 	// names of links as of the last Snapshot, for error messages.
 	names map[int]string
-	// the last metric text Apply encoded, and its RTA_METRICS.
-	lastMetrics     string
-	lastMetricsAttr []byte
+	// the last metric text Apply encoded, with or without its locks, and
+	// its RTA_METRICS.
+	lastMetrics      string
+	lastMetricsLocks bool
+	lastMetricsAttr  []byte
 	// scratch holds a route Apply encodes that an Op names by its source.
 	scratch plan.Route
 }

@@ -295,13 +295,11 @@ func TestRouteReplace(t *testing.T) {
 	}
 }
 
-// A delete names the nexthop of a plain route, so of two IPv4 routes with
-// one key (ip route append) it removes the right one.
 // A delete of a route as a snapshot read it removes it, whatever the kernel
 // holds beside what was read: here a multipath copy whose first nexthop is
-// down (dropped on read), so the route reads as a plain one via b0. IPv4
-// matches a delete's gateway against the first nexthop only, so the delete
-// names none (it used to, and never matched).
+// down (dropped on read: FlagHopsDropped), so the route reads as a plain
+// one via b0. IPv4 matches a delete's gateway against the first nexthop
+// only, so the delete names none.
 func TestRouteDeleteOfCollapsedMultipath(t *testing.T) {
 	e := setup(t)
 	e.ip(t, "route add 198.51.100.0/24 proto 4 table 1002 nexthop via 10.3.0.1 dev c0 nexthop via 10.2.0.1 dev b0")
@@ -311,7 +309,8 @@ func TestRouteDeleteOfCollapsedMultipath(t *testing.T) {
 			read = append(read, r)
 		}
 	}
-	want := plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.100.0/24"), Type: plan.RouteUnicast, Protocol: 4, Gw: ip("10.2.0.1"), Link: e.idx["b0"]}
+	want := plan.Route{Family: plan.FamilyV4, Table: tbl, Dst: pfx("198.51.100.0/24"), Type: plan.RouteUnicast, Protocol: 4, Gw: ip("10.2.0.1"), Link: e.idx["b0"],
+		Flags: plan.FlagHopsDropped}
 	if diff := cmp.Diff([]plan.Route{want}, read, eq); diff != "" {
 		t.Fatalf("the copy does not read as a plain route via b0 (-want +got):\n%s", diff)
 	}
@@ -433,7 +432,7 @@ func TestLinkdown(t *testing.T) {
 		}()},
 		{"multipath with one nexthop down is a plain route", func() plan.Route {
 			r := base
-			r.Dst, r.Gw, r.Link = pfx("10.31.0.0/24"), ip("10.1.0.1"), a0
+			r.Dst, r.Gw, r.Link, r.Flags = pfx("10.31.0.0/24"), ip("10.1.0.1"), a0, plan.FlagHopsDropped
 			return r
 		}()},
 		{"multipath all down", func() plan.Route {
@@ -615,8 +614,8 @@ func TestApplyErrors(t *testing.T) {
 	if errs[1] != nil {
 		t.Errorf("good route: %v", errs[1])
 	}
-	if errs[2] == nil || !strings.HasPrefix(errs[2].Error(), "rule del priority 5 table 1002: ") {
-		t.Errorf("rule with other selectors: got %v, want refused", errs[2])
+	if errs[2] == nil || !strings.HasPrefix(errs[2].Error(), "rule del priority 5 unicast table 1002: ") {
+		t.Errorf("rule with other selectors and no message to send back: got %v, want refused", errs[2])
 	}
 	if errs[3] == nil || !strings.HasPrefix(errs[3].Error(), "route replace 198.51.102.0/24") {
 		t.Errorf("bad metric text: got %v, want refused", errs[3])

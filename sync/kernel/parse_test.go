@@ -58,10 +58,13 @@ func TestParseMultipath(t *testing.T) {
 				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 3, Gw: netip.MustParseAddr("10.2.0.1"), Weight: 3, Flags: plan.FlagOnlink}}
 			})},
 		{"one left is a plain route", multipathMsg(nexthop(unix.RTNH_F_LINKDOWN, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_ONLINK, 2, 3, "10.2.0.1")),
-			with(func(r *plan.Route) { r.Link, r.Gw, r.Flags = 3, netip.MustParseAddr("10.2.0.1"), plan.FlagOnlink })},
+			with(func(r *plan.Route) {
+				r.Link, r.Gw, r.Flags = 3, netip.MustParseAddr("10.2.0.1"), plan.FlagOnlink|plan.FlagHopsDropped
+			})},
 		{"two of three left", multipathMsg(nexthop(0, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_DEAD|unix.RTNH_F_LINKDOWN, 0, 3, "10.2.0.1"), nexthop(0, 0, 4, "10.4.0.1")),
 			with(func(r *plan.Route) {
 				r.Nexthops = []plan.Nexthop{{Link: 2, Gw: netip.MustParseAddr("10.1.0.1"), Weight: 1}, {Link: 4, Gw: netip.MustParseAddr("10.4.0.1"), Weight: 1}}
+				r.Flags = plan.FlagHopsDropped
 			})},
 		{"all down", multipathMsg(nexthop(unix.RTNH_F_LINKDOWN, 0, 2, "10.1.0.1"), nexthop(unix.RTNH_F_LINKDOWN|unix.RTNH_F_ONLINK, 0, 3, "10.2.0.1")),
 			with(func(r *plan.Route) {
@@ -120,7 +123,7 @@ func TestParseMetrics(t *testing.T) {
 	}
 	// And back: the lock bits and the algorithm's name survive.
 	h := &Handle{}
-	enc, err := h.metricsAttr(r.Metrics)
+	enc, err := h.metricsAttr(r.Metrics, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,34 +147,82 @@ func ruleMsg(flags uint32, attrs ...[]byte) []byte {
 	return b
 }
 
+// dstLen sets a rule message's destination length.
+func dstLen(n uint8, msg []byte) []byte {
+	msg[1] = n
+	return msg
+}
+
 func TestParseRule(t *testing.T) {
 	plain := plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: netip.MustParsePrefix("10.1.0.2/32"), Table: 1002, Action: 1, Protocol: plan.Protocol}
 	other := plain
 	other.Other = true
 	marked := plain
 	marked.Mark, marked.Mask = 0x1000000, 0xff000000
+	markedOther := marked
+	markedOther.Other = true
 	for _, tc := range []struct {
 		name string
 		msg  []byte
 		want plan.Rule
+		// sel is what a rule with Other selects beyond the fields, as
+		// ip(8) spells it.
+		sel string
 	}{
-		{"from only", ruleMsg(unix.FIB_RULE_PERMANENT), plain},
-		{"fwmark", ruleMsg(0, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)), marked},
+		{"from only", ruleMsg(unix.FIB_RULE_PERMANENT), plain, ""},
+		{"fwmark", ruleMsg(0, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)), marked, ""},
 		{"not fwmark", ruleMsg(unix.FIB_RULE_INVERT, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)),
-			plan.Rule{Family: plan.FamilyV4, Priority: 32765, Src: plain.Src, Mark: 0x1000000, Mask: 0xff000000, Table: 1002, Action: 1, Protocol: plan.Protocol, Other: true}},
-		{"iif", ruleMsg(0, appendAttr(nil, unix.FRA_IIFNAME, []byte("eth0\x00"))), other},
-		{"invert", ruleMsg(unix.FIB_RULE_INVERT), other},
-		{"suppress_prefixlength 0", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 0)), other},
-		{"unknown attribute", ruleMsg(0, appendU32Attr(nil, 99, 0)), other},
+			markedOther, "not"},
+		{"iif", ruleMsg(0, appendAttr(nil, unix.FRA_IIFNAME, []byte("eth0\x00"))), other, "iif eth0"},
+		{"oif quoted", ruleMsg(0, appendAttr(nil, unix.FRA_OIFNAME, []byte("$(x)\x00"))), other, "oif '$(x)'"},
+		{"invert", ruleMsg(unix.FIB_RULE_INVERT), other, "not"},
+		{"suppress_prefixlength 0", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 0)), other, "suppress_prefixlength 0"},
+		{"suppress_ifgroup", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_IFGROUP, 5)), other, "suppress_ifgroup 5"},
+		{"to", dstLen(8, ruleMsg(0, appendAddrAttr(nil, unix.FRA_DST, netip.MustParseAddr("10.0.0.0")))), other, "to 10.0.0.0/8"},
+		{"goto", ruleMsg(0, appendU32Attr(nil, unix.FRA_GOTO, 32766)), other, "goto 32766"},
+		{"realms", ruleMsg(0, appendU32Attr(nil, unix.FRA_FLOW, 1<<16|2)), other, "realms 1/2"},
+		{"tun_id", ruleMsg(0, appendAttr(nil, unix.FRA_TUN_ID, []byte{0, 0, 0, 0, 0, 0, 0, 7})), other, "tun_id 7"},
+		{"l3mdev", ruleMsg(0, appendAttr(nil, unix.FRA_L3MDEV, []byte{1})), other, "l3mdev"},
+		{"uidrange", ruleMsg(0, appendAttr(nil, unix.FRA_UID_RANGE, ne.AppendUint32(ne.AppendUint32(nil, 100), 200))), other, "uidrange 100-200"},
+		{"ports", ruleMsg(0, appendAttr(nil, unix.FRA_IP_PROTO, []byte{6}),
+			appendAttr(nil, unix.FRA_SPORT_RANGE, ne.AppendUint16(ne.AppendUint16(nil, 1000), 2000)),
+			appendAttr(nil, unix.FRA_DPORT_RANGE, ne.AppendUint16(ne.AppendUint16(nil, 80), 80))), other, "ipproto 6 sport 1000-2000 dport 80"},
+		{"unknown attribute", ruleMsg(0, appendU32Attr(nil, 99, 0)), other, "unknown-attribute-99"},
 	} {
 		got, ok := parseRule(tc.msg)
 		if !ok {
 			t.Errorf("%s: not parsed", tc.name)
 			continue
 		}
-		if diff := cmp.Diff(tc.want, got, eq); diff != "" {
+		want := tc.want
+		if want.Other {
+			// The rule as listed: its delete sends it back.
+			want.Raw, want.Selectors = string(tc.msg), tc.sel
+		}
+		if diff := cmp.Diff(want, got, eq); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
 		}
+	}
+}
+
+// A rule with other selectors is deleted by the message the kernel listed
+// it in, whatever this code makes of it; and refused for anything else.
+func TestRuleMsgOther(t *testing.T) {
+	msg := ruleMsg(0, appendAttr(nil, unix.FRA_OIFNAME, []byte("em2\x00")), appendU32Attr(nil, 99, 7))
+	r, _ := parseRule(msg)
+	b, err := appendRuleMsg(nil, plan.RuleDel, &r, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, body, rest, err := nextMsg(b)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("not one message: %v, %d bytes more", err, len(rest))
+	}
+	if hd.Type != unix.RTM_DELRULE || hd.Flags != unix.NLM_F_REQUEST || hd.Seq != 7 || string(body) != string(msg) {
+		t.Errorf("delete: type %d flags %#x seq %d body %q, want RTM_DELRULE, NLM_F_REQUEST, 7, %q", hd.Type, hd.Flags, hd.Seq, body, msg)
+	}
+	if _, err := appendRuleMsg(nil, plan.RuleAdd, &r, 8); err == nil {
+		t.Errorf("an add of a rule with other selectors was not refused")
 	}
 }
 

@@ -110,8 +110,9 @@ func (p *routeParser) parse(b []byte, r *plan.Route) bool {
 }
 
 // multipath sets r's nexthops. Nexthops the kernel flags down are dropped
-// (they come back with their link, and a copy of them would be refused); a
-// route left with one is a plain route, as ip(8) would show it.
+// (they come back with their link, and a copy of them would be refused),
+// and FlagHopsDropped says so; a route left with one is a plain route, as
+// ip(8) would show it.
 func (p *routeParser) multipath(mp []byte, r *plan.Route) {
 	var all [8]plan.Nexthop
 	nhs := all[:0]
@@ -147,6 +148,7 @@ func (p *routeParser) multipath(mp []byte, r *plan.Route) {
 			mp = nil
 		}
 	}
+	total := len(nhs)
 	if live > 0 {
 		kept := nhs[:0]
 		for _, nh := range nhs {
@@ -162,9 +164,12 @@ func (p *routeParser) multipath(mp []byte, r *plan.Route) {
 	}
 	if len(nhs) == 1 {
 		r.Gw, r.Link, r.Flags = nhs[0].Gw, nhs[0].Link, nhs[0].Flags
-		return
+	} else {
+		r.Nexthops = append([]plan.Nexthop(nil), nhs...)
 	}
-	r.Nexthops = append([]plan.Nexthop(nil), nhs...)
+	if live > 0 && live < total {
+		r.Flags |= plan.FlagHopsDropped
+	}
 }
 
 // metricText returns the canonical text of a nested RTA_METRICS.
@@ -256,13 +261,12 @@ func (h *Handle) appendRouteMsg(b []byte, kind plan.OpKind, r *plan.Route, seq u
 		typ = unix.RTM_DELROUTE
 	}
 	del := kind == plan.RouteDel
-	single := r.Nexthops == nil && !plan.Deviceless(r.Type)
 	scope := r.Scope
 	if del && r.Family == plan.FamilyV6 {
 		scope = unix.RT_SCOPE_NOWHERE // matches any; IPv6 keys ignore scope
 	}
 	var rtFlags uint32
-	if single && r.Flags&plan.FlagOnlink != 0 && !del {
+	if r.Nexthops == nil && !plan.Deviceless(r.Type) && r.Flags&plan.FlagOnlink != 0 && !del {
 		rtFlags = unix.RTNH_F_ONLINK
 	}
 	b = appendMsgHdr(b, typ, flags, seq)
@@ -275,60 +279,125 @@ func (h *Handle) appendRouteMsg(b []byte, kind plan.OpKind, r *plan.Route, seq u
 	if r.Priority != 0 {
 		b = appendU32Attr(b, unix.RTA_PRIORITY, r.Priority)
 	}
-	// An IPv6 delete names the nexthop of a plain route: without one it
-	// removes every route of that key (ECMP siblings included). An IPv4
-	// delete names none: the kernel matches a named gateway against the
-	// first nexthop only, and a copy whose down nexthops a snapshot dropped
-	// may not have it first, so the delete would never match; the key,
-	// type, scope and protocol name the route well enough in a table of
-	// ours.
-	if single && !(del && r.Family == plan.FamilyV4) {
-		if r.Gw.IsValid() {
-			b = appendGateway(b, unix.RTA_GATEWAY, r.Family, r.Gw)
-		}
-		if r.Link != 0 {
-			b = appendU32Attr(b, unix.RTA_OIF, uint32(r.Link))
-		}
-	}
+	var err error
 	if del {
-		return finishMsg(b, start), nil
+		b, err = h.appendRouteIdentity(b, r)
+	} else {
+		b, err = h.appendRouteAttrs(b, r)
 	}
-	if r.Src.IsValid() {
-		b = appendAddrAttr(b, unix.RTA_PREFSRC, r.Src)
-	}
-	if r.Metrics != "" {
-		m, err := h.metricsAttr(r.Metrics)
-		if err != nil {
-			return b[:start], err
-		}
-		b = append(b, m...)
-	}
-	if r.Nexthops != nil {
-		var mst int
-		b, mst = startNested(b, unix.RTA_MULTIPATH)
-		for _, nh := range r.Nexthops {
-			nst := len(b)
-			hops := nh.Weight - 1
-			if hops < 0 || hops > 255 {
-				return b[:start], fmt.Errorf("nexthop weight %d is not from 1 to 256", nh.Weight)
-			}
-			b = ne.AppendUint16(b, 0)
-			b = append(b, nh.Flags&plan.FlagOnlink, uint8(hops))
-			b = ne.AppendUint32(b, uint32(nh.Link))
-			if nh.Gw.IsValid() {
-				b = appendGateway(b, unix.RTA_GATEWAY, r.Family, nh.Gw)
-			}
-			ne.PutUint16(b[nst:], uint16(len(b)-nst))
-		}
-		b = endNested(b, mst)
+	if err != nil {
+		return b[:start], err
 	}
 	return finishMsg(b, start), nil
 }
 
-// metricsAttr encodes a route's metric text as RTA_METRICS, remembering the
-// last one: a plan's routes mostly share one metric set.
-func (h *Handle) metricsAttr(text string) ([]byte, error) {
-	if text == h.lastMetrics && h.lastMetricsAttr != nil {
+// appendRouteAttrs appends what an add or a replace writes beyond the key:
+// the nexthop or nexthops, the preferred source, the metrics.
+func (h *Handle) appendRouteAttrs(b []byte, r *plan.Route) ([]byte, error) {
+	if r.Nexthops == nil && !plan.Deviceless(r.Type) {
+		b = appendNexthop(b, r)
+	}
+	b, err := h.appendSrcMetrics(b, r, true)
+	if err != nil {
+		return b, err
+	}
+	return appendMultipath(b, r)
+}
+
+// appendSrcMetrics appends the preferred source and the metrics, with
+// their locks or without.
+func (h *Handle) appendSrcMetrics(b []byte, r *plan.Route, locks bool) ([]byte, error) {
+	if r.Src.IsValid() {
+		b = appendAddrAttr(b, unix.RTA_PREFSRC, r.Src)
+	}
+	if r.Metrics == "" {
+		return b, nil
+	}
+	m, err := h.metricsAttr(r.Metrics, locks)
+	return append(b, m...), err
+}
+
+// appendRouteIdentity appends what a delete names beyond the key, so that
+// it takes r and not another program's route of r's key in the same
+// table (IPv4 keeps several, `ip route append`; IPv6 a device route
+// beside a multipath or unreachable one): the kernel deletes the first
+// route of the key that matches what is named, and compares only what is
+// named. IPv4 (fib_table_delete) compares the type, scope and protocol of
+// the header, the priority, the preferred source, the metrics given, and
+// the gateway and device of the first nexthop, or a multipath list in
+// order from the first; IPv6 (ip6_route_del) the priority, the protocol,
+// and the gateway and device of each nexthop. The nexthops are named only
+// where the read was whole (plan.Route.DeleteNamesNexthops): a named list
+// or gateway missing the kernel's down first nexthop would never match,
+// and a pass would fail on it forever.
+func (h *Handle) appendRouteIdentity(b []byte, r *plan.Route) ([]byte, error) {
+	switch {
+	case !r.DeleteNamesNexthops():
+	case r.Nexthops != nil:
+		// IPv6 deletes each nexthop named, as the route of its own it is
+		// there; IPv4 the route whose list begins so.
+		var err error
+		if b, err = appendMultipath(b, r); err != nil {
+			return b, err
+		}
+	case plan.Deviceless(r.Type):
+		// IPv6 keeps them on lo; IPv4 on no device, and the type names
+		// them.
+		if r.Family == plan.FamilyV6 {
+			b = appendU32Attr(b, unix.RTA_OIF, plan.LoopbackIndex)
+		}
+	default:
+		b = appendNexthop(b, r)
+	}
+	if r.Family != plan.FamilyV4 {
+		return b, nil
+	}
+	// The metrics without their locks: a lock bit of a metric the dump
+	// does not show (of value 0, or newer than symroute) cannot be read
+	// back, and a lock that differs would match nothing.
+	return h.appendSrcMetrics(b, r, false)
+}
+
+// appendNexthop appends a plain route's gateway and device.
+func appendNexthop(b []byte, r *plan.Route) []byte {
+	if r.Gw.IsValid() {
+		b = appendGateway(b, unix.RTA_GATEWAY, r.Family, r.Gw)
+	}
+	if r.Link != 0 {
+		b = appendU32Attr(b, unix.RTA_OIF, uint32(r.Link))
+	}
+	return b
+}
+
+// appendMultipath appends a multipath route's RTA_MULTIPATH; nothing for
+// a plain route.
+func appendMultipath(b []byte, r *plan.Route) ([]byte, error) {
+	if r.Nexthops == nil {
+		return b, nil
+	}
+	b, mst := startNested(b, unix.RTA_MULTIPATH)
+	for _, nh := range r.Nexthops {
+		nst := len(b)
+		hops := nh.Weight - 1
+		if hops < 0 || hops > 255 {
+			return b, fmt.Errorf("nexthop weight %d is not from 1 to 256", nh.Weight)
+		}
+		b = ne.AppendUint16(b, 0)
+		b = append(b, nh.Flags&plan.FlagOnlink, uint8(hops))
+		b = ne.AppendUint32(b, uint32(nh.Link))
+		if nh.Gw.IsValid() {
+			b = appendGateway(b, unix.RTA_GATEWAY, r.Family, nh.Gw)
+		}
+		ne.PutUint16(b[nst:], uint16(len(b)-nst))
+	}
+	return endNested(b, mst), nil
+}
+
+// metricsAttr encodes a route's metric text as RTA_METRICS, with the lock
+// bits or without, remembering the last one: a plan's routes mostly share
+// one metric set.
+func (h *Handle) metricsAttr(text string, locks bool) ([]byte, error) {
+	if text == h.lastMetrics && locks == h.lastMetricsLocks && h.lastMetricsAttr != nil {
 		return h.lastMetricsAttr, nil
 	}
 	ms, err := plan.DecodeMetrics(text)
@@ -347,11 +416,11 @@ func (h *Handle) metricsAttr(text string) ([]byte, error) {
 			b = appendU32Attr(b, m.ID, m.Value)
 		}
 	}
-	if lock != 0 {
+	if lock != 0 && locks {
 		b = appendU32Attr(b, unix.RTAX_LOCK, lock)
 	}
 	b = endNested(b, st)
-	h.lastMetrics, h.lastMetricsAttr = text, b
+	h.lastMetrics, h.lastMetricsLocks, h.lastMetricsAttr = text, locks, b
 	return b, nil
 }
 

@@ -1,8 +1,10 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -13,10 +15,19 @@ import (
 // table, res1, res2, action, then u32 flags.
 const sizeofRuleHdr = 12
 
+// FRA_SPORT_MASK and FRA_DPORT_MASK (kernel 6.16), not in x/sys/unix
+// v0.30. The kernel lists a single port's mask as all ones.
+const (
+	fraSportMask = 28
+	fraDportMask = 29
+)
+
 // parseRule decodes one RTM_NEWRULE body. Anything that narrows the rule
 // beyond a source prefix and a firewall mark sets Other: a whitelist, so selectors added by
-// kernels newer than this code (dscp, flowlabel...) count too. The library's
-// RuleList is not used because it drops the action and l3mdev.
+// kernels newer than this code (dscp, flowlabel...) count too. Such a rule
+// keeps its message (Raw), which deletes it, and ip(8)'s spelling of what
+// else it selects (Selectors). The library's RuleList is not used because
+// it drops the action and l3mdev.
 func parseRule(b []byte) (plan.Rule, bool) {
 	if len(b) < sizeofRuleHdr || (b[0] != plan.FamilyV4 && b[0] != plan.FamilyV6) {
 		return plan.Rule{}, false
@@ -61,16 +72,104 @@ func parseRule(b []byte) (plan.Rule, bool) {
 			r.Other = true
 		}
 	}
+	if r.Other {
+		r.Raw, r.Selectors = string(b), ruleSelectors(b)
+	}
 	return r, true
+}
+
+// ruleSelectors spells, as ip(8) reads them, what a rule selects beyond
+// its source, mark, table, priority and protocol, and a goto's target. An
+// attribute ip(8) has no word for is spelled "unknown-attribute-N", which
+// it refuses: a delete without it would take the first rule that has the
+// rest, a wanted one maybe.
+func ruleSelectors(b []byte) string {
+	var w []string
+	if ne.Uint32(b[8:])&unix.FIB_RULE_INVERT != 0 {
+		w = append(w, "not")
+	}
+	if b[3] != 0 {
+		w = append(w, fmt.Sprintf("tos %#x", b[3]))
+	}
+	for a := b[sizeofRuleHdr:]; ; {
+		typ, val, rest, ok := nextAttr(a)
+		if !ok {
+			break
+		}
+		a = rest
+		if s, ok := ruleSelector(typ, val, b[1]); ok && s != "" {
+			w = append(w, s)
+		} else if !ok {
+			w = append(w, fmt.Sprintf("unknown-attribute-%d", typ))
+		}
+	}
+	return strings.Join(w, " ")
+}
+
+// ruleSelector spells one attribute of a rule; "" for those spelled
+// elsewhere (source, mark, table, priority, protocol) or unset, and false
+// for one ip(8) has no word for.
+func ruleSelector(typ uint16, val []byte, dstLen uint8) (string, bool) {
+	u16 := func(i int) uint16 { return ne.Uint16(val[i:]) }
+	switch {
+	case typ == unix.FRA_DST:
+		if ip := addrOf(val); ip.IsValid() {
+			return "to " + netip.PrefixFrom(ip, int(dstLen)).String(), true
+		}
+	case typ == unix.FRA_IIFNAME:
+		return "iif " + plan.ShellQuote(cString(val)), true
+	case typ == unix.FRA_OIFNAME:
+		return "oif " + plan.ShellQuote(cString(val)), true
+	case typ == unix.FRA_GOTO && len(val) >= 4:
+		return fmt.Sprintf("goto %d", u32(val)), true
+	case typ == unix.FRA_FLOW && len(val) >= 4:
+		// ip(8)'s realms FROM/TO: FROM in the high half.
+		return fmt.Sprintf("realms %d/%d", u32(val)>>16, u32(val)&0xffff), true
+	case typ == unix.FRA_TUN_ID && len(val) >= 8:
+		return fmt.Sprintf("tun_id %d", binary.BigEndian.Uint64(val)), true
+	case typ == unix.FRA_SUPPRESS_PREFIXLEN && u32(val) != 0xffffffff:
+		return fmt.Sprintf("suppress_prefixlength %d", u32(val)), true
+	case typ == unix.FRA_SUPPRESS_IFGROUP && u32(val) != 0xffffffff:
+		return fmt.Sprintf("suppress_ifgroup %d", u32(val)), true
+	case typ == unix.FRA_L3MDEV && len(val) > 0 && val[0] != 0:
+		return "l3mdev", true
+	case typ == unix.FRA_UID_RANGE && len(val) >= 8:
+		return fmt.Sprintf("uidrange %d-%d", u32(val), u32(val[4:])), true
+	case typ == unix.FRA_IP_PROTO && len(val) > 0:
+		return fmt.Sprintf("ipproto %d", val[0]), true
+	case (typ == unix.FRA_SPORT_RANGE || typ == unix.FRA_DPORT_RANGE) && len(val) >= 4:
+		word := "sport "
+		if typ == unix.FRA_DPORT_RANGE {
+			word = "dport "
+		}
+		if u16(0) == u16(2) {
+			return fmt.Sprintf("%s%d", word, u16(0)), true
+		}
+		return fmt.Sprintf("%s%d-%d", word, u16(0), u16(2)), true
+	case (typ == fraSportMask || typ == fraDportMask) && len(val) >= 2 && u16(0) == 0xffff:
+		return "", true // what a single port means
+	case typ == unix.FRA_SRC, typ == unix.FRA_FWMARK, typ == unix.FRA_FWMASK, typ == unix.FRA_TABLE,
+		typ == unix.FRA_PRIORITY, typ == unix.FRA_PROTOCOL, typ == unix.FRA_PAD,
+		typ == unix.FRA_SUPPRESS_PREFIXLEN, typ == unix.FRA_SUPPRESS_IFGROUP, typ == unix.FRA_L3MDEV:
+		return "", true
+	}
+	return "", false
 }
 
 // appendRuleMsg appends the request for a rule operation.
 func appendRuleMsg(b []byte, kind plan.OpKind, r *plan.Rule, seq uint32) ([]byte, error) {
 	if r.Other {
 		// A delete names a rule by the fields it carries and matches any
-		// value of the others: without the selectors this would hit
-		// another rule.
-		return b, fmt.Errorf("rule has selectors symroute cannot write")
+		// value of the others: it must name every selector, those this
+		// code cannot read too. The kernel listed them all: the rule goes
+		// back as it came, as `ip rule flush` sends it.
+		if kind != plan.RuleDel || len(r.Raw) < sizeofRuleHdr {
+			return b, fmt.Errorf("rule has selectors symroute cannot write")
+		}
+		start := len(b)
+		b = appendMsgHdr(b, unix.RTM_DELRULE, unix.NLM_F_REQUEST, seq)
+		b = append(b, r.Raw...)
+		return finishMsg(b, start), nil
 	}
 	srcLen := 0
 	if r.Src.IsValid() {

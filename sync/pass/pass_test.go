@@ -109,6 +109,16 @@ func randomWorld(rng *rand.Rand) world {
 		plan.Route{Family: 2, Table: 1040, Dst: pfx("10.99.0.0/16"), Type: plan.RouteBlackhole, Protocol: 4},
 		plan.Route{Family: 2, Table: 1002, Dst: pfx("10.66.0.0/16"), Type: 1, Protocol: 4, Gw: addr("10.0.0.1"), Link: 2},
 		plan.Route{Family: 2, Table: 1003, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("10.1.0.99"), Link: 3, Priority: 101})
+	// Rules of ours this version does not write (an older or newer one
+	// may leave them): an oif rule; em1's address with an oif; and a
+	// blackhole of em1's address, table and priority.
+	if rng.Intn(2) == 0 {
+		st.Rules = append(st.Rules,
+			plan.Rule{Family: 2, Priority: 32765, Table: 1003, Action: 1, Protocol: plan.Protocol, Other: true, Selectors: "oif em2", Raw: "oif em2"},
+			plan.Rule{Family: 2, Priority: 32765, Src: pfx("10.0.0.2/32"), Table: 1002, Action: 1, Protocol: plan.Protocol,
+				Other: true, Selectors: "oif em1", Raw: "from 10.0.0.2 oif em1"},
+			plan.Rule{Family: 2, Priority: 32765, Src: pfx("10.0.0.2/32"), Table: 1002, Action: 6, Protocol: plan.Protocol})
+	}
 	// Someone else's tables: one with a rule, one unexplained, one named.
 	foreignT := 1000 + uint32(2+rng.Intn(nLinks))
 	st.Rules = append(st.Rules, plan.Rule{Family: 2, Priority: 200, Src: pfx("10.123.0.0/16"), Table: foreignT, Action: 1})

@@ -127,9 +127,12 @@ func (f *CopyFinder) Find(r *Route) (int32, bool) {
 	return 0, false
 }
 
-// copiedBy reports whether c is r in every field but the table.
+// copiedBy reports whether c is r in every field but the table, the
+// facts read about them included: a Copy is deleted in r's form, and a
+// route read whole must not be deleted as one read without its down
+// nexthops (FlagHopsDropped), nor the other way round.
 func (r *Route) copiedBy(c *Route) bool {
-	return r.equalBut(c) && r.Linkdown == c.Linkdown && r.Unsupported == c.Unsupported
+	return r.equalBut(c) && r.Flags == c.Flags && r.Linkdown == c.Linkdown && r.Unsupported == c.Unsupported
 }
 
 // hash mixes the kernel's key of r, less the table (splitmix64's

@@ -27,12 +27,14 @@ func (r *Route) Key() RouteKey {
 func (r *Route) Equal(o *Route) bool { return r.Table == o.Table && r.equalBut(o) }
 
 // equalBut compares everything symroute copies but the table: a copy in
-// one table against its source in main, with no copy made.
+// one table against its source in main, with no copy made. FlagHopsDropped
+// is not copied: the kernel never holds it, so a copy written from a route
+// read with it reads back without it.
 func (r *Route) equalBut(o *Route) bool {
 	if r.Family != o.Family || r.Dst != o.Dst || r.Tos != o.Tos ||
 		r.Priority != o.Priority || r.Type != o.Type || r.Protocol != o.Protocol ||
 		r.Scope != o.Scope || r.Gw != o.Gw || r.Link != o.Link || r.Src != o.Src ||
-		r.Flags != o.Flags || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
+		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
 		return false
 	}
 	for i := range r.Nexthops {
@@ -74,32 +76,72 @@ func (k RouteKey) hash() hashKey {
 // pointer (netip.Prefix does), so a map hashes it as one block of memory
 // rather than field by field: a third of Diff's time at 4096 rules. Family
 // tells an IPv4 source from its IPv4-mapped form; srcBits is -1 for a rule
-// with no source.
+// with no source. The action and Other are in it so that a rule of ours
+// of another shape (an oif, a blackhole) is never taken for the wanted
+// rule of its source, priority and table.
 type RuleKey struct {
 	src                         [16]byte
 	priority, mark, mask, table uint32
 	srcBits                     int16
-	family                      uint8
+	family, action              uint8
+	other                       bool
 }
 
 // Key is the rule's RuleKey.
 func (r *Rule) Key() RuleKey {
 	return RuleKey{src: r.Src.Addr().As16(), srcBits: int16(r.Src.Bits()), family: r.Family,
-		priority: r.Priority, mark: r.Mark, mask: r.Mask, table: r.Table}
+		priority: r.Priority, mark: r.Mark, mask: r.Mask, table: r.Table, action: r.Action, other: r.Other}
 }
 
 // Diff returns the operations that make st equal to m, in apply order:
 // route adds and replaces (per table, link routes before gateway routes),
-// rule adds, then --follow-ingress's changes (forgets of values already
-// retired, the nftables table, forgets of values it retires, src_valid_mark
-// resets and sets), rule
-// deletes, route deletes (gateway routes first). Only rules m classifies as
-// ours or legacy, routes in tables m owns and symroute's own nftables table
-// are touched.
+// deletes of our rules with other selectors (see diffRules), rule adds,
+// then --follow-ingress's changes (forgets of values already retired, the
+// nftables table, forgets of values it retires, src_valid_mark resets and
+// sets), rule deletes, route deletes (gateway routes first). Only rules m
+// classifies as ours or legacy, routes in tables m owns and symroute's own
+// nftables table are touched.
 func Diff(st *State, m *Mirror) Plan {
 	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings, IngressErr: m.IngressErr}
 
-	// Routes, table by table.
+	tables, perTable := diffRoutes(st, m)
+	ruleAdds, otherDels, ruleDels := diffRules(st, m)
+
+	// The plan's list made at its size: grown by appends, a first pass of
+	// 1M routes would copy 32 MB of operations several times over.
+	before, after := m.diffIngress(st)
+	n := len(otherDels) + len(ruleAdds) + len(before) + len(after) + len(ruleDels)
+	for _, to := range perTable {
+		n += len(to.add[0]) + len(to.add[1]) + len(to.del[0]) + len(to.del[1])
+	}
+	p.Ops = make([]Op, 0, n)
+	for _, t := range tables {
+		p.Ops = append(p.Ops, perTable[t].add[0]...)
+		p.Ops = append(p.Ops, perTable[t].add[1]...)
+	}
+	p.Ops = append(p.Ops, otherDels...)
+	p.Ops = append(p.Ops, ruleAdds...)
+	// The fwmark rules are in place before the table marks anything, and
+	// go after it stopped.
+	p.Ops = append(p.Ops, before...)
+	p.Ops = append(p.Ops, after...)
+	p.Ops = append(p.Ops, ruleDels...)
+	for _, t := range tables {
+		p.Ops = append(p.Ops, perTable[t].del[1]...)
+		p.Ops = append(p.Ops, perTable[t].del[0]...)
+	}
+	return p
+}
+
+// tableOps are one table's route operations: [0] link routes, [1] gateway
+// routes.
+type tableOps struct {
+	add, del [2][]Op
+}
+
+// diffRoutes diffs the routes of every table m owns, table by table: the
+// tables with work, in order, and their operations.
+func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 	// Grouped by table; the kernel dumps a table's routes together and
 	// want holds runs of one table, so the last table's slice is kept at
 	// hand rather than hashed for every route.
@@ -122,9 +164,6 @@ func Diff(st *State, m *Mirror) Plan {
 			return *p
 		}
 		return nil
-	}
-	type tableOps struct {
-		add, del [2][]Op // [0] link routes, [1] gateway routes
 	}
 	perTable := map[uint32]*tableOps{}
 	d := differ{st: st, m: m}
@@ -153,55 +192,45 @@ func Diff(st *State, m *Mirror) Plan {
 		tables = append(tables, t)
 	}
 	sort.Slice(tables, func(i, j int) bool { return tables[i] < tables[j] })
+	return tables, perTable
+}
 
-	// Rules.
+// diffRules pairs the rules of ours in st with m's: the wanted rules to
+// add, and the deletes of ours and legacy rules that are not wanted, those
+// with other selectors apart. They go before the adds, though they break
+// nothing wanted: the kernel compares a destination, a tos or realms only
+// when the rule added has them, and `not` never, so while `from A to
+// 10.0.0.0/8 lookup T` is there it refuses `from A lookup T` as existing
+// (EEXIST, which counts as done: the pass would end without the rule).
+func diffRules(st *State, m *Mirror) (adds, otherDels, dels []Op) {
 	wantRule := make(map[RuleKey]int, len(m.Rules))
 	for i := range m.Rules {
 		wantRule[m.Rules[i].Key()] = i
 	}
-	ruleMatched := make([]bool, len(m.Rules))
-	var ruleDels []Op
+	matched := make([]bool, len(m.Rules))
 	for i := range st.Rules {
 		r := &st.Rules[i]
 		switch m.ruleClass[i] {
 		case ruleForeign:
 			continue
 		case ruleOurs:
-			if j, ok := wantRule[r.Key()]; ok && !ruleMatched[j] {
-				ruleMatched[j] = true
+			if j, ok := wantRule[r.Key()]; ok && !matched[j] {
+				matched[j] = true
 				continue
 			}
 		}
-		ruleDels = append(ruleDels, Op{Kind: RuleDel, Rule: r})
-	}
-
-	// The plan's list made at its size: grown by appends, a first pass of
-	// 1M routes would copy 32 MB of operations several times over.
-	before, after := m.diffIngress(st)
-	n := len(m.Rules) + len(before) + len(after) + len(ruleDels)
-	for _, to := range perTable {
-		n += len(to.add[0]) + len(to.add[1]) + len(to.del[0]) + len(to.del[1])
-	}
-	p.Ops = make([]Op, 0, n)
-	for _, t := range tables {
-		p.Ops = append(p.Ops, perTable[t].add[0]...)
-		p.Ops = append(p.Ops, perTable[t].add[1]...)
-	}
-	for i := range m.Rules {
-		if !ruleMatched[i] {
-			p.Ops = append(p.Ops, Op{Kind: RuleAdd, Rule: &m.Rules[i]})
+		if r.Other {
+			otherDels = append(otherDels, Op{Kind: RuleDel, Rule: r})
+		} else {
+			dels = append(dels, Op{Kind: RuleDel, Rule: r})
 		}
 	}
-	// The fwmark rules are in place before the table marks anything, and
-	// go after it stopped.
-	p.Ops = append(p.Ops, before...)
-	p.Ops = append(p.Ops, after...)
-	p.Ops = append(p.Ops, ruleDels...)
-	for _, t := range tables {
-		p.Ops = append(p.Ops, perTable[t].del[1]...)
-		p.Ops = append(p.Ops, perTable[t].del[0]...)
+	for i := range m.Rules {
+		if !matched[i] {
+			adds = append(adds, Op{Kind: RuleAdd, Rule: &m.Rules[i]})
+		}
 	}
-	return p
+	return adds, otherDels, dels
 }
 
 // group appends each index i < n to g[table] where of(i) keeps it.

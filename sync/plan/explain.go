@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Flow is what --explain asks about: a packet to Dst, from Src (zero: the
@@ -112,6 +113,10 @@ func (m *Mirror) ruleWhy(i int, o Options, byIndex map[int]*Link) string {
 	r := &m.st.Rules[i]
 	switch m.ruleClass[i] {
 	case ruleOurs:
+		if r.Other || r.Action != RuleActionLookup {
+			what := strings.TrimSpace(r.Selectors + " " + ruleActionWords[r.Action])
+			return fmt.Sprintf("symroute's protocol, but not a rule this version writes (%s): the next pass deletes it", Printable(what))
+		}
 		link := linkName(byIndex, int(r.Table-o.TableBase))
 		if r.HasMark() {
 			return fmt.Sprintf("symroute's, --follow-ingress: replies of connections that came in on %s", Printable(link))

@@ -110,6 +110,17 @@ func render(st *State, p Plan) []string {
 }
 
 func TestCompute(t *testing.T) {
+	// seedRemoval removes the seed host's mirror: rules, then routes.
+	seedRemoval := []string{
+		"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
+		"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
+		"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
+		"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
+		"ip -4 route del 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
+		"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+		"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
+		"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
+	}
 	seedPlan := []string{
 		"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 		"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
@@ -216,7 +227,7 @@ func TestCompute(t *testing.T) {
 			},
 			want: []string{
 				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 205",
-				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
+				"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
 			},
 		},
 		{
@@ -235,7 +246,7 @@ func TestCompute(t *testing.T) {
 				st.Routes[1].Linkdown = true
 				return st
 			},
-			want: []string{"ip -4 route del default table 1003 proto 16 scope 0 metric 106"},
+			want: []string{"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106"},
 		},
 		{
 			name: "set-route-metric on every copy",
@@ -305,8 +316,8 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002",
-				"ip -4 rule del priority 32764 from 192.168.0.2/32 table 1003",
+				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002",
+				"ip -4 rule del priority 32764 from 192.168.0.2/32 unicast table 1003",
 			},
 		},
 		{
@@ -335,10 +346,10 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route replace 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -348,10 +359,10 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route replace 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -364,11 +375,11 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 		{
@@ -387,7 +398,7 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 rule del priority 32765 from 10.7.0.2/32 table 1007 protocol 234",
+				"ip -4 rule del priority 32765 from 10.7.0.2/32 unicast table 1007 protocol 234",
 				"ip -4 route del blackhole 10.99.0.0/16 table 1007 proto 4 scope 0 metric 0",
 			},
 		},
@@ -395,7 +406,7 @@ func TestCompute(t *testing.T) {
 			name:  "table base raised: the old tables our rules looked up are cleared",
 			state: seedSynced,
 			opts:  func(o *Options) { o.TableBase = 2000 },
-			want: []string{
+			want: append([]string{
 				"ip -4 route add 10.0.0.0/16 dev em1 table 2002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add throw 192.168.0.0/24 table 2002 proto 234 scope 0 metric 0",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 2002 proto 16 scope 0 metric 105",
@@ -404,15 +415,7 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
-				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
-				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
-			},
+			}, seedRemoval...),
 		},
 		{
 			name: "lease router gives a table the default main lacks",
@@ -426,7 +429,7 @@ func TestCompute(t *testing.T) {
 			// the off-subnet router is not used (a warning says so).
 			want: []string{
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 			},
 			warnings: []string{"lease router 172.16.9.9 of link 3 is not on its subnets: not used"},
 		},
@@ -459,16 +462,7 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			opts: func(o *Options) { o.Flush = true },
-			want: []string{
-				"ip -4 rule del priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
-				"ip -4 rule del priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
-				"ip -4 route del default table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
-				"ip -4 route del 10.0.0.0/16 table 1002 proto 2 scope 253 metric 0",
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
-			},
+			want: seedRemoval,
 		},
 		{
 			name: "link names are quoted for sh",

@@ -12,6 +12,15 @@ var routeTypeNames = map[uint8]string{
 	RouteProhibit: "prohibit", RouteThrow: "throw", RouteNAT: "nat",
 }
 
+// ruleActionNop is FR_ACT_NOP: a rule that selects and does nothing.
+const ruleActionNop = 3
+
+// ruleActionWords are ip(8)'s words for the rule actions other than
+// lookup and goto.
+var ruleActionWords = map[uint8]string{
+	ruleActionNop: "nop", ruleActionBlackhole: "blackhole", ruleActionUnreachable: "unreachable", ruleActionProhibit: "prohibit",
+}
+
 // Deviceless reports route types that have no nexthop (IPv6 shows them on lo).
 func Deviceless(t uint8) bool {
 	return t == RouteBlackhole || t == RouteUnreachable || t == RouteProhibit || t == RouteThrow
@@ -143,12 +152,12 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 		b.WriteString(strconv.FormatUint(uint64(r.Tos), 16))
 	}
 	del := op.Kind == RouteDel
-	// An IPv6 delete naming a gateway removes only that nexthop of a
-	// multipath route; without one it removes the whole route. An IPv4
-	// delete names no nexthop (see the kernel adapter): it could miss.
-	if r.Nexthops == nil && !Deviceless(r.Type) && !(del && r.Family == FamilyV4) {
+	if !del && r.Nexthops == nil && !Deviceless(r.Type) {
 		rn.via(b, r.Family, r.Gw)
 		rn.dev(b, r.Link)
+	}
+	if del {
+		rn.hopIdentity(b, r)
 	}
 	b.WriteString(" table ")
 	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
@@ -160,19 +169,45 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 	}
 	b.WriteString(" metric ")
 	b.WriteString(strconv.FormatUint(uint64(r.Priority), 10))
-	if del {
+	if del && r.Family == FamilyV6 {
+		// IPv6 compares neither the source nor the metrics on a delete.
+		rn.nexthops(b, r, del)
 		return
 	}
 	if r.Src.IsValid() {
 		b.WriteString(" src ")
 		b.WriteString(r.Src.String())
 	}
-	if r.Flags&FlagOnlink != 0 {
+	if r.Flags&FlagOnlink != 0 && !del {
 		b.WriteString(" onlink")
 	}
 	if r.Metrics != "" {
 		b.WriteByte(' ')
-		b.WriteString(r.Metrics)
+		b.WriteString(metricsOf(r.Metrics, del))
+	}
+	rn.nexthops(b, r, del)
+}
+
+// hopIdentity writes the nexthop a delete names ahead of its table, as
+// the kernel adapter sends it (see Route.DeleteNamesNexthops).
+func (rn Renderer) hopIdentity(b *strings.Builder, r *Route) {
+	switch {
+	case !r.DeleteNamesNexthops() || r.Nexthops != nil:
+	case Deviceless(r.Type):
+		if r.Family == FamilyV6 {
+			rn.dev(b, LoopbackIndex)
+		}
+	default:
+		rn.via(b, r.Family, r.Gw)
+		rn.dev(b, r.Link)
+	}
+}
+
+// nexthops writes a multipath route's nexthops (a delete's only where it
+// names them).
+func (rn Renderer) nexthops(b *strings.Builder, r *Route, del bool) {
+	if del && !r.DeleteNamesNexthops() {
+		return
 	}
 	for _, nh := range r.Nexthops {
 		b.WriteString(" nexthop")
@@ -186,6 +221,22 @@ func (rn Renderer) route(b *strings.Builder, op Op) {
 			b.WriteString(" onlink")
 		}
 	}
+}
+
+// metricsOf is a route's metric text as a write names it, and as a delete
+// does: without locks, which a delete leaves out (see the kernel adapter).
+func metricsOf(text string, del bool) string {
+	if !del {
+		return text
+	}
+	ms, err := DecodeMetrics(text)
+	if err != nil {
+		return text
+	}
+	for i := range ms {
+		ms[i].Lock = false
+	}
+	return EncodeMetrics(ms)
 }
 
 func (rn Renderer) via(b *strings.Builder, fam uint8, gw interface {
@@ -239,8 +290,29 @@ func (rn Renderer) rule(b *strings.Builder, op Op) {
 		b.WriteString("/0x")
 		b.WriteString(strconv.FormatUint(uint64(r.Mask), 16))
 	}
-	b.WriteString(" table ")
-	b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	if r.Selectors != "" {
+		b.WriteByte(' ')
+		b.WriteString(r.Selectors)
+	}
+	// ip(8) sends no action with a delete unless told one, and the kernel
+	// then deletes the first rule that matches the rest, whatever its
+	// action (a blackhole of ours beside it, say): a delete names it, as
+	// the kernel adapter sends it, "unicast" being ip(8)'s word for a
+	// lookup. (goto is in Selectors, with its target.)
+	w := ruleActionWords[r.Action]
+	if w == "" && op.Kind == RuleDel && (r.Action == RuleActionLookup || r.Action == 0) {
+		w = "unicast"
+	}
+	if w != "" {
+		b.WriteByte(' ')
+		b.WriteString(w)
+	}
+	// Table 0 (a goto, an l3mdev rule) would match any table: left out,
+	// as ip(8) shows it.
+	if r.Table != 0 {
+		b.WriteString(" table ")
+		b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	}
 	if r.Protocol != 0 {
 		b.WriteString(" protocol ")
 		b.WriteString(strconv.Itoa(int(r.Protocol)))

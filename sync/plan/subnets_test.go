@@ -104,8 +104,8 @@ func TestComputeThrows(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 route del default table 1003 proto 16 scope 0 metric 106",
-				"ip -4 route del 192.168.0.0/24 table 1003 proto 2 scope 253 metric 0",
+				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
+				"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 			},
 		},
 	})

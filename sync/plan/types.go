@@ -40,6 +40,10 @@ const (
 	ScopeHost     = 254
 
 	FlagOnlink = 0x4 // RTNH_F_ONLINK
+	// FlagHopsDropped is symroute's own, never written: the snapshot
+	// dropped nexthops of the route that the kernel flags down, so what
+	// was read is not the kernel's whole nexthop list.
+	FlagHopsDropped = 0x80
 
 	RuleActionLookup = 1 // FR_ACT_TO_TBL
 )
@@ -81,7 +85,10 @@ type Addr struct {
 // Rule is one policy routing rule. Only what symroute needs to decide
 // ownership is kept: a source prefix and a firewall mark are the selectors
 // symroute's rules use; any other (iif, oif, tos, ports, uid range,
-// invert...) sets Other, which makes the rule certainly not ours.
+// invert...) sets Other, which makes the rule one symroute never wants. A
+// rule of symroute's protocol is ours whatever its selectors (a version
+// with more rule kinds may have left it), and one with Other is deleted as
+// the kernel listed it: Raw and Selectors say how.
 type Rule struct {
 	Family   uint8
 	Priority uint32
@@ -94,6 +101,18 @@ type Rule struct {
 	Action     uint8 // FR_ACT_*; RuleActionLookup for "lookup TABLE"
 	Protocol   uint8
 	Other      bool
+	// Raw is the rule as the kernel listed it (struct fib_rule_hdr and
+	// its attributes), set only with Other: a delete sends it back, as
+	// `ip rule flush` does, so that it names every selector, those this
+	// version cannot read included. A delete naming fewer would take the
+	// first rule that has them, which may be a wanted one.
+	Raw string
+	// Selectors spell, as ip(8) reads them, what Other stands for ("oif
+	// em2", "not", "ipproto 6 dport 80", "goto 32766"; link names quoted
+	// for sh): --dry-run prints the delete with them. A selector ip(8)
+	// has no word for is spelled "unknown-attribute-N", which ip(8)
+	// refuses: better no delete than one of another rule.
+	Selectors string
 }
 
 // HasMark reports whether r selects by firewall mark.
@@ -127,13 +146,30 @@ type Route struct {
 	Type     uint8
 	Protocol uint8
 	Scope    uint8
-	Flags    uint8 // FlagOnlink only
+	Flags    uint8 // FlagOnlink, FlagHopsDropped
 	// Linkdown: the kernel keeps the route but flags its device down; such
 	// a route cannot be added to another table until the link comes back.
 	Linkdown bool
 	// Unsupported names an attribute symroute does not copy; such routes
 	// are left out of the mirror.
 	Unsupported Unsupported
+}
+
+// LoopbackIndex is lo's ifindex in every network namespace: IPv6 holds
+// the routes with no device (blackhole, unreachable...) on it.
+const LoopbackIndex = 1
+
+// DeleteNamesNexthops reports whether a delete of r names its nexthops (a
+// plain route's gateway and device, a multipath route's list, lo for an
+// IPv6 route with no device), so that it takes r and not another route of
+// its key: the kernel deletes the first route of the key that matches what
+// the request names. Not when the snapshot dropped nexthops the kernel
+// flags down (IPv4 compares a named list, or a named gateway, from the
+// kernel's first nexthop on: it would never match), nor for a route
+// symroute does not read whole (a nexthop object's route never matches a
+// named nexthop).
+func (r *Route) DeleteNamesNexthops() bool {
+	return r.Flags&FlagHopsDropped == 0 && r.Unsupported == Supported
 }
 
 // Unsupported is why a route is not mirrored (0: it is).
