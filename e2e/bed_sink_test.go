@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -58,21 +59,14 @@ func udpSink(t *testing.T, n *ns, addr string) *sink {
 	}); err != nil {
 		t.Fatalf("UDP socket on %s in %s: %v", addr, n.Name, err)
 	}
-	s := &sink{from: map[netip.Addr]int{}}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			_, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			s.add(from.(*net.UDPAddr).AddrPort().Addr())
+	buf := make([]byte, 1500)
+	return newSink(t, c, func() (netip.Addr, error) {
+		_, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return netip.Addr{}, err
 		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
-	return s
+		return from.(*net.UDPAddr).AddrPort().Addr(), nil
+	})
 }
 
 // tcpSink counts the connections accepted on addr (host:port) in n until t
@@ -86,20 +80,32 @@ func tcpSink(t *testing.T, n *ns, addr string) *sink {
 	}); err != nil {
 		t.Fatalf("listen on %s in %s: %v", addr, n.Name, err)
 	}
+	return newSink(t, ln, func() (netip.Addr, error) {
+		c, err := ln.Accept()
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		c.Close()
+		return c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr(), nil
+	})
+}
+
+// newSink counts what next returns until it fails, which closing c makes it
+// do when t ends.
+func newSink(t *testing.T, c io.Closer, next func() (netip.Addr, error)) *sink {
 	s := &sink{from: map[netip.Addr]int{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			c, err := ln.Accept()
+			a, err := next()
 			if err != nil {
 				return
 			}
-			s.add(c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr())
-			c.Close()
+			s.add(a)
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+	t.Cleanup(func() { c.Close(); <-done })
 	return s
 }
 

@@ -43,28 +43,35 @@ var spoofModes = []struct {
 // on the same path reaches the same sinks.
 func TestSpoofedSourcesDropped(t *testing.T) {
 	t.Parallel()
+	eachSpoofMode(t, func(t *testing.T, it *ingressTopo, pass func(h *ns)) {
+		h := it.host
+		routers := map[string]*ns{"R1": it.r1, "R2": it.r2}
+		for _, s := range spoofers {
+			routers[s.router].ip("addr", "add", s.forged+"/32", "dev", "lo")
+		}
+		pass(h)
+		for _, dst := range []string{"10.0.0.2", "192.168.0.2", vip4} {
+			udp := udpSink(t, h, hostPort(dst, 9100))
+			tcp := tcpSink(t, h, hostPort(dst, 9101))
+			for _, s := range spoofers {
+				dst, s, r := dst, s, routers[s.router]
+				t.Run(s.router+" forging "+s.forged+" to "+dst, func(t *testing.T) {
+					t.Parallel()
+					assertSpoofDropped(t, r, s, dst, udp, tcp)
+				})
+			}
+		}
+	})
+}
+
+// eachSpoofMode runs fn on a fresh bed with strict rp_filter, once per
+// mode, in parallel.
+func eachSpoofMode(t *testing.T, fn func(t *testing.T, it *ingressTopo, pass func(h *ns))) {
 	for _, mode := range spoofModes {
 		mode := mode
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			it := newIngressTopo(t, 1)
-			h := it.host
-			routers := map[string]*ns{"R1": it.r1, "R2": it.r2}
-			for _, s := range spoofers {
-				routers[s.router].ip("addr", "add", s.forged+"/32", "dev", "lo")
-			}
-			mode.pass(h)
-			for _, dst := range []string{"10.0.0.2", "192.168.0.2", vip4} {
-				udp := udpSink(t, h, hostPort(dst, 9100))
-				tcp := tcpSink(t, h, hostPort(dst, 9101))
-				for _, s := range spoofers {
-					dst, s, r := dst, s, routers[s.router]
-					t.Run(s.router+" forging "+s.forged+" to "+dst, func(t *testing.T) {
-						t.Parallel()
-						assertSpoofDropped(t, r, s, dst, udp, tcp)
-					})
-				}
-			}
+			fn(t, newIngressTopo(t, 1), mode.pass)
 		})
 	}
 }
@@ -113,27 +120,22 @@ const portForward = `table ip forward {
 // em1.
 func TestPortForwardToAnotherLink(t *testing.T) {
 	t.Parallel()
-	for _, mode := range spoofModes {
-		mode := mode
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			it := newIngressTopo(t, 1)
-			h, r2 := it.host, it.r2
-			r2.ips(
-				"addr add "+inner+"/24 dev up0",
-				"rule add from "+inner+" lookup 77",
-				"route add default via 192.168.0.2 dev up0 table 77",
-			)
-			serveTCP(t, r2, "tcp4", hostPort(inner, 80))
-			h.nft(portForward)
-			mode.pass(h)
-			it.via("10.0.0.2", "R1")
-			if x := transfer(it.client.Name, "", "10.0.0.2:8081", transferSize, transferTimeout); x.err != nil {
-				t.Errorf("the forward of em1's port 8081 to %s: %v", inner, x.err)
-			}
-			if out := h.nftList("table", "ip", "forward"); !strings.Contains(out, "counter packets 0 bytes 0") {
-				t.Errorf("packets for %s left by em1, the uplink they came in on:\n%s", inner, out)
-			}
-		})
-	}
+	eachSpoofMode(t, func(t *testing.T, it *ingressTopo, pass func(h *ns)) {
+		h, r2 := it.host, it.r2
+		r2.ips(
+			"addr add "+inner+"/24 dev up0",
+			"rule add from "+inner+" lookup 77",
+			"route add default via 192.168.0.2 dev up0 table 77",
+		)
+		serveTCP(t, r2, "tcp4", hostPort(inner, 80))
+		h.nft(portForward)
+		pass(h)
+		it.via("10.0.0.2", "R1")
+		if x := transfer(it.client.Name, "", "10.0.0.2:8081", transferSize, transferTimeout); x.err != nil {
+			t.Errorf("the forward of em1's port 8081 to %s: %v", inner, x.err)
+		}
+		if out := h.nftList("table", "ip", "forward"); !strings.Contains(out, "counter packets 0 bytes 0") {
+			t.Errorf("packets for %s left by em1, the uplink they came in on:\n%s", inner, out)
+		}
+	})
 }
