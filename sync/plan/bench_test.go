@@ -80,7 +80,8 @@ func benchCompute(b *testing.B, st *State, wantOps int) {
 
 // manyLinks is a host with links managed links, each with addrs IPv4
 // addresses, its connected route and a default of its own metric, already
-// mirrored: delegated prefixes on cloud NICs, at scale.
+// mirrored (each table throwing the others' subnets): delegated prefixes
+// on cloud NICs, at scale.
 func manyLinks(links, addrs int) *State {
 	st := &State{Links: []Link{{Index: 1, Name: "lo", Loopback: true}}, Rules: defaultRules()}
 	for l := 0; l < links; l++ {
@@ -102,6 +103,16 @@ func manyLinks(links, addrs int) *State {
 			for _, t := range []uint32{TableMain, table} {
 				r.Table = t
 				st.Routes = append(st.Routes, r)
+			}
+		}
+	}
+	// Each table throws every other link's subnet: links*(links-1) throws.
+	for l := 0; l < links; l++ {
+		for o := 0; o < links; o++ {
+			if o != l {
+				net := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(o >> 8), byte(o), 0}), 24)
+				st.Routes = append(st.Routes, Route{Family: FamilyV4, Table: DefaultTableBase + uint32(2+l), Dst: net,
+					Type: RouteThrow, Protocol: Protocol})
 			}
 		}
 	}

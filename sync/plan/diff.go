@@ -157,8 +157,12 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 		}
 		return t, m.Owned[t]
 	}, have)
-	want := map[uint32]*[]int32{} // table -> indices into m.want
-	group(len(m.want), func(i int) (uint32, bool) { return m.want[i].table, true }, want)
+	// table -> indices into m.want: a table's throws first, as a snapshot
+	// holds them (they are no Copies, which come last), so that a table in
+	// sync is walked in step.
+	want := map[uint32]*[]int32{}
+	group(len(m.want), func(i int) (uint32, bool) { return m.want[i].table, m.want[i].src == srcProto }, want)
+	group(len(m.want), func(i int) (uint32, bool) { return m.want[i].table, m.want[i].src != srcProto }, want)
 	list := func(g map[uint32]*[]int32, t uint32) []int32 {
 		if p := g[t]; p != nil {
 			return *p
@@ -395,13 +399,13 @@ func (r *Route) sameKey(o *Route) bool {
 	return r.Dst == o.Dst && r.Priority == o.Priority && r.Tos == o.Tos && r.Family == o.Family
 }
 
-// op is an operation that writes w: a copy of a main route refers to it,
-// and names its table in Into.
+// op is an operation that writes w: a copy of a main route or of a
+// prototype refers to it, and names its table in Into.
 func (m *Mirror) op(kind OpKind, w wantRoute) Op {
-	if w.alt >= 0 {
+	if w.alt >= 0 && w.src != srcProto {
 		return Op{Kind: kind, Route: &m.alts[w.alt]}
 	}
-	return Op{Kind: kind, Route: &m.st.Routes[w.src], Into: w.table}
+	return Op{Kind: kind, Route: m.source(w), Into: w.table}
 }
 
 // ownRoute reports whether r goes through the link whose table it is in.

@@ -128,8 +128,8 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
-				"ip -4 route add 192.168.0.0/24 dev em2 table 1008 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add throw 10.0.0.0/16 table 1008 proto 234 scope 0 metric 0",
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1008 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1008 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1008 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x3000000/0xff000000 table 1008 protocol 234",

@@ -395,7 +395,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 		if r := &st.Routes[i]; r.Table == TableMain {
 			nMain++
 			if isSubnet(r, d.managed) {
-				sn.add(r, o)
+				sn.add(r)
 			}
 		}
 	}
@@ -505,7 +505,7 @@ func (m *Mirror) leaseDefaults(st *State, o Options, routed map[famLink]bool) {
 				kept = append(kept, w)
 			}
 		}
-		m.want = append(kept, wantRoute{src: -1, table: o.TableOf(lr.Link), alt: int32(len(m.alts) - 1)})
+		m.want = append(kept, wantRoute{src: srcNone, table: o.TableOf(lr.Link), alt: int32(len(m.alts) - 1)})
 	}
 }
 
@@ -520,7 +520,9 @@ func (m *Mirror) mainDefaultVia(st *State, link int) bool {
 }
 
 // wantRoute is one desired route: the main route st.Routes[src] copied into
-// table, or alts[alt] when alt >= 0 (src is then -1 for routes of no main
+// table, or alts[alt] when alt >= 0: copied into table when src is srcProto
+// (a throw, one prototype for every table that holds it), else whole (src
+// is then the main route it was made from, or srcNone for routes of no main
 // route, like a lease router's default).
 type wantRoute struct {
 	src   int32
@@ -528,22 +530,31 @@ type wantRoute struct {
 	alt   int32
 }
 
+const (
+	srcNone  = -1
+	srcProto = -2
+)
+
 // route returns w as a Route; tmp is scratch space for the common case.
 func (m *Mirror) route(w wantRoute, tmp *Route) *Route {
-	if w.alt >= 0 {
+	switch {
+	case w.src == srcProto:
+		*tmp = m.alts[w.alt]
+	case w.alt >= 0:
 		return &m.alts[w.alt]
+	default:
+		*tmp = m.st.Routes[w.src]
+		tmp.Linkdown = false
 	}
-	*tmp = m.st.Routes[w.src]
 	tmp.Table = w.table
-	tmp.Linkdown = false
 	return tmp
 }
 
 func (m *Mirror) key(w wantRoute) RouteKey {
-	if w.alt >= 0 {
+	if w.alt >= 0 && w.src != srcProto {
 		return m.alts[w.alt].Key()
 	}
-	k := m.st.Routes[w.src].Key()
+	k := m.source(w).Key()
 	k.Table = w.table
 	return k
 }

@@ -122,11 +122,11 @@ func TestCompute(t *testing.T) {
 		"ip -4 route del 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 	}
 	seedPlan := []string{
-		"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 		"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
+		"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 		"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
-		"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 		"ip -4 route add throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
+		"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 		"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 		"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 		"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
@@ -143,11 +143,11 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
-				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
@@ -272,8 +272,8 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 			},
@@ -287,8 +287,8 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
+				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 			},
@@ -407,11 +407,11 @@ func TestCompute(t *testing.T) {
 			state: seedSynced,
 			opts:  func(o *Options) { o.TableBase = 2000 },
 			want: append([]string{
-				"ip -4 route add 10.0.0.0/16 dev em1 table 2002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add throw 192.168.0.0/24 table 2002 proto 234 scope 0 metric 0",
+				"ip -4 route add 10.0.0.0/16 dev em1 table 2002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 2002 proto 16 scope 0 metric 105",
-				"ip -4 route add 192.168.0.0/24 dev em2 table 2003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add throw 10.0.0.0/16 table 2003 proto 234 scope 0 metric 0",
+				"ip -4 route add 192.168.0.0/24 dev em2 table 2003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",

@@ -1,6 +1,9 @@
 package plan
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+)
 
 // Never weaker than plain Linux. A table of symroute's routes everything by
 // its link: looked up for a reply from the link's address, for the
@@ -39,17 +42,9 @@ type subnets struct {
 	// family: a route of another length is none of them, at the cost of
 	// a shift (Desire sees every route of main).
 	lengths [2][3]uint64
-	// here are the (table, prefix) of each link's own subnets: no throw
-	// of that prefix goes into the link's table.
-	here map[tablePrefix]bool
 	// taken are the table keys of wanted routes whose destination is a
 	// subnet's: a throw of that key would be a second route of one key.
 	taken map[hashKey]bool
-}
-
-type tablePrefix struct {
-	table uint32
-	dst   netip.Prefix
 }
 
 // isSubnet reports whether a main route is a connected subnet of a managed
@@ -60,14 +55,10 @@ func isSubnet(r *Route, managed map[int]bool) bool {
 		r.Unsupported == Supported && !(r.Family == FamilyV6 && linkLocalV6.Overlaps(r.Dst)) && managed[r.Link]
 }
 
-func (s *subnets) add(r *Route, o Options) {
+func (s *subnets) add(r *Route) {
 	s.list = append(s.list, subnet{dst: r.Dst, priority: r.Priority, link: r.Link, family: r.Family, tos: r.Tos})
 	b := r.Dst.Bits()
 	s.lengths[famIndex(r.Family)][b/64] |= 1 << (b % 64)
-	if s.here == nil {
-		s.here = map[tablePrefix]bool{}
-	}
-	s.here[tablePrefix{o.TableOf(r.Link), r.Dst}] = true
 }
 
 // want notes a route a table wants; r's own table is ignored, the table is
@@ -90,36 +81,62 @@ func (s *subnets) want(r *Route, table uint32) {
 	}
 }
 
+// throwProto is one throw, the same in every table that holds it, as a
+// prototype in alts that each table's want copies (as a main route is
+// copied): N links' tables hold N(N-1) throws, and each costs a want.
+type throwProto struct {
+	alt int32
+	// here are the links with the prefix connected, whose tables never
+	// throw it.
+	here []int
+}
+
 // throws wants, in the table of each routed link (links, by family index,
 // ascending), a throw of every other managed link's connected subnets.
 func (m *Mirror) throws(s *subnets, o Options, links [2][]int) {
 	if len(s.list) == 0 {
 		return
 	}
-	done := map[hashKey]bool{}
-	for fi, fam := range [2]uint8{FamilyV4, FamilyV6} {
+	var protos [2][]throwProto
+	index := map[hashKey]int{}       // prototype by its key, table 0
+	here := map[netip.Prefix][]int{} // links by connected prefix
+	for _, sn := range s.list {
+		here[sn.dst] = append(here[sn.dst], sn.link)
+	}
+	for _, sn := range s.list {
+		r := Route{Family: sn.family, Dst: sn.dst, Tos: sn.tos, Priority: sn.priority,
+			Type: RouteThrow, Protocol: Protocol, Scope: ScopeUniverse}
+		k := r.Key().hash()
+		if _, dup := index[k]; dup {
+			continue
+		}
+		fi := famIndex(sn.family)
+		index[k] = len(protos[fi])
+		m.alts = append(m.alts, r)
+		protos[fi] = append(protos[fi], throwProto{alt: int32(len(m.alts) - 1), here: here[sn.dst]})
+	}
+	m.want = slices.Grow(m.want, len(links[0])*len(protos[0])+len(links[1])*len(protos[1]))
+	for fi := range protos {
 		for _, link := range links[fi] {
-			m.throwsInto(s, o, fam, link, done)
+			m.throwsInto(s, o.TableOf(link), link, protos[fi])
 		}
 	}
 }
 
 // throwsInto wants the throws of one link's table in one family.
-func (m *Mirror) throwsInto(s *subnets, o Options, fam uint8, link int, done map[hashKey]bool) {
-	t := o.TableOf(link)
-	for _, sn := range s.list {
-		if sn.family != fam || sn.link == link || s.here[tablePrefix{t, sn.dst}] {
+func (m *Mirror) throwsInto(s *subnets, t uint32, link int, protos []throwProto) {
+	for _, p := range protos {
+		if slices.Contains(p.here, link) {
 			continue
 		}
-		r := Route{Family: sn.family, Table: t, Dst: sn.dst, Tos: sn.tos, Priority: sn.priority,
-			Type: RouteThrow, Protocol: Protocol, Scope: ScopeUniverse}
-		k := r.Key().hash()
-		if s.taken[k] || done[k] {
-			continue
+		if s.taken != nil {
+			k := m.alts[p.alt].Key()
+			k.Table = t
+			if s.taken[k.hash()] {
+				continue
+			}
 		}
-		done[k] = true
-		m.alts = append(m.alts, r)
-		m.want = append(m.want, wantRoute{src: -1, table: t, alt: int32(len(m.alts) - 1)})
+		m.want = append(m.want, wantRoute{src: srcProto, table: t, alt: p.alt})
 	}
 }
 
@@ -131,9 +148,9 @@ func (r *Route) IsThrow() bool { return r.Type == RouteThrow && r.Protocol == Pr
 // dst, the longest if several do, and the link whose subnet it is.
 func (m *Mirror) ThrowOf(t uint32, dst netip.Addr) (*Route, int, bool) {
 	var best *Route
-	for i := range m.alts {
-		r := &m.alts[i]
-		if r.Table == t && r.IsThrow() && r.Dst.Contains(dst) && (best == nil || r.Dst.Bits() > best.Dst.Bits()) {
+	for _, w := range m.want {
+		if r := &m.alts[max(w.alt, 0)]; w.src == srcProto && w.table == t && r.Dst.Contains(dst) &&
+			(best == nil || r.Dst.Bits() > best.Dst.Bits()) {
 			best = r
 		}
 	}

@@ -46,10 +46,10 @@ func TestComputeThrows(t *testing.T) {
 				return st
 			},
 			want: []string{
-				"ip -6 route add 2001:db8:1::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
 				"ip -6 route add throw 2001:db8:2::/64 table 1002 proto 234 scope 0 metric 256",
-				"ip -6 route add 2001:db8:2::/64 dev em2 table 1003 proto 2 scope 0 metric 256",
+				"ip -6 route add 2001:db8:1::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
 				"ip -6 route add throw 2001:db8:1::/64 table 1003 proto 234 scope 0 metric 256",
+				"ip -6 route add 2001:db8:2::/64 dev em2 table 1003 proto 2 scope 0 metric 256",
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
 				"ip -6 rule add priority 32765 from 2001:db8:2::2/128 table 1003 protocol 234",
 			},
