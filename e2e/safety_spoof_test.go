@@ -10,6 +10,7 @@ package e2e
 // uplink's subnet on its loopback and reaches HOST through its own uplink.
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ type spoofer struct {
 var spoofers = []spoofer{
 	{"R1", "192.168.0.50", "10.0.0.1"}, // on em1, forging em2's subnet
 	{"R2", "10.0.0.50", "192.168.0.1"}, // on em2, forging em1's subnet
+	// On em1, forging the subnet of docker0, which symroute does not
+	// manage and whose carrier is down (its one container's link is).
+	{"R1", "172.17.0.5", "10.0.0.1"},
 }
 
 // spoofModes are the host as plain Linux (no pass: what symroute must not
@@ -49,6 +53,13 @@ func TestSpoofedSourcesDropped(t *testing.T) {
 		for _, s := range spoofers {
 			routers[s.router].ip("addr", "add", s.forged+"/32", "dev", "lo")
 		}
+		it.ctr.ip("link", "set", "eth0", "down")
+		eventually(t, "docker0's route flagged linkdown in main", func() error {
+			if main := h.routes("4", "main"); !contains(main, bridgeRoute4+" linkdown") {
+				return fmt.Errorf("main is %q", main)
+			}
+			return nil
+		})
 		pass(h)
 		for _, dst := range []string{"10.0.0.2", "192.168.0.2", vip4} {
 			udp := udpSink(t, h, hostPort(dst, 9100))

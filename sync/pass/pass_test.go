@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"syscall"
 	"testing"
@@ -300,18 +301,48 @@ func oracle(w world, o plan.Options) oracleResult {
 // default, an IPv6 link-local one, or one whose prefix main also has with
 // no gateway through link; none of a key a copy in t has.
 func oracleThrows(st plan.State, link int, t uint32, fams map[uint8]bool, isManaged func(int) bool, taken map[plan.RouteKey]bool, rn plan.Renderer) []string {
-	subnet := func(r plan.Route) bool {
-		return r.Table == 254 && !r.Gw.IsValid() && r.Nexthops == nil && r.Link != 0 && r.Type == 1 && r.Dst.Bits() > 0 &&
-			r.Unsupported == plan.Supported && !pfx("fe80::/10").Overlaps(r.Dst) && isManaged(r.Link)
+	exists := map[int]bool{}
+	for _, l := range st.Links {
+		exists[l.Index] = true
+	}
+	subnet := func(r plan.Route) bool { // a connected subnet of managed links, or an unmanaged route down
+		if r.Table != 254 || r.Dst.Bits() == 0 || r.Unsupported != plan.Supported || pfx("fe80::/10").Overlaps(r.Dst) {
+			return false
+		}
+		hops := r.Nexthops
+		if hops == nil {
+			hops = []plan.Nexthop{{Link: r.Link, Gw: r.Gw}}
+		}
+		managed, unmanaged, gw := 0, 0, false
+		for _, nh := range hops {
+			switch {
+			case nh.Link != 0 && isManaged(nh.Link):
+				managed++
+			case nh.Link != 0 && exists[nh.Link]:
+				unmanaged++
+			}
+			gw = gw || nh.Gw.IsValid()
+		}
+		return (managed == len(hops) && !gw && r.Type == 1) || (unmanaged == len(hops) && r.Linkdown)
+	}
+	links := func(r plan.Route) []int {
+		if r.Nexthops == nil {
+			return []int{r.Link}
+		}
+		var out []int
+		for _, nh := range r.Nexthops {
+			out = append(out, nh.Link)
+		}
+		return out
 	}
 	var out []string
 	for _, r := range st.Routes {
-		if !fams[r.Family] || !subnet(r) || r.Link == link {
+		if !fams[r.Family] || !subnet(r) || slices.Contains(links(r), link) {
 			continue
 		}
 		here := false
 		for _, o := range st.Routes {
-			here = here || (subnet(o) && o.Link == link && o.Dst == r.Dst)
+			here = here || (subnet(o) && o.Dst == r.Dst && slices.Contains(links(o), link))
 		}
 		th := plan.Route{Family: r.Family, Table: t, Dst: r.Dst, Tos: r.Tos, Priority: r.Priority, Type: plan.RouteThrow, Protocol: plan.Protocol}
 		if !here && !taken[th.Key()] {

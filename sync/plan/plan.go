@@ -394,8 +394,8 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	for i := range st.Routes {
 		if r := &st.Routes[i]; r.Table == TableMain {
 			nMain++
-			if isSubnet(r, d.managed) {
-				sn.add(r)
+			if links := subnetLinks(r, d.managed); links != nil {
+				sn.add(r, links)
 			}
 		}
 	}

@@ -19,10 +19,13 @@ import (
 // already wants a route of the throw's key (two routes of main with one
 // key: the copy stays).
 //
-// A connected subnet is a main route with no gateway through a managed
-// link (the kernel's subnet routes, a peer's route, `ip route add PREFIX
-// dev LINK`), down or not: a throw does not depend on the link's carrier,
-// and main keeps such a route while the carrier is lost.
+// A connected subnet is a main route with no gateway through managed links
+// (the kernel's subnet routes, a peer's route, `ip route add PREFIX dev
+// LINK`, a multipath route of such nexthops), down or not: a throw does not
+// depend on the link's carrier, and main keeps such a route while the
+// carrier is lost. A route through links symroute does not manage is
+// copied into every table instead, but not while it is down (the kernel
+// refuses the copy): it is thrown in every table until it is up again.
 
 // subnet is a connected subnet of a managed link: the main route's key
 // and link.
@@ -42,43 +45,105 @@ type subnets struct {
 	// family: a route of another length is none of them, at the cost of
 	// a shift (Desire sees every route of main).
 	lengths [2][3]uint64
+	// byPrefix finds a listed prefix without a scan where the list is
+	// long (a /24 of a full table may be any of hundreds of /24 subnets).
+	byPrefix map[hashKey]struct{}
 	// taken are the table keys of wanted routes whose destination is a
 	// subnet's: a throw of that key would be a second route of one key.
 	taken map[hashKey]bool
 }
 
-// isSubnet reports whether a main route is a connected subnet of a managed
-// link. The gateway is looked at first: most routes of a full table have
-// one.
-func isSubnet(r *Route, managed map[int]bool) bool {
-	return !r.Gw.IsValid() && r.Nexthops == nil && r.Link != 0 && r.Type == RouteUnicast && r.Dst.Bits() > 0 &&
-		r.Unsupported == Supported && !(r.Family == FamilyV6 && linkLocalV6.Overlaps(r.Dst)) && managed[r.Link]
+// subnetLinks returns the links whose subnet a main route is (nil if it is
+// none): its link, or every nexthop's, when none has a gateway and all are
+// managed; or, when its links are all unmanaged and down (the route is not
+// copied then), those links. The gateway is looked at first: most routes
+// of a full table have one.
+func subnetLinks(r *Route, managed map[int]bool) []int {
+	if r.Dst.Bits() == 0 || r.Unsupported != Supported || (r.Family == FamilyV6 && linkLocalV6.Overlaps(r.Dst)) {
+		return nil
+	}
+	var links []int
+	if r.Nexthops == nil {
+		if r.Link == 0 || (r.Gw.IsValid() && !r.Linkdown) {
+			return nil
+		}
+		links = []int{r.Link}
+	} else {
+		if !r.Linkdown && r.Nexthops[0].Gw.IsValid() {
+			return nil // most multipath routes: no subnet, nothing to make
+		}
+		for _, nh := range r.Nexthops {
+			links = append(links, nh.Link)
+		}
+	}
+	mine, gw := 0, r.Gw.IsValid()
+	for i, l := range links {
+		if managed[l] {
+			mine++
+		}
+		gw = gw || (r.Nexthops != nil && r.Nexthops[i].Gw.IsValid())
+	}
+	switch {
+	case mine == len(links) && !gw && r.Type == RouteUnicast:
+		return links // connected on managed links
+	case mine == 0 && r.Linkdown:
+		for _, l := range links {
+			if _, exists := managed[l]; !exists {
+				return nil // gone since main was read: not copied anyway
+			}
+		}
+		return links // not copied while down: thrown everywhere
+	}
+	return nil
 }
 
-func (s *subnets) add(r *Route) {
-	s.list = append(s.list, subnet{dst: r.Dst, priority: r.Priority, link: r.Link, family: r.Family, tos: r.Tos})
+func (s *subnets) add(r *Route, links []int) {
+	for _, l := range links {
+		s.list = append(s.list, subnet{dst: r.Dst, priority: r.Priority, link: l, family: r.Family, tos: r.Tos})
+	}
 	b := r.Dst.Bits()
 	s.lengths[famIndex(r.Family)][b/64] |= 1 << (b % 64)
+}
+
+// prefixKey is a prefix as a map key with no pointer in it.
+func prefixKey(fam uint8, p netip.Prefix) hashKey {
+	return RouteKey{Family: fam, Dst: p}.hash()
 }
 
 // want notes a route a table wants; r's own table is ignored, the table is
 // given.
 func (s *subnets) want(r *Route, table uint32) {
 	b := r.Dst.Bits()
-	if s.lengths[famIndex(r.Family)][b/64]&(1<<(b%64)) == 0 {
+	if s.lengths[famIndex(r.Family)][b/64]&(1<<(b%64)) == 0 || !s.has(r.Family, r.Dst) {
 		return
 	}
-	for i := range s.list {
-		if sn := &s.list[i]; sn.dst == r.Dst && sn.family == r.Family {
-			if s.taken == nil {
-				s.taken = map[hashKey]bool{}
+	if s.taken == nil {
+		s.taken = map[hashKey]bool{}
+	}
+	k := r.Key()
+	k.Table = table
+	s.taken[k.hash()] = true
+}
+
+// has reports whether a subnet of family fam is the prefix p.
+func (s *subnets) has(fam uint8, p netip.Prefix) bool {
+	const scanned = 8 // a few are found faster by looking at each
+	if len(s.list) <= scanned {
+		for i := range s.list {
+			if sn := &s.list[i]; sn.dst == p && sn.family == fam {
+				return true
 			}
-			k := r.Key()
-			k.Table = table
-			s.taken[k.hash()] = true
-			return
+		}
+		return false
+	}
+	if s.byPrefix == nil {
+		s.byPrefix = make(map[hashKey]struct{}, len(s.list))
+		for i := range s.list {
+			s.byPrefix[prefixKey(s.list[i].family, s.list[i].dst)] = struct{}{}
 		}
 	}
+	_, ok := s.byPrefix[prefixKey(fam, p)]
+	return ok
 }
 
 // throwProto is one throw, the same in every table that holds it, as a

@@ -96,6 +96,51 @@ func TestComputeThrows(t *testing.T) {
 			},
 		},
 		{
+			name: "a multipath route with no gateway is a subnet of each of its links",
+			state: func() *State {
+				st := seedSynced()
+				st.Links = append(st.Links, Link{Index: 4, Name: "em3"})
+				st.Addrs = append(st.Addrs, Addr{Link: 4, Prefix: pfx("10.3.0.2/24")})
+				st.Routes = append(st.Routes, linkRoute(TableMain, "10.3.0.0/24", 4, "10.3.0.2"),
+					Route{Family: FamilyV4, Table: TableMain, Dst: pfx("10.5.0.0/24"), Type: RouteUnicast, Protocol: 3,
+						Nexthops: []Nexthop{{Link: 3, Weight: 1}, {Link: 4, Weight: 1}}})
+				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 32765, Src: pfx("10.3.0.2/32"), Table: 1004,
+					Action: RuleActionLookup, Protocol: Protocol})
+				return st
+			},
+			want: []string{
+				"ip -4 route add throw 10.3.0.0/24 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add throw 10.5.0.0/24 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add throw 10.3.0.0/24 table 1003 proto 234 scope 0 metric 0",
+				"ip -4 route add 10.5.0.0/24 dev em2 table 1003 proto 3 scope 0 metric 0",
+				"ip -4 route add throw 10.0.0.0/16 table 1004 proto 234 scope 0 metric 0",
+				"ip -4 route add throw 192.168.0.0/24 table 1004 proto 234 scope 0 metric 0",
+				"ip -4 route add 10.3.0.0/24 dev em3 table 1004 proto 2 scope 253 metric 0 src 10.3.0.2",
+				"ip -4 route add 10.5.0.0/24 dev em3 table 1004 proto 3 scope 0 metric 0",
+			},
+		},
+		{
+			name: "an unmanaged link's routes, not copied while it is down, are thrown in every table (not a default)",
+			state: func() *State {
+				st := seedSynced()
+				st.Links = append(st.Links, Link{Index: 4, Name: "docker0", Kind: "bridge"})
+				bridge := linkRoute(TableMain, "172.17.0.0/16", 4, "172.17.0.1")
+				bridge.Linkdown = true
+				behind := gwRoute(TableMain, "10.50.0.0/16", "172.17.0.5", 4, 0)
+				behind.Linkdown = true
+				def := gwRoute(TableMain, "0.0.0.0/0", "172.17.0.5", 4, 900)
+				def.Linkdown = true
+				st.Routes = append(st.Routes, bridge, behind, def)
+				return st
+			},
+			want: []string{
+				"ip -4 route add throw 172.17.0.0/16 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add throw 10.50.0.0/16 table 1002 proto 234 scope 0 metric 0",
+				"ip -4 route add throw 172.17.0.0/16 table 1003 proto 234 scope 0 metric 0",
+				"ip -4 route add throw 10.50.0.0/16 table 1003 proto 234 scope 0 metric 0",
+			},
+		},
+		{
 			name: "a subnet whose link lost its carrier is still thrown",
 			state: func() *State {
 				st := seedSynced()
