@@ -46,8 +46,11 @@ type subnets struct {
 	// a shift (Desire sees every route of main).
 	lengths [2][3]uint64
 	// byPrefix finds a listed prefix without a scan where the list is
-	// long (a /24 of a full table may be any of hundreds of /24 subnets).
+	// long (a /24 of a full table may be any of hundreds of /24 subnets),
+	// and seen, a bit per hash of a listed prefix, spares most routes the
+	// map.
 	byPrefix map[hashKey]struct{}
+	seen     [64]uint64
 	// taken are the table keys of wanted routes whose destination is a
 	// subnet's: a throw of that key would be a second route of one key.
 	taken map[hashKey]bool
@@ -139,12 +142,22 @@ func (s *subnets) has(fam uint8, p netip.Prefix) bool {
 	if s.byPrefix == nil {
 		s.byPrefix = make(map[hashKey]struct{}, len(s.list))
 		for i := range s.list {
-			s.byPrefix[prefixKey(s.list[i].family, s.list[i].dst)] = struct{}{}
+			k := prefixKey(s.list[i].family, s.list[i].dst)
+			s.byPrefix[k] = struct{}{}
+			b := k.bit()
+			s.seen[b/64] |= 1 << (b % 64)
 		}
 	}
-	_, ok := s.byPrefix[prefixKey(fam, p)]
+	k := prefixKey(fam, p)
+	if b := k.bit(); s.seen[b/64]&(1<<(b%64)) == 0 {
+		return false
+	}
+	_, ok := s.byPrefix[k]
 	return ok
 }
+
+// bit is one of 4096 bits for k, from a multiplicative hash of its address.
+func (k hashKey) bit() uint64 { return ((k.hi ^ k.lo) * 0x9e3779b97f4a7c15) >> 52 }
 
 // throwProto is one throw, the same in every table that holds it, as a
 // prototype in alts that each table's want copies (as a main route is
