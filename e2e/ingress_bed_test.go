@@ -188,7 +188,7 @@ var ingressCases = []ingressCase{
 func ingressRules(h *ns, v map[string]uint32) []string {
 	h.t.Helper()
 	t1, t2 := h.tables()
-	return plus(seedRules(t1, t2), fwmarkRule(v["em1"], t1), fwmarkRule(v["em2"], t2))
+	return sorted(plus(seedRules(t1, t2), plus(steerRules(v["em1"], "em1", t1), steerRules(v["em2"], "em2", t2)...)...))
 }
 
 // checkIngressTable reads `nft list table inet symroute`: the two base
@@ -283,6 +283,17 @@ func ingressValues(h *ns, links ...string) map[string]uint32 {
 // prints it.
 func fwmarkRule(value uint32, table string) string {
 	return fmt.Sprintf("32764: from all fwmark %#x/%#x lookup %s proto 234", value, ingressMask, table)
+}
+
+// forwardRule is the `ip rule` line that routes what link's value marks as
+// it comes in by main's routes other than a default.
+func forwardRule(value uint32, link string) string {
+	return fmt.Sprintf("32763: from all fwmark %#x/%#x iif %s lookup main suppress_prefixlength 0 proto 234", value, ingressMask, link)
+}
+
+// steerRules are a steered link's two rules.
+func steerRules(value uint32, link, table string) []string {
+	return []string{forwardRule(value, link), fwmarkRule(value, table)}
 }
 
 // exchange makes a TCP exchange from CLIENT to addr and returns HOST's

@@ -157,6 +157,8 @@ func TestIngressIPv6(t *testing.T) {
 	checkReadbacks(t, []readback{
 		{"ip -6 rule", rulesOf(h, "6"), []string{
 			"0: from all lookup local",
+			forwardRule(v["em1"], "em1"),
+			forwardRule(v["em2"], "em2"),
 			fwmarkRule(v["em1"], t1),
 			fwmarkRule(v["em2"], t2),
 			ruleLine("2001:db8:1::2", t1),

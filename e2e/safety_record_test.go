@@ -12,8 +12,8 @@ import (
 )
 
 // plantedRecord is table inet symroute as symroute writes it for no link,
-// with retired holding value.
-func plantedRecord(value string) string {
+// under mask, with retired holding value.
+func plantedRecord(mask, value string) string {
 	return `table inet symroute {
 	set src_valid_mark {
 		type iface_index
@@ -25,12 +25,12 @@ func plantedRecord(value string) string {
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
 		meta mark != 0x00000000 return
-		ct mark and 0xff000000 == 0x00000000 return
+		ct mark and ` + mask + ` == 0x00000000 return
 	}
 	chain output {
 		type route hook output priority mangle; policy accept;
 		meta mark != 0x00000000 return
-		ct mark and 0xff000000 == 0x00000000 return
+		ct mark and ` + mask + ` == 0x00000000 return
 	}
 }
 `
@@ -38,15 +38,22 @@ func plantedRecord(value string) string {
 
 func TestPlantedRecordForgetsNothing(t *testing.T) {
 	t.Parallel()
-	for _, value := range []string{"0x00000000", "0x00000080"} {
+	for _, rec := range []struct{ mask, value string }{
+		{"0xff000000", "0x00000000"}, // value 0
+		{"0xff000000", "0x00000080"}, // outside the mask
+		// Well formed, but under another mask than the option's: its
+		// bits are another program's (an AWS VPC CNI's 0x80), as the
+		// review of this issue planted it.
+		{"0x000000ff", "0x00000080"},
+	} {
 		for _, follow := range []bool{false, true} {
-			value, follow := value, follow
-			t.Run(fmt.Sprintf("retired %s, follow-ingress %v", value, follow), func(t *testing.T) {
+			rec, follow := rec, follow
+			t.Run(fmt.Sprintf("mask %s retired %s, follow-ingress %v", rec.mask, rec.value, follow), func(t *testing.T) {
 				t.Parallel()
 				requireRootWith(t, "", "nft", "conntrack")
 				h := newSeed(t, false).host
 				h.pass()
-				h.nft(plantedRecord(value))
+				h.nft(plantedRecord(rec.mask, rec.value))
 				// Another program's entries: unmarked, with a mark of its
 				// own, and with bits of the planted value.
 				for i, mark := range []uint32{0, 0x10, 0x80} {

@@ -248,6 +248,7 @@ func ruleDeletes(d, c *plan.Rule) bool {
 	}
 	return c.Family == d.Family && c.Priority == d.Priority && c.Src == d.Src &&
 		c.Table == d.Table && !c.Other && c.Action == action &&
+		(d.Iif == "" || c.Iif == d.Iif) && (d.Oif == "" || c.Oif == d.Oif) && (!d.SuppressDefault || c.SuppressDefault) &&
 		// The kernel matches a mark and a mask only when given.
 		(d.Mark == 0 || c.Mark == d.Mark) && (d.Mask == 0 || c.Mask == d.Mask) &&
 		(d.Protocol == 0 || c.Protocol == d.Protocol)

@@ -581,8 +581,10 @@ func TestRuleOther(t *testing.T) {
 	}
 	sort.Slice(got, func(i, j int) bool { return got[i].Priority < got[j].Priority })
 	want := []row{
-		{0, 255, 1, false}, {100, 1003, 1, true}, {101, 1004, 1, true}, {102, 1005, 1, false},
-		{103, 1006, 1, true}, {104, 1007, 1, true}, {105, 1008, 1, true}, {106, 1009, 1, true},
+		// iif and suppress_prefixlength 0 are selectors symroute writes:
+		// read as such, not as Other.
+		{0, 255, 1, false}, {100, 1003, 1, true}, {101, 1004, 1, false}, {102, 1005, 1, false},
+		{103, 1006, 1, true}, {104, 1007, 1, true}, {105, 1008, 1, false}, {106, 1009, 1, true},
 		{107, 1010, 1, true}, {108, 1011, 1, true}, {109, 0, 2, true},
 		{32766, 254, 1, false}, {32767, 253, 1, false},
 	}

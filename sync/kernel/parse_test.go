@@ -161,6 +161,8 @@ func TestParseRule(t *testing.T) {
 	marked.Mark, marked.Mask = 0x1000000, 0xff000000
 	markedOther := marked
 	markedOther.Other = true
+	iif, oif, suppress := plain, plain, plain // selectors symroute writes itself
+	iif.Iif, oif.Oif, suppress.SuppressDefault = "eth0", "$(x)", true
 	for _, tc := range []struct {
 		name string
 		msg  []byte
@@ -173,10 +175,13 @@ func TestParseRule(t *testing.T) {
 		{"fwmark", ruleMsg(0, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)), marked, ""},
 		{"not fwmark", ruleMsg(unix.FIB_RULE_INVERT, appendU32Attr(appendU32Attr(nil, unix.FRA_FWMARK, 0x1000000), unix.FRA_FWMASK, 0xff000000)),
 			markedOther, "not"},
-		{"iif", ruleMsg(0, appendAttr(nil, unix.FRA_IIFNAME, []byte("eth0\x00"))), other, "iif eth0"},
-		{"oif quoted", ruleMsg(0, appendAttr(nil, unix.FRA_OIFNAME, []byte("$(x)\x00"))), other, "oif '$(x)'"},
+		{"iif", ruleMsg(0, appendAttr(nil, unix.FRA_IIFNAME, []byte("eth0\x00"))), iif, ""},
+		{"oif", ruleMsg(0, appendAttr(nil, unix.FRA_OIFNAME, []byte("$(x)\x00"))), oif, ""},
 		{"invert", ruleMsg(unix.FIB_RULE_INVERT), other, "not"},
-		{"suppress_prefixlength 0", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 0)), other, "suppress_prefixlength 0"},
+		{"suppress_prefixlength 0", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 0)), suppress, ""},
+		{"suppress_prefixlength 8", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_PREFIXLEN, 8)), other, "suppress_prefixlength 8"},
+		{"oif and not", ruleMsg(unix.FIB_RULE_INVERT, appendAttr(nil, unix.FRA_OIFNAME, []byte("em2\x00"))),
+			func() plan.Rule { r := other; r.Oif = "em2"; return r }(), "not oif em2"},
 		{"suppress_ifgroup", ruleMsg(0, appendU32Attr(nil, unix.FRA_SUPPRESS_IFGROUP, 5)), other, "suppress_ifgroup 5"},
 		{"to", dstLen(8, ruleMsg(0, appendAddrAttr(nil, unix.FRA_DST, netip.MustParseAddr("10.0.0.0")))), other, "to 10.0.0.0/8"},
 		{"goto", ruleMsg(0, appendU32Attr(nil, unix.FRA_GOTO, 32766)), other, "goto 32766"},

@@ -59,8 +59,20 @@ func parseRule(b []byte) (plan.Rule, bool) {
 			if len(val) > 0 {
 				r.Protocol = val[0]
 			}
-		case unix.FRA_SUPPRESS_PREFIXLEN, unix.FRA_SUPPRESS_IFGROUP:
+		case unix.FRA_IIFNAME:
+			r.Iif = cString(val)
+		case unix.FRA_OIFNAME:
+			r.Oif = cString(val)
+		case unix.FRA_SUPPRESS_PREFIXLEN:
 			// Always dumped; all ones means unset.
+			switch u32(val) {
+			case 0:
+				r.SuppressDefault = true
+			case 0xffffffff:
+			default:
+				r.Other = true
+			}
+		case unix.FRA_SUPPRESS_IFGROUP:
 			if u32(val) != 0xffffffff {
 				r.Other = true
 			}
@@ -204,6 +216,22 @@ func appendRuleMsg(b []byte, kind plan.OpKind, r *plan.Rule, seq uint32) ([]byte
 	if r.HasMark() {
 		b = appendU32Attr(b, unix.FRA_FWMARK, r.Mark)
 		b = appendU32Attr(b, unix.FRA_FWMASK, r.Mask)
+	}
+	// A delete names them too: without, it takes the first rule of the
+	// rest whatever its links.
+	for _, n := range []struct {
+		typ  uint16
+		name string
+	}{{unix.FRA_IIFNAME, r.Iif}, {unix.FRA_OIFNAME, r.Oif}} {
+		if n.name != "" {
+			if len(n.name) > 15 {
+				return b[:start], fmt.Errorf("link name %q is longer than 15 bytes", n.name)
+			}
+			b = appendAttr(b, n.typ, append([]byte(n.name), 0))
+		}
+	}
+	if r.SuppressDefault {
+		b = appendU32Attr(b, unix.FRA_SUPPRESS_PREFIXLEN, 0)
 	}
 	if r.Protocol != 0 {
 		b = appendAttr(b, unix.FRA_PROTOCOL, []byte{r.Protocol})

@@ -80,17 +80,21 @@ func (k RouteKey) hash() hashKey {
 // of another shape (an oif, a blackhole) is never taken for the wanted
 // rule of its source, priority and table.
 type RuleKey struct {
-	src                         [16]byte
+	src, iif, oif               [16]byte // names: IFNAMSIZ
 	priority, mark, mask, table uint32
 	srcBits                     int16
 	family, action              uint8
-	other                       bool
+	other, suppress             bool
 }
 
 // Key is the rule's RuleKey.
 func (r *Rule) Key() RuleKey {
-	return RuleKey{src: r.Src.Addr().As16(), srcBits: int16(r.Src.Bits()), family: r.Family,
-		priority: r.Priority, mark: r.Mark, mask: r.Mask, table: r.Table, action: r.Action, other: r.Other}
+	k := RuleKey{src: r.Src.Addr().As16(), srcBits: int16(r.Src.Bits()), family: r.Family,
+		priority: r.Priority, mark: r.Mark, mask: r.Mask, table: r.Table, action: r.Action, other: r.Other,
+		suppress: r.SuppressDefault}
+	copy(k.iif[:], r.Iif)
+	copy(k.oif[:], r.Oif)
+	return k
 }
 
 // Diff returns the operations that make st equal to m, in apply order:
@@ -223,7 +227,10 @@ func diffRules(st *State, m *Mirror) (adds, otherDels, dels []Op) {
 				continue
 			}
 		}
-		if r.Other {
+		// A rule narrowed by links goes early too: a delete of a `not`
+		// rule, which cannot name its inversion, would take it instead
+		// while it is there (ip(8) replaying --dry-run).
+		if r.Other || r.narrowed() {
 			otherDels = append(otherDels, Op{Kind: RuleDel, Rule: r})
 		} else {
 			dels = append(dels, Op{Kind: RuleDel, Rule: r})

@@ -57,10 +57,12 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 	sort.SliceStable(order, func(a, b int) bool { return st.Rules[order[a]].Priority < st.Rules[order[b]].Priority })
 	for _, i := range order {
 		r := &st.Rules[i]
-		if r.Family != fam || !r.selects(f) || (r.Action != RuleActionLookup && !decides(r)) {
+		if r.Family != fam || !r.selects(f, byIndex) || (r.Action != RuleActionLookup && !decides(r)) {
 			continue
 		}
-		if r.Action == RuleActionLookup && r.Table == got.Table {
+		// A lookup of main that suppresses defaults took the flow only if
+		// main's route was no default.
+		if r.Action == RuleActionLookup && r.Table == got.Table && !(r.SuppressDefault && got.Dst.Bits() == 0) {
 			e.Rule = r
 			e.RuleWhy = m.ruleWhy(i, o, byIndex)
 			if r.Other {
@@ -70,7 +72,7 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 		}
 		// Every lookup starts in local; only the rules after it are news.
 		if !r.Other && r.Action == RuleActionLookup && r.Table != TableLocal {
-			why, throw := m.passedWhy(st, r.Table, f.Dst, byIndex)
+			why, throw := m.passedWhy(st, r, f.Dst, byIndex)
 			thrown = thrown || throw
 			e.Passed = append(e.Passed, fmt.Sprintf("rule '%s' (%s): %s, so the lookup went on",
 				RuleText(r), m.ruleWhy(i, o, byIndex), why))
@@ -92,7 +94,11 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 
 // passedWhy says why a lookup of table t went on past it for dst: one of
 // symroute's throws of another link's subnet (true), or no route.
-func (m *Mirror) passedWhy(st *State, t uint32, dst netip.Addr, byIndex map[int]*Link) (string, bool) {
+func (m *Mirror) passedWhy(st *State, r *Rule, dst netip.Addr, byIndex map[int]*Link) (string, bool) {
+	t := r.Table
+	if r.SuppressDefault {
+		return fmt.Sprintf("table %s routes %s by a default, which the rule passes over", tableName(st, t), dst), false
+	}
 	if th, link, ok := m.ThrowOf(t, dst); ok {
 		return fmt.Sprintf("table %s throws %s, a connected subnet of %s, to the rules after it (symroute's: as without symroute, never through another link)",
 			tableName(st, t), th.Dst, Printable(linkName(byIndex, link))), true
@@ -101,9 +107,13 @@ func (m *Mirror) passedWhy(st *State, t uint32, dst netip.Addr, byIndex map[int]
 }
 
 // selects reports whether r's selectors, as far as symroute reads them,
-// take f; a rule with others (iif, oif, ports...) is taken to.
-func (r *Rule) selects(f Flow) bool {
+// take f; a rule with others (ports, tos...) is taken to. A flow is bound
+// to no link (an oif rule does not take it), and Iif 0 comes from lo.
+func (r *Rule) selects(f Flow, byIndex map[int]*Link) bool {
 	if r.Src.IsValid() && (!f.Src.IsValid() || !r.Src.Contains(f.Src)) {
+		return false
+	}
+	if r.Oif != "" || (r.Iif != "" && (f.Iif == 0 && r.Iif != "lo" || f.Iif != 0 && linkName(byIndex, f.Iif) != r.Iif)) {
 		return false
 	}
 	return !r.HasMark() || f.Mark&r.Mask == r.Mark
@@ -116,6 +126,9 @@ func (m *Mirror) ruleWhy(i int, o Options, byIndex map[int]*Link) string {
 		if r.Other || r.Action != RuleActionLookup {
 			what := strings.TrimSpace(r.Selectors + " " + ruleActionWords[r.Action])
 			return fmt.Sprintf("symroute's protocol, but not a rule this version writes (%s): the next pass deletes it", Printable(what))
+		}
+		if r.SuppressDefault && r.Iif != "" {
+			return fmt.Sprintf("symroute's, --follow-ingress: what came in on %s and is forwarded takes main's route where it is no default", Printable(r.Iif))
 		}
 		link := linkName(byIndex, int(r.Table-o.TableBase))
 		if r.HasMark() {

@@ -388,8 +388,7 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 				want.Links = append(want.Links, IngressLink{Index: idx, Mark: v})
 				for _, fam := range []uint8{FamilyV4, FamilyV6} {
 					if routed[famLink{fam, idx}] {
-						m.Rules = append(m.Rules, Rule{Family: fam, Priority: o.IngressPriority(), Mark: v, Mask: o.IngressMask,
-							Table: o.TableOf(idx), Action: RuleActionLookup, Protocol: Protocol})
+						m.Rules = append(m.Rules, ingressRules(o, fam, v, idx, linkName(byIndex, idx))...)
 					}
 				}
 			}
@@ -417,19 +416,37 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 	}
 }
 
+// ingressRules are the rules of a steered link's value v in one family:
+// what it marks is routed by the link's table; but a packet that came in
+// on the link and is forwarded (DNAT'd onward, to a container or to a host
+// behind another link) first takes main's route where main has one other
+// than a default, so that the link's table, which routes everything else
+// by the link's default, never sends it back out of the link. Replies, and
+// reverse-path checks (whose lookups come from lo), keep the link's table.
+func ingressRules(o Options, fam uint8, v uint32, link int, name string) []Rule {
+	return []Rule{
+		{Family: fam, Priority: o.IngressPriority() - 1, Iif: name, Mark: v, Mask: o.IngressMask,
+			Table: TableMain, SuppressDefault: true, Action: RuleActionLookup, Protocol: Protocol},
+		{Family: fam, Priority: o.IngressPriority(), Mark: v, Mask: o.IngressMask,
+			Table: o.TableOf(link), Action: RuleActionLookup, Protocol: Protocol},
+	}
+}
+
 // keepValues keeps the value of every link of the record that keeps being
 // steered, and retires every other value of it (forgetAfter), and those it
 // holds as retired (forgetNow). A value the record gives twice (a hand
 // edit) stays with the first link only, and is not retired: its connections
-// cannot be told apart. A record that is not sane (Insane) retires nothing:
-// its values are kept where they can be, and nothing is forgotten on its
-// strength. used are the values not to hand out.
+// cannot be told apart. A record that is not sane (Insane), or of another
+// mask than the option's, retires nothing: its values are kept where they
+// can be, and nothing is forgotten on its strength (the bits of another
+// mask may be another program's: the reason to move ours). used are the
+// values not to hand out.
 func (ip *ingressPlan) keepValues(cur *Ingress, o Options, on bool, eligible map[int]bool) (value map[int]uint32, used map[uint32]bool) {
 	value, used = map[int]uint32{}, map[uint32]bool{}
 	if cur == nil {
 		return value, used
 	}
-	sane := cur.Insane() == ""
+	sane := cur.Insane() == "" && cur.Mask == o.IngressMask
 	kept := map[uint32]bool{}
 	ip.forgetBy = cur.Mask
 	for _, l := range cur.Links {

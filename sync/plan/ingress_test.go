@@ -18,10 +18,18 @@ func markRule(fam uint8, mark uint32, table uint32) Rule {
 		Action: RuleActionLookup, Protocol: Protocol}
 }
 
+// forwardRule is the rule that routes what a link's value marks as it
+// comes in by main's routes other than a default.
+func forwardRule(fam uint8, mark uint32, link string) Rule {
+	return Rule{Family: fam, Priority: DefaultPriority - 2, Iif: link, Mark: mark, Mask: DefaultIngressMask, Table: TableMain,
+		SuppressDefault: true, Action: RuleActionLookup, Protocol: Protocol}
+}
+
 // ingressSynced is the seed host after a pass with --follow-ingress.
 func ingressSynced() *State {
 	st := seedSynced()
-	st.Rules = append(st.Rules, markRule(FamilyV4, v1, 1002), markRule(FamilyV4, v2, 1003))
+	st.Rules = append(st.Rules, forwardRule(FamilyV4, v1, "em1"), markRule(FamilyV4, v1, 1002),
+		forwardRule(FamilyV4, v2, "em2"), markRule(FamilyV4, v2, 1003))
 	st.Ingress.Table = &Ingress{Mask: DefaultIngressMask,
 		Links: []IngressLink{{2, v1}, {3, v2}}, SrcValidMark: []int{2, 3}}
 	st.Links[1].SrcValidMark = true
@@ -52,9 +60,11 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
+				"ip -4 rule add priority 32763 fwmark 0x1000000/0xff000000 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x2000000/0xff000000 iif em2 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
-				write12,
+				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x02000000",
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=1'",
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=1'",
 			},
@@ -79,9 +89,11 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
+				"ip -4 rule add priority 32763 fwmark 0x1000000/0xff000000 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x2000000/0xff000000 iif em2 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x2000000/0xff000000 table 1003 protocol 234",
-				write12,
+				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x02000000",
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=1'",
 			},
 		},
@@ -99,6 +111,7 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
+				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000, retired 0x02000000",
 				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000",
@@ -131,7 +144,9 @@ func TestComputeIngress(t *testing.T) {
 				"ip -4 route add throw 10.0.0.0/16 table 1008 proto 234 scope 0 metric 0",
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1008 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1008 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1008 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x3000000/0xff000000 iif em2 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x3000000/0xff000000 table 1008 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x03000000, retired 0x02000000",
 				"conntrack -D -m 0x02000000/0xff000000 || :",
@@ -149,6 +164,8 @@ func TestComputeIngress(t *testing.T) {
 				return st
 			},
 			want: []string{
+				"ip -4 rule del priority 32763 fwmark 0x1000000/0xff000000 iif em1 unicast table 254 suppress_prefixlength 0 protocol 234",
+				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links none, retired 0x01000000 0x02000000",
 				"conntrack -D -m 0x01000000/0xff000000 || :",
 				"conntrack -D -m 0x02000000/0xff000000 || :",
@@ -163,6 +180,8 @@ func TestComputeIngress(t *testing.T) {
 			state: ingressSynced,
 			opts:  func(o *Options) { o.Flush = true },
 			want: []string{
+				"ip -4 rule del priority 32763 fwmark 0x1000000/0xff000000 iif em1 unicast table 254 suppress_prefixlength 0 protocol 234",
+				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links none, retired 0x01000000 0x02000000",
 				"conntrack -D -m 0x01000000/0xff000000 || :",
 				"conntrack -D -m 0x02000000/0xff000000 || :",
@@ -205,19 +224,34 @@ func TestComputeIngress(t *testing.T) {
 			},
 		},
 		{
-			name:  "a new mask retires every value",
+			// The old mask's bits may be another program's now (the reason
+			// to move): nothing is forgotten by them.
+			name:  "a new mask moves every value and forgets nothing",
 			state: ingressSynced,
 			opts:  func(o *Options) { o.FollowIngress, o.IngressMask = true, 0x00f00000 },
 			want: []string{
+				"ip -4 rule del priority 32763 fwmark 0x1000000/0xff000000 iif em1 unicast table 254 suppress_prefixlength 0 protocol 234",
+				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x100000/0xf00000 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x100000/0xf00000 table 1002 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x200000/0xf00000 iif em2 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x200000/0xf00000 table 1003 protocol 234",
-				"nft: write table inet symroute, mask 0x00f00000, links em1=0x00100000 em2=0x00200000, retired 0x01000000 0x02000000",
-				"conntrack -D -m 0x01000000/0xff000000 || :",
-				"conntrack -D -m 0x02000000/0xff000000 || :",
 				"nft: write table inet symroute, mask 0x00f00000, links em1=0x00100000 em2=0x00200000",
 				"ip -4 rule del priority 32764 fwmark 0x1000000/0xff000000 unicast table 1002 protocol 234",
 				"ip -4 rule del priority 32764 fwmark 0x2000000/0xff000000 unicast table 1003 protocol 234",
 			},
+		},
+		{
+			// As the review of issue 17 planted it: well formed, but the
+			// values are an AWS VPC CNI's (0x80) under a mask not ours.
+			name: "a record of another mask forgets nothing, option off",
+			state: func() *State {
+				st := seedSynced()
+				st.Ingress.Table = &Ingress{Mask: 0xff, Links: []IngressLink{{99, 0x80}}, Retired: []uint32{0x81}}
+				return st
+			},
+			opts: func(o *Options) {},
+			want: []string{"nft delete table inet symroute"},
 		},
 		{
 			name: "a table edited by hand is written anew",
@@ -248,6 +282,8 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: func(o *Options) {},
 			want: []string{
+				"ip -4 rule del priority 32763 fwmark 0x1000000/0xff000000 iif em1 unicast table 254 suppress_prefixlength 0 protocol 234",
+				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links none",
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=0'",
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=0'",
@@ -305,8 +341,11 @@ func TestComputeIngress(t *testing.T) {
 				"ip -4 rule add priority 32765 from 10.0.3.2/32 table 1003 protocol 234",
 				"ip -4 rule add priority 32765 from 10.0.4.2/32 table 1004 protocol 234",
 				"ip -4 rule add priority 32765 from 10.0.5.2/32 table 1005 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x1/0x3 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x1/0x3 table 1002 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x2/0x3 iif em2 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x2/0x3 table 1003 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x3/0x3 iif em3 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x3/0x3 table 1004 protocol 234",
 				"nft: write table inet symroute, mask 0x00000003, links em1=0x00000001 em2=0x00000002 em3=0x00000003",
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=1'",
@@ -329,7 +368,9 @@ func TestComputeIngress(t *testing.T) {
 			opts: follow,
 			want: []string{
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
+				"ip -4 rule add priority 32763 fwmark 0x1000000/0xff000000 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
+				"ip -6 rule add priority 32763 fwmark 0x1000000/0xff000000 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -6 rule add priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000",
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=1'",

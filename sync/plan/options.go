@@ -79,8 +79,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("ingress-mark-mask 0x%08x: must have at least two bits set (one value per link, 0 meaning none)", o.IngressMask)
 	}
 	// The fwmark rules go one priority ahead of the per-address rules.
-	if o.FollowIngress && o.Priority < 2 {
-		return fmt.Errorf("priority %d: follow-ingress puts its rules at priority-1, so it needs 2 or more", o.Priority)
+	if o.FollowIngress && o.Priority < 3 {
+		return fmt.Errorf("priority %d: follow-ingress puts its rules at priority-1 and priority-2, so it needs 3 or more", o.Priority)
 	}
 	for _, g := range append(append([]string(nil), o.Exclude...), o.Include...) {
 		if _, err := path.Match(g, ""); err != nil {

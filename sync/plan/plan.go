@@ -172,8 +172,11 @@ func isHostPrefix(p netip.Prefix) bool { return p.IsValid() && p.IsSingleIP() }
 // FromOnly is the shape of symroute's rules and the original symrouted's:
 // "from ADDR lookup TABLE" and nothing else.
 func (r *Rule) FromOnly() bool {
-	return !r.Other && !r.HasMark() && r.Action == RuleActionLookup && isHostPrefix(r.Src)
+	return !r.Other && !r.HasMark() && !r.narrowed() && r.Action == RuleActionLookup && isHostPrefix(r.Src)
 }
+
+// narrowed reports whether r selects by link or suppresses defaults.
+func (r *Rule) narrowed() bool { return r.Iif != "" || r.Oif != "" || r.SuppressDefault }
 
 // reservedTable reports tables no pass may ever write.
 func reservedTable(t uint32) bool { return t == 0 || (t >= 252 && t <= 255) }

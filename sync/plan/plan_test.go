@@ -558,7 +558,8 @@ func TestValidate(t *testing.T) {
 		{"mask of two scattered bits", with(func(o *Options) { o.IngressMask = 0x80000001 }), true},
 		{"priority 1 without follow-ingress", with(func(o *Options) { o.Priority = 1 }), true},
 		{"priority 1 with follow-ingress", with(func(o *Options) { o.Priority, o.FollowIngress = 1, true }), false},
-		{"priority 2 with follow-ingress", with(func(o *Options) { o.Priority, o.FollowIngress = 2, true }), true},
+		{"priority 2 with follow-ingress", with(func(o *Options) { o.Priority, o.FollowIngress = 2, true }), false},
+		{"priority 3 with follow-ingress", with(func(o *Options) { o.Priority, o.FollowIngress = 3, true }), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.o.Validate(); (err == nil) != tc.ok {

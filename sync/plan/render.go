@@ -290,6 +290,13 @@ func (rn Renderer) rule(b *strings.Builder, op Op) {
 		b.WriteString("/0x")
 		b.WriteString(strconv.FormatUint(uint64(r.Mask), 16))
 	}
+	// A rule of other selectors spells these in them.
+	if r.Iif != "" && !r.Other {
+		b.WriteString(" iif " + ShellQuote(r.Iif))
+	}
+	if r.Oif != "" && !r.Other {
+		b.WriteString(" oif " + ShellQuote(r.Oif))
+	}
 	if r.Selectors != "" {
 		b.WriteByte(' ')
 		b.WriteString(r.Selectors)
@@ -312,6 +319,9 @@ func (rn Renderer) rule(b *strings.Builder, op Op) {
 	if r.Table != 0 {
 		b.WriteString(" table ")
 		b.WriteString(strconv.FormatUint(uint64(r.Table), 10))
+	}
+	if r.SuppressDefault && !r.Other {
+		b.WriteString(" suppress_prefixlength 0")
 	}
 	if r.Protocol != 0 {
 		b.WriteString(" protocol ")

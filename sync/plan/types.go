@@ -100,7 +100,12 @@ type Rule struct {
 	Table      uint32
 	Action     uint8 // FR_ACT_*; RuleActionLookup for "lookup TABLE"
 	Protocol   uint8
-	Other      bool
+	// Iif and Oif are "iif NAME" and "oif NAME", "" if not given.
+	Iif, Oif string
+	// SuppressDefault is "suppress_prefixlength 0": a lookup's result is
+	// passed over when it is a default route (any other length is Other).
+	SuppressDefault bool
+	Other           bool
 	// Raw is the rule as the kernel listed it (struct fib_rule_hdr and
 	// its attributes), set only with Other: a delete sends it back, as
 	// `ip rule flush` does, so that it names every selector, those this

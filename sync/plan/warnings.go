@@ -185,7 +185,7 @@ func sysctlName(name string) string { return Printable(strings.ReplaceAll(name, 
 func (m *Mirror) warnRulesAhead(d *desirer) {
 	for i := range d.st.Rules {
 		r := &d.st.Rules[i]
-		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() || !decides(r) ||
+		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() || r.narrowed() || !decides(r) ||
 			(r.Action == RuleActionLookup && r.Table != TableMain) {
 			continue
 		}
@@ -232,6 +232,16 @@ func RuleText(r *Rule) string {
 			from = r.Src.Addr().String()
 		}
 	}
+	// As ip(8) lists them: selectors, then the action.
+	if r.HasMark() {
+		from += fmt.Sprintf(" fwmark %#x/%#x", r.Mark, r.Mask)
+	}
+	if r.Iif != "" {
+		from += " iif " + Printable(r.Iif)
+	}
+	if r.Oif != "" {
+		from += " oif " + Printable(r.Oif)
+	}
 	switch r.Action {
 	case ruleActionBlackhole:
 		return fmt.Sprintf("%d: from %s blackhole", r.Priority, from)
@@ -240,7 +250,11 @@ func RuleText(r *Rule) string {
 	case ruleActionProhibit:
 		return fmt.Sprintf("%d: from %s prohibit", r.Priority, from)
 	}
-	return fmt.Sprintf("%d: from %s lookup %s", r.Priority, from, tableWord(r.Table))
+	s := fmt.Sprintf("%d: from %s lookup %s", r.Priority, from, tableWord(r.Table))
+	if r.SuppressDefault {
+		s += " suppress_prefixlength 0"
+	}
+	return s
 }
 
 // tableWord is a table as ip(8) names it: main, local and default by name.
