@@ -91,13 +91,31 @@ func fieldAfter(line, key string) string {
 }
 
 // throwOf is the throw that link's table holds for main's route r (as ip
-// prints it) when r is another managed link's connected subnet: a plain
-// route with no gateway through it, down or not, not a default; "" if none.
+// prints it, normalized) when r is another managed link's connected subnet
+// (no gateway, through managed links, down or not: a multipath route's
+// every nexthop), or a route through links not managed, all down; "" if
+// none. Never a default.
 func throwOf(r, link string, managed func(dev string) bool) string {
 	f := strings.Fields(r)
-	dev := fieldAfter(r, "dev")
-	if len(f) == 0 || f[0] == "default" || strings.Contains(r, " nexthop ") || fieldAfter(r, "via") != "" ||
-		dev == "" || dev == link || !managed(dev) {
+	if len(f) == 0 || f[0] == "default" {
+		return ""
+	}
+	// A plain route is one nexthop; a multipath route's start with
+	// "nexthop".
+	hops := strings.Split(r, " nexthop ")
+	if len(hops) > 1 {
+		hops = hops[1:]
+	}
+	connected, down := true, true
+	for _, h := range hops {
+		dev := fieldAfter(h, "dev")
+		if dev == "" || dev == link {
+			return ""
+		}
+		connected = connected && managed(dev) && fieldAfter(h, "via") == ""
+		down = down && !managed(dev) && (strings.Contains(h+" ", " linkdown ") || strings.Contains(h+" ", " dead "))
+	}
+	if !connected && !down {
 		return ""
 	}
 	th := "throw " + f[0] + " proto 234"

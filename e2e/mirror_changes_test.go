@@ -130,10 +130,10 @@ func TestNoOpPassWritesNothing(t *testing.T) {
 	// measurement can fail.
 	h.ip("-4", "route", "flush", "table", t1)
 	got = m.during(func() { h.pass() })
-	want := []string{ // in apply order: link routes first
+	want := []string{ // in apply order: link routes first, the throws first of them
+		"throw 192.168.0.0/24 table " + t1 + " proto 234",
 		"10.0.0.0/16 dev em1 table " + t1 + " proto kernel scope link src 10.0.0.2",
 		"blackhole 10.99.0.0/16 table " + t1,
-		"throw 192.168.0.0/24 table " + t1 + " proto 234",
 		"default via 10.0.0.1 dev em1 table " + t1 + " metric 105",
 		"10.20.0.0/16 via 10.0.0.1 dev em1 table " + t1 + " metric 7 mtu 1400 advmss 1360",
 		"172.16.0.0/12 via 10.0.0.1 dev em1 table " + t1,

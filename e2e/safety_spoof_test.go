@@ -113,91 +113,65 @@ func assertSpoofDropped(t *testing.T, r *ns, s spoofer, dst string, udp, tcp *si
 	}
 }
 
-// inner is a host on em2's subnet behind HOST's port forward: R2 holds
-// 192.168.0.77 and answers from it by HOST, as a host whose default route
-// is HOST would.
-const inner = "192.168.0.77"
-
-// portForward is HOST's forward of em1's port 8081 to inner's port 80, and
-// a counter of what leaves em1 for inner (it must be nothing).
-const portForward = `table ip forward {
+// portForward is HOST's forward of em1's port 8081 to target's port 80, and
+// a counter of what leaves em1 for target (it must be nothing).
+func portForward(target string) string {
+	return `table ip forward {
 	chain pre {
 		type nat hook prerouting priority dstnat; policy accept;
-		iif "em1" tcp dport 8081 dnat to 192.168.0.77:80
+		iif "em1" tcp dport 8081 dnat to ` + target + `:80
 	}
 	chain post {
 		type filter hook postrouting priority filter; policy accept;
-		oif "em1" ip daddr 192.168.0.77 counter
+		oif "em1" ip daddr ` + target + ` counter
 	}
 }
 `
+}
 
-// A port forward from em1 to a host on em2's subnet carries 300 kB each way
-// with and without --follow-ingress, and nothing for that host leaves by
-// em1.
+// assertForward makes R2 the host target (holding it on dev, answering
+// from it by HOST), HOST's forward of em1's port 8081 to it, and a pass;
+// then 300 kB each way must pass through the forward, and nothing for the
+// target may leave by em1.
+func assertForward(t *testing.T, it *ingressTopo, pass func(h *ns), target, prefix, dev string) {
+	t.Helper()
+	h, r2 := it.host, it.r2
+	r2.ips(
+		"addr add "+target+prefix+" dev "+dev,
+		"rule add from "+target+" lookup 77",
+		"route add default via 192.168.0.2 dev up0 table 77",
+	)
+	serveTCP(t, r2, "tcp4", hostPort(target, 80))
+	h.nft(portForward(target))
+	pass(h)
+	it.via("10.0.0.2", "R1")
+	if x := transfer(it.client.Name, "", "10.0.0.2:8081", transferSize, transferTimeout); x.err != nil {
+		t.Errorf("the forward of em1's port 8081 to %s: %v", target, x.err)
+	}
+	if out := h.nftList("table", "ip", "forward"); !strings.Contains(out, "counter packets 0 bytes 0") {
+		t.Errorf("packets for %s left by em1, the uplink they came in on:\n%s", target, out)
+	}
+}
+
+// A port forward from em1 to a host on em2's subnet (R2 holds 192.168.0.77)
+// carries 300 kB each way with and without --follow-ingress, and nothing
+// for that host leaves by em1.
 func TestPortForwardToAnotherLink(t *testing.T) {
 	t.Parallel()
 	eachSpoofMode(t, func(t *testing.T, it *ingressTopo, pass func(h *ns)) {
-		h, r2 := it.host, it.r2
-		r2.ips(
-			"addr add "+inner+"/24 dev up0",
-			"rule add from "+inner+" lookup 77",
-			"route add default via 192.168.0.2 dev up0 table 77",
-		)
-		serveTCP(t, r2, "tcp4", hostPort(inner, 80))
-		h.nft(portForward)
-		pass(h)
-		it.via("10.0.0.2", "R1")
-		if x := transfer(it.client.Name, "", "10.0.0.2:8081", transferSize, transferTimeout); x.err != nil {
-			t.Errorf("the forward of em1's port 8081 to %s: %v", inner, x.err)
-		}
-		if out := h.nftList("table", "ip", "forward"); !strings.Contains(out, "counter packets 0 bytes 0") {
-			t.Errorf("packets for %s left by em1, the uplink they came in on:\n%s", inner, out)
-		}
+		assertForward(t, it, pass, "192.168.0.77", "/24", "up0")
 	})
 }
 
-// behind is a host behind em2's router R2 (on its loopback, answering by
-// HOST), and portForwardBehind HOST's forward of em1's port 8082 to it,
-// with a counter of what leaves em1 for it.
-const behind = "192.168.50.10"
-
-const portForwardBehind = `table ip forward {
-	chain pre {
-		type nat hook prerouting priority dstnat; policy accept;
-		iif "em1" tcp dport 8082 dnat to 192.168.50.10:80
-	}
-	chain post {
-		type filter hook postrouting priority filter; policy accept;
-		oif "em1" ip daddr 192.168.50.10 counter
-	}
-}
-`
-
-// A port forward from em1 to a host main reaches through em2's router
-// carries 300 kB each way with and without --follow-ingress, and nothing
-// for that host leaves by em1. HOST's rp_filter is loose: with the option,
-// the host's replies arrive on em2 with em1's mark, which a strict check
-// of em2 would look up in em1's table (README, "Replies by ingress link").
+// The same to a host main reaches through em2's router (R2 holds
+// 192.168.50.10 on its loopback). HOST's rp_filter is loose: with the
+// option, the host's replies arrive on em2 with em1's mark, which a strict
+// check of em2 would look up in em1's table (README, "Replies by ingress
+// link").
 func TestPortForwardBehindAnotherRouter(t *testing.T) {
 	t.Parallel()
 	eachMode(t, 2, func(t *testing.T, it *ingressTopo, pass func(h *ns)) {
-		h, r2 := it.host, it.r2
-		r2.ips(
-			"addr add "+behind+"/32 dev lo",
-			"rule add from "+behind+" lookup 77",
-			"route add default via 192.168.0.2 dev up0 table 77",
-		)
-		serveTCP(t, r2, "tcp4", hostPort(behind, 80))
-		h.ip("route", "add", "192.168.50.0/24", "via", "192.168.0.1", "dev", "em2")
-		h.nft(portForwardBehind)
-		pass(h)
-		it.via("10.0.0.2", "R1")
-		if x := transfer(it.client.Name, "", "10.0.0.2:8082", transferSize, transferTimeout); x.err != nil {
-			t.Errorf("the forward of em1's port 8082 to %s: %v", behind, x.err)
-		}
-		if out := h.nftList("table", "ip", "forward"); !strings.Contains(out, "counter packets 0 bytes 0") {
-			t.Errorf("packets for %s left by em1, the uplink they came in on:\n%s", behind, out)
-		}
+		it.host.ip("route", "add", "192.168.50.0/24", "via", "192.168.0.1", "dev", "em2")
+		assertForward(t, it, pass, "192.168.50.10", "/32", "lo")
 	})
 }
