@@ -101,10 +101,10 @@ func usagef(format string, a ...any) error {
 // optionKeys are the flags that are also config file keys, in the order
 // their errors are reported.
 var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file",
-	"follow-ingress", "ingress-mark-mask", "metrics-file"}
+	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway"}
 
 func isList(key string) bool {
-	return key == "exclude" || key == "include" || key == "set-route-metric"
+	return key == "exclude" || key == "include" || key == "set-route-metric" || key == "gateway"
 }
 
 func isOptionKey(key string) bool { return slices.Contains(optionKeys, key) }
@@ -159,6 +159,7 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.Lookup("follow-ingress").NoOptDefVal = "true"
 	fs.StringVar(f.scalars["ingress-mark-mask"], "ingress-mark-mask", "", "")
 	fs.StringVar(f.scalars["metrics-file"], "metrics-file", "", "")
+	fs.StringArrayVar(f.lists["gateway"], "gateway", nil, "")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
 	fs.BoolVarP(&f.help, "help", "h", false, "")
@@ -383,6 +384,7 @@ type optionSet struct {
 	metrics             []plan.Metric
 	followIngress       bool
 	ingressMask         uint32
+	gateways            []plan.Gateway
 }
 
 func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}} }
@@ -460,6 +462,15 @@ func (s *optionSet) set(key, value string) error {
 			return fmt.Errorf("%s %q: must be an absolute path", key, value)
 		}
 		s.lockFile = value
+	case "gateway":
+		if value == "" {
+			return nil // explicitly none
+		}
+		g, err := plan.ParseGateway(value)
+		if err != nil {
+			return err
+		}
+		s.gateways = append(s.gateways, g)
 	case "metrics-file":
 		switch {
 		case value == "":
@@ -506,6 +517,9 @@ func (s *optionSet) applyTo(c *Config) {
 	}
 	if s.given["ingress-mark-mask"] {
 		c.Options.IngressMask = s.ingressMask
+	}
+	if s.given["gateway"] {
+		c.Options.Gateways = s.gateways
 	}
 }
 

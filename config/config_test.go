@@ -114,6 +114,23 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) { c.Mode, c.Options.Flush, c.DryRun = ModeFlush, true, true },
 		},
 		{
+			name: "gateways in the file, in order; a flag's replace them",
+			args: []string{"--once"},
+			conf: "gateway = em2=192.168.0.1\ngateway = em2=fe80::1\ngateway = eth*=first-host\n",
+			want: func(c *Config) {
+				c.Options.Gateways = []plan.Gateway{{Links: "em2", Addr: netip.MustParseAddr("192.168.0.1")},
+					{Links: "em2", Addr: netip.MustParseAddr("fe80::1")}, {Links: "eth*", FirstHost: true}}
+			},
+		},
+		{
+			name: "a gateway flag replaces the file's",
+			args: []string{"--once", "--gateway", "em3=10.3.0.1"},
+			conf: "gateway = em2=192.168.0.1\n",
+			want: func(c *Config) {
+				c.Options.Gateways = []plan.Gateway{{Links: "em3", Addr: netip.MustParseAddr("10.3.0.1")}}
+			},
+		},
+		{
 			name: "flush with options",
 			args: []string{"--flush", "--table-base", "5000"},
 			want: func(c *Config) { c.Mode, c.Options.Flush, c.Options.TableBase = ModeFlush, true, 5000 },
@@ -525,6 +542,11 @@ func TestParseErrors(t *testing.T) {
 		{name: "follow-ingress junk", args: []string{"--once", "--follow-ingress=maybe"}, want: `--follow-ingress "maybe": want true or false`},
 		{name: "follow-ingress junk in the file", args: []string{"--once"}, conf: "follow-ingress = 2\n", want: `CONF:1: follow-ingress "2": want true or false`},
 		{name: "follow-ingress with priority 1", args: []string{"--once", "--follow-ingress", "--priority", "1"}, want: "--priority 1: follow-ingress puts its rules at priority-1 and priority-2, so it needs 3 or more"},
+		{name: "gateway without an address", args: []string{"--once", "--gateway", "em2"}, want: `--gateway "em2": want LINK=ADDR or GLOB=first-host`},
+		{name: "gateway with a prefix", args: []string{"--once", "--gateway", "em2=192.168.0.1/24"}, want: `--gateway "em2=192.168.0.1/24": "192.168.0.1/24" is neither an address nor first-host`},
+		{name: "gateway first-host misspelled", args: []string{"--once", "--gateway", "em*=firsthost"}, want: `--gateway "em*=firsthost": "firsthost" is neither an address nor first-host`},
+		{name: "gateway multicast, in the file", args: []string{"--once"}, conf: "gateway = em2=224.0.0.1\n", want: `CONF:1: gateway "em2=224.0.0.1": 224.0.0.1 is not a unicast address a route can go via`},
+		{name: "gateway with an empty link", args: []string{"--once", "--gateway", "=10.0.0.1"}, want: `--gateway "=10.0.0.1": want LINK=ADDR or GLOB=first-host`},
 		{name: "follow-ingress with priority 2", args: []string{"--once", "--follow-ingress", "--priority", "2"}, want: "--priority 2: follow-ingress puts its rules at priority-1 and priority-2, so it needs 3 or more"},
 		{name: "mask zero", args: []string{"--once", "--ingress-mark-mask", "0"}, want: "--ingress-mark-mask 0x00000000: must have at least two bits set (one value per link, 0 meaning none)"},
 		{name: "mask one bit", args: []string{"--once", "--ingress-mark-mask", "0x100"}, want: "--ingress-mark-mask 0x00000100: must have at least two bits set"},
@@ -556,7 +578,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "named group-writable", args: []string{"--once", "--config", "CONF"}, conf: "priority = 5\n", perm: 0o660, want: "config file CONF: mode 0660"},
 
 		// Config file: its lines.
-		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file)`},
+		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file, gateway)`},
 		{name: "flag as key", args: []string{"--once"}, conf: "once = true\n", want: `CONF:1: "once" is a command-line flag, not a config file key`},
 		{name: "config as key", args: []string{"--once"}, conf: "config = /x\n", want: `CONF:1: "config" is a command-line flag, not a config file key`},
 		{name: "dashed key", args: []string{"--once"}, conf: "--priority = 5\n", want: `CONF:1: unknown key "--priority"`},

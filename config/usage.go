@@ -41,6 +41,11 @@ Options (also keys of the config file, without the dashes: "priority = 32765"):
   --metrics-file PATH.prom    after --once (and each listener pass) and --check, write gauges
                               for node_exporter's textfile collector; none if PATH's
                               directory does not exist; --metrics-file= writes none
+  --gateway LINK=ADDR         where main has no default through LINK (a glob) in ADDR's
+                              family, its table gets one via ADDR; repeatable, the first that
+                              matches a link and family wins; before a DHCP lease's router
+  --gateway GLOB=first-host   the same via the first host of the link's IPv4 subnet (Azure);
+                              after the leases' and advertised routers
 
 Other flags:
   --config FILE               config file (default /etc/symroute/symroute.conf; a missing

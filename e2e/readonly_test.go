@@ -109,7 +109,7 @@ func TestCheckWithoutRootReadsLeases(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("hook pass: %s", res)
 	}
-	if got := h.routes("4", h.table("em2")); !containsPrefix(got, "default via 192.168.0.1 dev em2 proto dhcp") {
+	if got := h.routes("4", h.table("em2")); !containsPrefix(got, "default via 192.168.0.1 dev em2 proto 234") {
 		t.Fatalf("em2's table has no default from the lease record: %q", got)
 	}
 	nobodyCheck := func() result {

@@ -109,7 +109,7 @@ func readLeases(st *plan.State, dir string) error {
 	}
 	for _, r := range recs {
 		if idx, ok := byName[r.Iface]; ok {
-			st.LeaseRouters = append(st.LeaseRouters, plan.LeaseRouter{Link: idx, Gw: r.Router})
+			st.Routers = append(st.Routers, plan.Router{Link: idx, Gw: r.Router, Source: plan.RouterLease, Stack: "dhclient"})
 		}
 	}
 	return nil

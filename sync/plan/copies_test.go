@@ -185,7 +185,7 @@ func applied(st *State, p Plan, keep func(*Route) bool) *State {
 			all[r.Key()] = r
 		}
 	}
-	after := &State{Links: st.Links, Addrs: st.Addrs, Rules: st.Rules, LeaseRouters: st.LeaseRouters}
+	after := &State{Links: st.Links, Addrs: st.Addrs, Rules: st.Rules, Routers: st.Routers}
 	for _, op := range p.Ops {
 		if op.Kind == RuleAdd {
 			after.Rules = append(after.Rules, *op.Rule)
@@ -225,7 +225,7 @@ func TestLeaseDefaultBeatsACopyOfOneKey(t *testing.T) {
 	}
 	// Main's default first, in dump order, as the kernel lists it.
 	st.Routes = append([]Route{{Family: FamilyV4, Table: TableMain, Dst: pfx("0.0.0.0/0"), Type: RouteUnicast, Protocol: 4, Scope: ScopeLink, Link: 9}}, routes...)
-	st.LeaseRouters = []LeaseRouter{{Link: 2, Gw: ip("10.0.0.1")}}
+	st.Routers = []Router{{Link: 2, Gw: ip("10.0.0.1"), Source: RouterLease}}
 	o := DefaultOptions()
 	o.Exclude = []string{"wg*"}
 	for pass := 1; pass <= 3; pass++ {

@@ -178,8 +178,13 @@ func (m *Mirror) routeWhy(st *State, o Options, r *Route, byIndex map[int]*Link)
 		switch {
 		case w.src >= 0:
 			return "copied from main"
-		case r.Protocol == protoDHCP:
-			return "symroute's default via the router of " + Printable(linkName(byIndex, r.Link)) + "'s DHCP lease (main has none)"
+		case r.Dst.Bits() == 0:
+			if from, ok := m.wayOuts[famLink{r.Family, r.Link}]; ok {
+				return fmt.Sprintf("symroute's way out for %s: main has no default through it; the router is from %s",
+					Printable(linkName(byIndex, r.Link)), from)
+			}
+		case r.IsThrow():
+			return "symroute's throw of another link's subnet: main decides, as without symroute"
 		}
 		return "symroute's"
 	}

@@ -3,7 +3,9 @@ package plan
 import (
 	"fmt"
 	"math/bits"
+	"net/netip"
 	"path"
+	"strings"
 )
 
 // Defaults, as documented in the README and the man page.
@@ -47,8 +49,50 @@ type Options struct {
 	// IngressMask are the firewall-mark bits FollowIngress may use, in
 	// packet and conntrack marks alike.
 	IngressMask uint32
+	// Gateways are --gateway's values, in the order given: the first
+	// whose glob matches a link's name gives it a router in its family.
+	Gateways []Gateway
 	// Flush plans the removal of everything symroute owns.
 	Flush bool
+}
+
+// Gateway is one --gateway value: LINK=ADDR, or GLOB=first-host (the first
+// host of the link's IPv4 subnet, Azure's convention).
+type Gateway struct {
+	Links     string // a glob, as in Exclude
+	Addr      netip.Addr
+	FirstHost bool
+}
+
+// ParseGateway reads one --gateway value, LINK=ADDR or GLOB=first-host:
+// the address a unicast one (an IPv6 link-local router included), with no
+// zone (the link gives it).
+func ParseGateway(v string) (Gateway, error) {
+	links, addr, ok := strings.Cut(v, "=")
+	if !ok || links == "" || addr == "" {
+		return Gateway{}, fmt.Errorf("gateway %q: want LINK=ADDR or GLOB=first-host", v)
+	}
+	if _, err := path.Match(links, ""); err != nil {
+		return Gateway{}, fmt.Errorf("gateway %q: bad glob %q: %w", v, links, err)
+	}
+	if addr == "first-host" {
+		return Gateway{Links: links, FirstHost: true}, nil
+	}
+	a, err := netip.ParseAddr(addr)
+	switch {
+	case err != nil:
+		return Gateway{}, fmt.Errorf("gateway %q: %q is neither an address nor first-host", v, addr)
+	case a.Zone() != "":
+		return Gateway{}, fmt.Errorf("gateway %q: no zone: the link names it", v)
+	case a.Is4In6():
+		return Gateway{}, fmt.Errorf("gateway %q: an IPv4-mapped address; give it as IPv4", v)
+	case a.Is4() && a.IsLinkLocalUnicast():
+		return Gateway{}, fmt.Errorf("gateway %q: %s is IPv4 link-local", v, a)
+	case !a.IsGlobalUnicast() && !a.IsLinkLocalUnicast():
+		// Unspecified, loopback, multicast, the limited broadcast.
+		return Gateway{}, fmt.Errorf("gateway %q: %s is not a unicast address a route can go via", v, a)
+	}
+	return Gateway{Links: links, Addr: a}, nil
 }
 
 // DefaultOptions returns the documented defaults.

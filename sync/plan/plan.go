@@ -149,6 +149,9 @@ type Mirror struct {
 	// IngressErr says why --follow-ingress could not be enabled.
 	IngressErr string
 	ingress    ingressPlan
+	// wayOuts say where each link's default of symroute's comes from, by
+	// family (wayout.go).
+	wayOuts map[famLink]string
 	// ruleClass classifies State.Rules by index.
 	ruleClass []ruleClass
 	tableBase uint32
@@ -203,7 +206,6 @@ func Desire(st *State, o Options) *Mirror {
 	routed := m.desireRules(d)
 	m.desireIngress(st, o, d.byIndex, routed)
 	m.desireRoutes(d, routed)
-	m.leaseDefaults(st, o, routed)
 	m.warnHost(d, routed)
 	sort.Strings(m.Warnings)
 	return m
@@ -393,6 +395,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	sort.Ints(links[1])
 	skipped := map[Unsupported]int{}
 	var sn subnets
+	mainDefault := map[famLink]bool{} // main has a default through the link
 	nMain := 0
 	for i := range st.Routes {
 		if r := &st.Routes[i]; r.Table == TableMain {
@@ -400,11 +403,18 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 			if links := subnetLinks(r, d.managed); links != nil {
 				sn.add(r, links)
 			}
+			if r.Dst.Bits() == 0 {
+				noteDefault(r, mainDefault)
+			}
 		}
 	}
+	var defaults []int // indices of wanted defaults
 	m.want = make([]wantRoute, 0, nMain)
 	add := func(src int, c *Route, link int) {
 		w := wantRoute{src: int32(src), table: o.TableOf(link), alt: -1}
+		if st.Routes[src].Dst.Bits() == 0 {
+			defaults = append(defaults, len(m.want))
+		}
 		if c == nil {
 			sn.want(&st.Routes[src], w.table)
 		} else {
@@ -458,6 +468,19 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
 	}
 	m.throws(&sn, o, links)
+	m.wayOut(d, routed, mainDefault, links, defaults)
+}
+
+// noteDefault notes the links a default of main goes through, whole or
+// as a nexthop, down or not (a default of symroute's would then be refused,
+// or contradict main).
+func noteDefault(r *Route, links map[famLink]bool) {
+	if r.Link != 0 {
+		links[famLink{r.Family, r.Link}] = true
+	}
+	for _, nh := range r.Nexthops {
+		links[famLink{r.Family, nh.Link}] = true
+	}
 }
 
 var linkLocalV6 = netip.MustParsePrefix("fe80::/10")
@@ -473,53 +496,6 @@ func famIndex(f uint8) int {
 type famLink struct {
 	fam  uint8
 	link int
-}
-
-// RTPROT_DHCP: a lease router's default is marked as coming from DHCP.
-const protoDHCP = 16
-
-// leaseDefaults gives a routed link's table a default via its recorded
-// lease router when main has no IPv4 default through the link (stock
-// Debian dhclient-script fails to add a second interface's default). Only
-// a router on one of the link's own subnets is used: anything else could
-// not be added and would fail every pass.
-func (m *Mirror) leaseDefaults(st *State, o Options, routed map[famLink]bool) {
-	for _, lr := range st.LeaseRouters {
-		if !lr.Gw.Is4() || !routed[famLink{FamilyV4, lr.Link}] || m.mainDefaultVia(st, lr.Link) {
-			continue
-		}
-		onLink := false
-		for _, a := range st.Addrs {
-			onLink = onLink || (a.Link == lr.Link && a.Scope == ScopeUniverse && a.Prefix.Masked().Contains(lr.Gw))
-		}
-		if !onLink {
-			m.Warnings = append(m.Warnings, fmt.Sprintf("lease router %s of link %d is not on its subnets: not used", lr.Gw, lr.Link))
-			continue
-		}
-		m.alts = append(m.alts, Route{Family: FamilyV4, Table: o.TableOf(lr.Link), Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0),
-			Type: RouteUnicast, Protocol: protoDHCP, Gw: lr.Gw, Link: lr.Link})
-		// A default of main's copied into the table with the same key (one
-		// via an unmanaged link, metric 0) gives way: the link's own wins,
-		// as in Diff, and one key wanted twice would never settle.
-		key := m.alts[len(m.alts)-1].Key()
-		kept := m.want[:0]
-		for _, w := range m.want {
-			if w.table != key.Table || m.key(w) != key {
-				kept = append(kept, w)
-			}
-		}
-		m.want = append(kept, wantRoute{src: srcNone, table: o.TableOf(lr.Link), alt: int32(len(m.alts) - 1)})
-	}
-}
-
-func (m *Mirror) mainDefaultVia(st *State, link int) bool {
-	for i := range st.Routes {
-		r := &st.Routes[i]
-		if r.Table == TableMain && r.Family == FamilyV4 && r.Dst.Bits() == 0 && r.Via(link) {
-			return true
-		}
-	}
-	return false
 }
 
 // wantRoute is one desired route: the main route st.Routes[src] copied into

@@ -422,16 +422,14 @@ func TestCompute(t *testing.T) {
 			state: func() *State {
 				st := seedSynced()
 				st.Routes = append(st.Routes[:1:1], st.Routes[2:]...) // main lost em2's default
-				st.LeaseRouters = []LeaseRouter{{Link: 3, Gw: ip("192.168.0.1")}, {Link: 2, Gw: ip("10.0.0.1")}, {Link: 3, Gw: ip("172.16.9.9")}}
+				st.Routers = []Router{{Link: 3, Gw: ip("192.168.0.1"), Source: RouterLease}, {Link: 2, Gw: ip("10.0.0.1"), Source: RouterLease}}
 				return st
 			},
-			// em1 has its default in main: its lease record changes nothing;
-			// the off-subnet router is not used (a warning says so).
+			// em1 has its default in main: its lease record changes nothing.
 			want: []string{
-				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 0",
+				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 234 scope 0 metric 0",
 				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 			},
-			warnings: []string{"lease router 172.16.9.9 of link 3 is not on its subnets: not used"},
 		},
 		{
 			name: "unexplained table in range is not ours",

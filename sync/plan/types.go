@@ -217,10 +217,11 @@ type State struct {
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.
 	TableNames map[uint32]string
-	// LeaseRouters are the routers of live DHCP leases recorded by the
-	// dhclient hook (package lease), for links whose default route never
-	// reached main.
-	LeaseRouters []LeaseRouter
+	// Routers are the routers links have outside main: those of live
+	// DHCP leases (a hook's record, a stack's lease state) and those the
+	// links' IPv6 router advertisements name, for links whose default
+	// never reached main (wayout.go).
+	Routers []Router
 	// Ingress is symroute's nftables table as the kernel has it.
 	Ingress IngressState
 	// ConfAll are the IPv4 "all" settings, for warnings.
@@ -258,10 +259,26 @@ type ReadOptions struct {
 	TableBase uint32
 }
 
-// LeaseRouter is a recorded lease's router on a link.
-type LeaseRouter struct {
-	Link int
-	Gw   netip.Addr
+// RouterSource says where a link's router was learnt.
+type RouterSource uint8
+
+const (
+	// RouterLease is a live DHCP lease's router (RFC 3442 classless
+	// routes' default first, then the Router option).
+	RouterLease RouterSource = iota + 1
+	// RouterRA is an IPv6 router the link's advertisements name: a
+	// link-local neighbour entry flagged router.
+	RouterRA
+)
+
+// Router is a router a link's traffic can leave by, learnt outside main.
+type Router struct {
+	Link   int
+	Gw     netip.Addr
+	Source RouterSource
+	// Stack names who holds the lease ("dhclient", "dhcpcd",
+	// "NetworkManager", "systemd-networkd"), for reports.
+	Stack string
 }
 
 // KeepTable is the snapshot's filter: it reports whether the routes of
