@@ -48,6 +48,12 @@ func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	}
 	ruleTables := plan.RuleTables(st.Rules)
 	for _, r := range k.State.Routes {
+		if r.Dst.Bits() == 0 && r.Type != plan.RouteThrow {
+			if st.DefaultTables == nil {
+				st.DefaultTables = map[uint32]bool{}
+			}
+			st.DefaultTables[r.Table] = true
+		}
 		if plan.KeepTable(r.Table, o.TableBase, ruleTables) {
 			r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
 			if len(r.Nexthops) == 0 {

@@ -57,7 +57,7 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	// Rules first: the tables they look up decide which routes are kept.
 	ruleTables := plan.RuleTables(st.Rules)
 	keep := func(t uint32) bool { return plan.KeepTable(t, base, ruleTables) }
-	if st.Routes, st.Copies, err = h.routes(keep); err != nil {
+	if st.Routes, st.Copies, st.DefaultTables, err = h.routes(keep); err != nil {
 		return nil, err
 	}
 	// Whether or not --follow-ingress is on: a pass with it off removes
@@ -75,16 +75,26 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 // before another table's can be matched to them; main is parsed into a
 // slice of exactly its size (a growing one would briefly hold twice that,
 // at 144 bytes a route).
-func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, error) {
+//
+// It also returns the tables, kept or not, that hold a default other than
+// a throw (State.DefaultTables): a rule of another program ahead of ours
+// that looks one up takes every reply.
+func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
 	var raw rawRoutes
+	defaults := map[uint32]bool{}
 	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
 		err := h.c.dump(unix.RTM_GETROUTE, dumpHdr(fam), func(b []byte) {
-			if t, ok := routeTable(b, keep); ok {
+			t, ok := routeTable(b, keep)
+			if ok {
 				raw.add(b, t == plan.TableMain)
+			}
+			// rtm_dst_len 0 is a default; rtm_type after it.
+			if t != 0 && b[1] == 0 && b[7] != unix.RTN_THROW {
+				defaults[t] = true
 			}
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
+			return nil, nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
 		}
 	}
 	// Room for a few routes of other tables that copy none: appending them
@@ -115,7 +125,7 @@ func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, erro
 			other = append(other, r)
 		}
 	})
-	return append(main, other...), copies, nil
+	return append(main, other...), copies, defaults, nil
 }
 
 // spareRoutes bounds the room routes() leaves after main's: a table out of

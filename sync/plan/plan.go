@@ -152,6 +152,11 @@ type Mirror struct {
 	// wayOuts say where each link's default of symroute's comes from, by
 	// family (wayout.go).
 	wayOuts map[famLink]string
+	// hasDefault are the tables that want a default, by family, and
+	// noWayOut the routed links left with none, main having none through
+	// them (warnNoWayOut).
+	hasDefault map[famTable]bool
+	noWayOut   []famLink
 	// ruleClass classifies State.Rules by index.
 	ruleClass []ruleClass
 	tableBase uint32
@@ -490,6 +495,12 @@ func famIndex(f uint8) int {
 		return 1
 	}
 	return 0
+}
+
+// famTable is a table in one address family.
+type famTable struct {
+	fam   uint8
+	table uint32
 }
 
 // famLink is a link in one address family.

@@ -475,6 +475,7 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add 10.0.0.0/16 dev '$(reboot)' table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 			},
+			warnings: []string{noWayOutWarning("$(reboot)", "IPv4")},
 		},
 	})
 }
@@ -523,7 +524,8 @@ func runCompute(t *testing.T, tests []computeCase) {
 				if !strings.HasPrefix(p.IngressErr, tc.ingressErr) || (tc.ingressErr == "") != (p.IngressErr == "") {
 					t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
 				}
-				if diff := cmp.Diff(tc.warnings, p.Warnings, cmpopts.EquateEmpty()); diff != "" {
+				// In any order: Desire sorts them, and cases list them as they read.
+				if diff := cmp.Diff(tc.warnings, p.Warnings, cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 					t.Errorf("warnings (-want +got):\n%s", diff)
 				}
 			})

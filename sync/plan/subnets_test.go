@@ -53,6 +53,7 @@ func TestComputeThrows(t *testing.T) {
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
 				"ip -6 rule add priority 32765 from 2001:db8:2::2/128 table 1003 protocol 234",
 			},
+			warnings: []string{noWayOutWarning("em1", "IPv6"), noWayOutWarning("em2", "IPv6")},
 		},
 		{
 			name: "a subnet of a link symroute does not manage is copied, not thrown",
@@ -118,6 +119,7 @@ func TestComputeThrows(t *testing.T) {
 				"ip -4 route add 10.3.0.0/24 dev em3 table 1004 proto 2 scope 253 metric 0 src 10.3.0.2",
 				"ip -4 route add 10.5.0.0/24 dev em3 table 1004 proto 3 scope 0 metric 0",
 			},
+			warnings: []string{noWayOutWarning("em3", "IPv4")},
 		},
 		{
 			name: "an unmanaged link's routes, not copied while it is down, are thrown in every table (not a default)",

@@ -214,6 +214,9 @@ type State struct {
 	// route of Routes (see Copy). A route is in Routes or in Copies, never
 	// both; Copies never name the main table.
 	Copies []Copy
+	// DefaultTables are the tables holding a default route other than a
+	// throw, kept or not: for a warning.
+	DefaultTables map[uint32]bool
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.
 	TableNames map[uint32]string

@@ -24,6 +24,8 @@ func (m *Mirror) warnHost(d *desirer, routed map[famLink]bool) {
 	m.warnArpFlux(d, links)
 	m.warnRPFilter(d, links)
 	m.warnRulesAhead(d)
+	m.warnDefaultTablesAhead(d)
+	m.warnNoWayOut(d)
 	if len(routed) > 0 {
 		m.warnNetworkd(d.st.Networkd)
 	}
@@ -204,6 +206,61 @@ func (m *Mirror) warnRulesAhead(d *desirer) {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): "+
 			"traffic from %s never reaches them; give that rule a priority after %d, or narrow its selectors",
 			RuleText(r), d.o.Priority, strings.Join(caught, ", "), d.o.Priority))
+	}
+}
+
+// warnNoWayOut warns of a routed link whose table has no default in a
+// family: main has none through it and no source gives one (wayout.go), so
+// a reply from its address to anywhere off its subnets falls through to
+// main and leaves by another link.
+func (m *Mirror) warnNoWayOut(d *desirer) {
+	fls := m.noWayOut
+	for _, fl := range fls {
+		name, fam := Printable(linkName(d.byIndex, fl.link)), "IPv4"
+		if fl.fam == FamilyV6 {
+			fam = "IPv6"
+		}
+		m.Warnings = append(m.Warnings, fmt.Sprintf("link %s has no way out in %s: main has no default through it, and neither --gateway, "+
+			"a DHCP lease nor a router advertisement gives one, so replies from its addresses to anywhere off its subnets leave by another link; "+
+			"give it one in symroute.conf (gateway = %s=ROUTER, or on Azure gateway = %s=first-host)", name, fam, name, name))
+	}
+}
+
+// warnDefaultTablesAhead warns of another program's rule, ahead of
+// symroute's, that looks up a table holding a default for traffic from
+// symroute's addresses: that table takes every reply (wg-quick's full
+// tunnel, "not fwmark 0xca6c lookup 51820"; a Tailscale exit node's table
+// 52). Only rules whose selectors symroute reads are judged: by source,
+// with no mark or an inverted one.
+func (m *Mirror) warnDefaultTablesAhead(d *desirer) {
+	for i := range d.st.Rules {
+		r := &d.st.Rules[i]
+		inverted := r.Other && r.Selectors == "not"
+		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Action != RuleActionLookup || r.narrowed() ||
+			(r.Other && !inverted) || (r.HasMark() && !inverted) || !d.st.DefaultTables[r.Table] ||
+			r.Table == TableMain || r.Table == TableLocal || m.Owned[r.Table] {
+			continue
+		}
+		var caught []string
+		for _, our := range m.Rules {
+			if our.Src.IsValid() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
+				caught = append(caught, our.Src.Addr().String())
+			}
+		}
+		if len(caught) == 0 {
+			continue
+		}
+		if len(caught) > 3 {
+			caught = append(caught[:3], fmt.Sprintf("%d more", len(caught)-3))
+		}
+		what := RuleText(r)
+		if inverted {
+			what = strings.Replace(what, "from ", "not from ", 1)
+		}
+		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's, comes before its rules (priority %d), and table %s "+
+			"holds a default: replies from %s leave by that table, not by their links (a full-tunnel VPN does this, wg-quick's or a "+
+			"Tailscale exit node's); give symroute a priority before that rule (priority = %d in symroute.conf)",
+			what, d.o.Priority, tableWord(r.Table), strings.Join(caught, ", "), max(r.Priority/2, 3)))
 	}
 }
 

@@ -16,6 +16,9 @@ func TestWarnings(t *testing.T) {
 			"is dropped, as its reply would leave by another link; set net.ipv4.conf.%[1]s.rp_filter=2 (loose), or turn on --follow-ingress"
 		ahead = "rule '%s' is not symroute's and comes before its rules (priority 32765): traffic from %s never reaches them; " +
 			"give that rule a priority after 32765, or narrow its selectors"
+		tunnel = "rule '%s' is not symroute's, comes before its rules (priority 32765), and table %s holds a default: replies from " +
+			"10.0.0.2, 192.168.0.2 leave by that table, not by their links (a full-tunnel VPN does this, wg-quick's or a Tailscale exit " +
+			"node's); give symroute a priority before that rule (priority = %d in symroute.conf)"
 	)
 	sprintf := func(format string, a ...any) string { return fmtSprintf(format, a...) }
 	// sameSubnet gives em2 a second address in em1's subnet.
@@ -56,6 +59,18 @@ func TestWarnings(t *testing.T) {
 
 		{name: "strict rp_filter on one link", state: with(func(st *State) { st.Links[2].RPFilter = 1 }), want: none,
 			warnings: []string{sprintf(strict, "em2")}},
+		{name: "wg-quick's full tunnel ahead of ours, its table holding a default", state: with(func(st *State) {
+			st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 32764, Mark: 0xca6c, Mask: 0xffffffff, Table: 51820,
+				Action: RuleActionLookup, Other: true, Selectors: "not"})
+			st.DefaultTables = map[uint32]bool{51820: true}
+		}), want: none, warnings: []string{sprintf(tunnel, "32764: not from all fwmark 0xca6c/0xffffffff lookup 51820", "51820", 16382)}},
+		{name: "a Tailscale exit node's table 52 ahead of ours", state: with(func(st *State) {
+			st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 5270, Table: 52, Action: RuleActionLookup})
+			st.DefaultTables = map[uint32]bool{52: true}
+		}), want: none, warnings: []string{sprintf(tunnel, "5270: from all lookup 52", "52", 2635)}},
+		{name: "Tailscale without an exit node: its table holds no default", state: with(func(st *State) {
+			st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 5270, Table: 52, Action: RuleActionLookup})
+		}), want: none},
 		{name: "strict rp_filter on all", state: with(func(st *State) { st.ConfAll.RPFilter = 1 }), want: none,
 			warnings: []string{sprintf(strict, "em1"), sprintf(strict, "em2")}},
 		{name: "loose rp_filter on all wins over strict on a link", state: with(func(st *State) { st.ConfAll.RPFilter, st.Links[2].RPFilter = 2, 1 }), want: none},

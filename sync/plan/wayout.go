@@ -34,6 +34,12 @@ func wayOutMetric(fam uint8) uint32 {
 // default of main's through the link (mainDefault), a default via the
 // first router its sources give, and notes the links left with none.
 func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[famLink]bool, links [2][]int, defaults []int) {
+	// The tables that want a default, by table and family (warnNoWayOut).
+	m.hasDefault = map[famTable]bool{}
+	for _, i := range defaults {
+		w := m.want[i]
+		m.hasDefault[famTable{m.source(w).Family, w.table}] = true
+	}
 	for fi, fam := range [2]uint8{FamilyV4, FamilyV6} {
 		for _, link := range links[fi] {
 			fl := famLink{fam, link}
@@ -41,16 +47,20 @@ func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[fam
 				continue
 			}
 			gw, from, ok := m.router(d, fl)
-			if !ok {
-				continue
+			var flags uint8
+			if ok {
+				flags, ok = m.reachable(d, fl, gw, from)
 			}
-			flags, ok := m.reachable(d, fl, gw, from)
 			if !ok {
+				if !m.hasDefault[famTable{fam, d.o.TableOf(link)}] {
+					m.noWayOut = append(m.noWayOut, fl)
+				}
 				continue
 			}
 			r := Route{Family: fam, Table: d.o.TableOf(link), Dst: netip.PrefixFrom(unspecified(fam), 0), Priority: wayOutMetric(fam),
 				Type: RouteUnicast, Protocol: Protocol, Gw: gw, Link: link, Flags: flags}
 			defaults = m.wantInstead(r, defaults)
+			m.hasDefault[famTable{fam, r.Table}] = true
 			if m.wayOuts == nil {
 				m.wayOuts = map[famLink]string{}
 			}

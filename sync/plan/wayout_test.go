@@ -48,9 +48,10 @@ func TestComputeWayOut(t *testing.T) {
 	}
 	runCompute(t, []computeCase{
 		{
-			name:  "no router anywhere: nothing to add",
-			state: noWayOut,
-			want:  []string{},
+			name:     "no router anywhere: nothing to add",
+			state:    noWayOut,
+			want:     []string{},
+			warnings: []string{noWayOutWarning("em2", "IPv4")},
 		},
 		{
 			name:  "--gateway gives em2 its default, symroute's",
@@ -95,7 +96,7 @@ func TestComputeWayOut(t *testing.T) {
 			},
 			opts:     gateways("em2=first-host"),
 			want:     []string{},
-			warnings: []string{"gateway em2=first-host: link em2 has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it"},
+			warnings: []string{noWayOutWarning("em2", "IPv4"), "gateway em2=first-host: link em2 has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it"},
 		},
 		{
 			name: "a lease router off a /32 address's link is reached onlink (GCP)",
@@ -112,7 +113,7 @@ func TestComputeWayOut(t *testing.T) {
 			state:    noWayOut,
 			opts:     gateways("em2=172.16.9.9"),
 			want:     []string{},
-			warnings: []string{"router 172.16.9.9 of link em2 (--gateway em2=172.16.9.9) is on none of its subnets: not used"},
+			warnings: []string{noWayOutWarning("em2", "IPv4"), "router 172.16.9.9 of link em2 (--gateway em2=172.16.9.9) is on none of its subnets: not used"},
 		},
 		{
 			name: "IPv6: an advertised router, link-local, at metric 1",
@@ -121,7 +122,8 @@ func TestComputeWayOut(t *testing.T) {
 				st.Routers = []Router{{Link: 3, Gw: ip("fe80::1"), Source: RouterRA}}
 				return st
 			},
-			want: []string{"ip -6 route add default via fe80::1 dev em2 table 1003 proto 234 scope 0 metric 1"},
+			want:     []string{"ip -6 route add default via fe80::1 dev em2 table 1003 proto 234 scope 0 metric 1"},
+			warnings: []string{noWayOutWarning("em2", "IPv4")},
 		},
 		{
 			name: "IPv6: --gateway before the advertised router; an IPv4 one gives IPv4 only",
@@ -144,7 +146,8 @@ func TestComputeWayOut(t *testing.T) {
 					Protocol: Protocol, Gw: ip("192.168.0.1"), Link: 3})
 				return st
 			},
-			want: []string{"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 234 scope 0 metric 0"},
+			want:     []string{"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 234 scope 0 metric 0"},
+			warnings: []string{noWayOutWarning("em2", "IPv4")},
 		},
 		{
 			name: "a default of main through an unmanaged link gives way in the table where the key is one",
@@ -201,4 +204,12 @@ func TestParseGateway(t *testing.T) {
 			t.Errorf("ParseGateway(%q) = %+v, want %+v", tc.in, got, tc.want)
 		}
 	}
+}
+
+// noWayOutWarning is the warning of a routed link whose table has no
+// default in a family (fam "IPv4" or "IPv6").
+func noWayOutWarning(link, fam string) string {
+	return fmtSprintf("link %s has no way out in %s: main has no default through it, and neither --gateway, a DHCP lease nor a router "+
+		"advertisement gives one, so replies from its addresses to anywhere off its subnets leave by another link; give it one in "+
+		"symroute.conf (gateway = %[1]s=ROUTER, or on Azure gateway = %[1]s=first-host)", link, fam)
 }
