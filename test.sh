@@ -19,7 +19,7 @@ export PATH="$PATH:/usr/local/go/bin"
 pkgs=(iproute2 util-linux procps dbus dnsmasq-base isc-dhcp-client dhcpcd-base
 	network-manager systemd networkd-dispatcher ifupdown nftables conntrack
 	dpkg-dev debhelper lintian rpm rpmlint debootstrap systemd-container
-	groff-base man-db xz-utils git prometheus)
+	groff-base man-db xz-utils git prometheus iptables)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	missing=()
 	for p in "${pkgs[@]}"; do

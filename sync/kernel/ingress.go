@@ -31,6 +31,11 @@ var (
 			Name: plan.ChainOutput.String(), Table: nftTable, Type: nftables.ChainTypeRoute,
 			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle, Policy: policyRef(nftables.ChainPolicyAccept),
 		},
+		plan.ChainDNATted: {
+			Name: plan.ChainDNATted.String(), Table: nftTable, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATDest + 10),
+			Policy: policyRef(nftables.ChainPolicyAccept),
+		},
 	}
 	// Host byte order, as nft(8) writes an iface_index: it lists the
 	// elements by name only when told.
@@ -42,8 +47,12 @@ var (
 
 func policyRef(p nftables.ChainPolicy) *nftables.ChainPolicy { return &p }
 
-// The table holds its two chains and two sets and nothing else.
-const nftTableUse = 4
+// The table holds its three chains and two sets and nothing else.
+const nftTableUse = 5
+
+// IPS_DST_NAT, the conntrack status bit of a DNAT'd connection, as "ct
+// status dnat" tests it.
+const ipsDstNAT = 1 << 5
 
 // enum ip_conntrack_dir, as "ct direction" compares it (one byte).
 const (
@@ -77,6 +86,11 @@ func compile(r plan.IngressRule, mask uint32) []expr.Any {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte{d}},
 		}
 	}
+	ctNew := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: reg},
+		&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: u32le(expr.CtStateBitNEW), Xor: u32le(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: u32le(0)},
+	}
 	setMark := []expr.Any{
 		&expr.Immediate{Register: reg, Data: u32le(r.Mark)},
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: reg, SourceRegister: true},
@@ -91,10 +105,7 @@ func compile(r plan.IngressRule, mask uint32) []expr.Any {
 			ret,
 		}
 	case plan.Remember:
-		out = append(iif(r.Link),
-			&expr.Ct{Key: expr.CtKeySTATE, Register: reg},
-			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: u32le(expr.CtStateBitNEW), Xor: u32le(0)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: u32le(0)},
+		out = append(append(iif(r.Link), ctNew...),
 			&expr.Fib{Register: reg, FlagDADDR: true, ResultADDRTYPE: true},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: u32le(unix.RTN_LOCAL)},
 			&expr.Ct{Key: expr.CtKeyMARK, Register: reg},
@@ -107,6 +118,20 @@ func compile(r plan.IngressRule, mask uint32) []expr.Any {
 		out = append(append(append(direction(ctDirOriginal), iif(r.Link)...), ctMarkIs(r.Mark)...), setMark...)
 	case plan.RestoreReply:
 		out = append(append(direction(ctDirReply), ctMarkIs(r.Mark)...), setMark...)
+	case plan.RememberDNAT:
+		out = append(append(append(iif(r.Link), ctNew...),
+			&expr.Ct{Key: expr.CtKeySTATUS, Register: reg},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: u32le(ipsDstNAT), Xor: u32le(0)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: u32le(0)}),
+			ctMarkIs(0)...)
+		out = append(out,
+			&expr.Ct{Key: expr.CtKeyMARK, Register: reg},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: u32le(^mask), Xor: u32le(r.Mark)},
+			&expr.Ct{Key: expr.CtKeyMARK, Register: reg, SourceRegister: true},
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: reg},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: 4, Mask: u32le(^mask), Xor: u32le(r.Mark)},
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: reg, SourceRegister: true},
+		)
 	}
 	return out
 }
@@ -198,7 +223,7 @@ func (h *Handle) readIngress() plan.IngressState {
 	sort.Slice(rec.Retired, func(i, j int) bool { return rec.Retired[i] < rec.Retired[j] })
 
 	rules := map[plan.IngressChain][][]byte{}
-	for _, c := range []plan.IngressChain{plan.ChainPrerouting, plan.ChainOutput} {
+	for _, c := range plan.IngressChains {
 		want := nftChains[c]
 		ch, err := h.nft.ListChain(nftTable, want.Name)
 		if err != nil {
@@ -248,7 +273,7 @@ func (h *Handle) readIngress() plan.IngressState {
 			want[r.Chain] = append(want[r.Chain], b)
 		}
 	chains:
-		for _, c := range []plan.IngressChain{plan.ChainPrerouting, plan.ChainOutput} {
+		for _, c := range plan.IngressChains {
 			if len(want[c]) != len(rules[c]) {
 				drift("chain %s holds %d rules, not %d", c, len(rules[c]), len(want[c]))
 				break
@@ -327,7 +352,7 @@ func (h *Handle) writeIngress(t *plan.Ingress) error {
 		}
 	}
 	chains := map[plan.IngressChain]*nftables.Chain{}
-	for _, ch := range []plan.IngressChain{plan.ChainPrerouting, plan.ChainOutput} {
+	for _, ch := range plan.IngressChains {
 		cp := *nftChains[ch]
 		chains[ch] = c.AddChain(&cp)
 	}

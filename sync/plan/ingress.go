@@ -139,13 +139,34 @@ const (
 	// ChainOutput: type route, hook output, priority mangle: a mark set
 	// there makes the kernel route the packet again.
 	ChainOutput
+	// ChainDNATted: type filter, hook prerouting, priority dstnat + 10:
+	// after DNAT, so that a connection DNAT'd to an address the host does
+	// not hold (a Service VIP to a pod) is seen to be.
+	ChainDNATted
 )
 
+// IngressChains are the table's chains, in the order it lists them.
+var IngressChains = []IngressChain{ChainPrerouting, ChainOutput, ChainDNATted}
+
 func (c IngressChain) String() string {
-	if c == ChainOutput {
+	switch c {
+	case ChainOutput:
 		return "output"
+	case ChainDNATted:
+		return "dnatted"
 	}
 	return "prerouting"
+}
+
+// Header is the chain's type, hook and priority in nft(8)'s syntax.
+func (c IngressChain) Header() string {
+	switch c {
+	case ChainOutput:
+		return "type route hook output priority mangle; policy accept;"
+	case ChainDNATted:
+		return "type filter hook prerouting priority dstnat + 10; policy accept;"
+	}
+	return "type filter hook prerouting priority mangle; policy accept;"
 }
 
 // IngressShape is what one rule does; the kernel adapter compiles each to
@@ -172,6 +193,15 @@ const (
 	// V": the replies, forwarded ones from a container (prerouting) and
 	// local ones (output), which the fwmark rule then routes.
 	RestoreReply
+	// RememberDNAT: "iif L ct state new ct status dnat ct mark and MASK ==
+	// 0 ct mark set ct mark and ~MASK or V meta mark set meta mark and
+	// ~MASK or V": a connection arriving on L that the host DNATs to an
+	// address it does not hold (kube-proxy's Service VIP to a pod, a port
+	// forward), remembered as a local one is, unless it already is; its
+	// first packet gets the value too (the reverse-path check of the
+	// client sees it), other programs' bits kept (kube-proxy marks it for
+	// masquerade). What the host only forwards is not DNAT'd.
+	RememberDNAT
 )
 
 // IngressRule is one rule of the table.
@@ -201,6 +231,9 @@ func (t *Ingress) Rules() []IngressRule {
 	for _, l := range t.Links {
 		out = append(out, IngressRule{Chain: ChainOutput, Shape: RestoreReply, Mark: l.Mark})
 	}
+	for _, l := range t.Links {
+		out = append(out, IngressRule{Chain: ChainDNATted, Shape: RememberDNAT, Link: l.Index, Mark: l.Mark})
+	}
 	return out
 }
 
@@ -220,6 +253,9 @@ func (r IngressRule) Nft(mask uint32) string {
 		return fmt.Sprintf("ct direction original iif %d ct mark and %s == %s meta mark set %s", r.Link, hex32(mask), hex32(r.Mark), hex32(r.Mark))
 	case RestoreReply:
 		return fmt.Sprintf("ct direction reply ct mark and %s == %s meta mark set %s", hex32(mask), hex32(r.Mark), hex32(r.Mark))
+	case RememberDNAT:
+		return fmt.Sprintf("iif %d ct state new ct status dnat ct mark and %s == 0x00000000 ct mark set ct mark and %s or %s "+
+			"meta mark set meta mark and %s or %s", r.Link, hex32(mask), hex32(^mask), hex32(r.Mark), hex32(^mask), hex32(r.Mark))
 	}
 	return "# unknown rule shape"
 }
@@ -248,30 +284,27 @@ func (t *Ingress) Nft(name func(int) string) string {
 		values[i] = hex32(v)
 	}
 	writeNftSet(&b, NftRetired, "mark", values)
-	chain := IngressChain(255)
-	for _, r := range t.Rules() {
-		if r.Chain != chain {
-			if chain != 255 {
-				b.WriteString("\t}\n")
+	// Every chain, an empty one too: the table is written whole.
+	rules := t.Rules()
+	for _, c := range IngressChains {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\t%s\n", c, c.Header())
+		for _, r := range rules {
+			if r.Chain != c {
+				continue
 			}
-			chain = r.Chain
-			typ := "filter"
-			if chain == ChainOutput {
-				typ = "route"
+			b.WriteString("\t\t")
+			b.WriteString(r.Nft(t.Mask))
+			if r.Link != 0 && name != nil {
+				if n := name(r.Link); n != "" {
+					b.WriteString(" # ")
+					b.WriteString(Printable(n))
+				}
 			}
-			fmt.Fprintf(&b, "\tchain %s {\n\t\ttype %s hook %s priority mangle; policy accept;\n", chain, typ, chain)
+			b.WriteByte('\n')
 		}
-		b.WriteString("\t\t")
-		b.WriteString(r.Nft(t.Mask))
-		if r.Link != 0 && name != nil {
-			if n := name(r.Link); n != "" {
-				b.WriteString(" # ")
-				b.WriteString(Printable(n))
-			}
-		}
-		b.WriteByte('\n')
+		b.WriteString("\t}\n")
 	}
-	b.WriteString("\t}\n}\n")
+	b.WriteString("}\n")
 	return b.String()
 }
 

@@ -438,6 +438,11 @@ func TestIngressNft(t *testing.T) {
 		ct direction reply ct mark and 0xff000000 == 0x01000000 meta mark set 0x01000000
 		ct direction reply ct mark and 0xff000000 == 0x02000000 meta mark set 0x02000000
 	}
+	chain dnatted {
+		type filter hook prerouting priority dstnat + 10; policy accept;
+		iif 2 ct state new ct status dnat ct mark and 0xff000000 == 0x00000000 ct mark set ct mark and 0x00ffffff or 0x01000000 meta mark set meta mark and 0x00ffffff or 0x01000000 # em1
+		iif 3 ct state new ct status dnat ct mark and 0xff000000 == 0x00000000 ct mark set ct mark and 0x00ffffff or 0x02000000 meta mark set meta mark and 0x00ffffff or 0x02000000 # up\x1b[31m
+	}
 }
 `
 	if diff := cmp.Diff(want, tbl.Nft(func(i int) string { return names[i] })); diff != "" {
