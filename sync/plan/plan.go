@@ -410,6 +410,9 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 			}
 			if r.Dst.Bits() == 0 {
 				noteDefault(r, mainDefault)
+				if r.Type == RouteUnicast {
+					mainDefault[famLink{r.Family, 0}] = true // main has one at all
+				}
 			}
 		}
 	}

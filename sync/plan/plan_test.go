@@ -475,7 +475,6 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add 10.0.0.0/16 dev '$(reboot)' table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 			},
-			warnings: []string{noWayOutWarning("$(reboot)", "IPv4")},
 		},
 	})
 }

@@ -52,7 +52,10 @@ func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[fam
 				flags, ok = m.reachable(d, fl, gw, from)
 			}
 			if !ok {
-				if !m.hasDefault[famTable{fam, d.o.TableOf(link)}] {
+				// Where main has no default in the family at all (an IPv4-only
+				// host's IPv6, a private network), replies off the subnets go
+				// nowhere with or without symroute: nothing to say.
+				if !m.hasDefault[famTable{fam, d.o.TableOf(link)}] && mainDefault[famLink{fam, 0}] {
 					m.noWayOut = append(m.noWayOut, fl)
 				}
 				continue

@@ -54,6 +54,21 @@ func TestComputeWayOut(t *testing.T) {
 			warnings: []string{noWayOutWarning("em2", "IPv4")},
 		},
 		{
+			name: "main has no IPv4 default at all: no warning",
+			state: func() *State {
+				st := noWayOut()
+				var routes []Route
+				for _, r := range st.Routes {
+					if r.Dst.Bits() != 0 { // main's and em1's table's
+						routes = append(routes, r)
+					}
+				}
+				st.Routes = routes
+				return st
+			},
+			want: []string{},
+		},
+		{
 			name:  "--gateway gives em2 its default, symroute's",
 			state: noWayOut,
 			opts:  gateways("em2=192.168.0.1"),
