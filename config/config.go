@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,6 +22,10 @@ import (
 const (
 	DefaultConfigFile = "/etc/symroute/symroute.conf"
 	DefaultLockFile   = "/run/symroute/sync.lock"
+	// MinResyncInterval is the shortest resync-interval: a no-op pass over
+	// a full table takes a tenth of a second or more, and a listener that
+	// spent most of its time passing would be a busy loop with extra steps.
+	MinResyncInterval = time.Second
 )
 
 // Mode is what one run does.
@@ -76,6 +81,10 @@ type Config struct {
 	// MetricsFile is where --once and --check write their gauges for
 	// node_exporter's textfile collector; "" for nowhere.
 	MetricsFile string
+	// ResyncInterval, when not 0, makes the listener also run a pass that
+	// long after the last one: a pod has no systemd timer, and a host
+	// without a system bus has no signals at all.
+	ResyncInterval time.Duration
 	// Options has Exclude nil for the default list, non-nil (maybe empty)
 	// when given; Flush is set for ModeFlush.
 	Options plan.Options
@@ -101,7 +110,7 @@ func usagef(format string, a ...any) error {
 // optionKeys are the flags that are also config file keys, in the order
 // their errors are reported.
 var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file",
-	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway"}
+	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway", "resync-interval"}
 
 func isList(key string) bool {
 	return key == "exclude" || key == "include" || key == "set-route-metric" || key == "gateway"
@@ -160,6 +169,7 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.StringVar(f.scalars["ingress-mark-mask"], "ingress-mark-mask", "", "")
 	fs.StringVar(f.scalars["metrics-file"], "metrics-file", "", "")
 	fs.StringArrayVar(f.lists["gateway"], "gateway", nil, "")
+	fs.StringVar(f.scalars["resync-interval"], "resync-interval", "", "")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
 	fs.BoolVarP(&f.help, "help", "h", false, "")
@@ -196,6 +206,11 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 	}
 	if err := c.setTriggerArgs(fs); err != nil {
 		return nil, err
+	}
+	// Only a flag: the file is every mode's, and one key in it must not
+	// make the hooks' and the timer's passes fail.
+	if fs.Changed("resync-interval") && c.Mode != ModeListen {
+		return nil, usagef("--resync-interval works only with --listen")
 	}
 
 	cmdline := newOptionSet()
@@ -385,6 +400,7 @@ type optionSet struct {
 	followIngress       bool
 	ingressMask         uint32
 	gateways            []plan.Gateway
+	resync              time.Duration
 }
 
 func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}} }
@@ -471,6 +487,12 @@ func (s *optionSet) set(key, value string) error {
 			return err
 		}
 		s.gateways = append(s.gateways, g)
+	case "resync-interval":
+		d, err := parseInterval(value)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", key, value, err)
+		}
+		s.resync = d
 	case "metrics-file":
 		switch {
 		case value == "":
@@ -521,6 +543,31 @@ func (s *optionSet) applyTo(c *Config) {
 	if s.given["gateway"] {
 		c.Options.Gateways = s.gateways
 	}
+	if s.given["resync-interval"] {
+		c.ResyncInterval = s.resync
+	}
+}
+
+// parseInterval takes a Go duration (60s, 5m, 1h30m) of at least
+// MinResyncInterval, or 0 (or nothing) for none: a flag can turn off what
+// the file turned on. A bare number is refused rather than guessed at: 60
+// could be seconds or minutes.
+func parseInterval(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, errors.New("not a duration (a number and a unit: 60s, 5m, 1h)")
+	case d < 0:
+		return 0, errors.New("must not be negative")
+	case d == 0:
+		return 0, nil
+	case d < MinResyncInterval:
+		return 0, fmt.Errorf("shorter than the minimum, %v", MinResyncInterval)
+	}
+	return d, nil
 }
 
 // parseBool takes the words a config file is likely to hold.
