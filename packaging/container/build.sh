@@ -48,11 +48,18 @@ if [ -z "$engine" ]; then
 	fi
 fi
 
+# podman keeps an image per instruction as a cache by default: a build of
+# one COPY needs none, and they would show as <none> in `podman images`.
+engine_flags=
+if [ "$(basename "$engine")" = podman ]; then
+	engine_flags=--layers=false
+fi
+
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 "$src/packaging/build.sh" "$version" "$ctx/symroute-sync"
 cp "$here/Containerfile" "$ctx/Containerfile"
 echo "build.sh: $engine build of $tag (version $version)"
-# shellcheck disable=SC2086 # CONTAINER_BUILD_FLAGS: flags, word-split on purpose
-"$engine" build ${CONTAINER_BUILD_FLAGS:-} --file "$ctx/Containerfile" \
+# shellcheck disable=SC2086 # the flags: none or words, split on purpose
+"$engine" build $engine_flags ${CONTAINER_BUILD_FLAGS:-} --file "$ctx/Containerfile" \
 	--build-arg "VERSION=$version" --tag "$tag" "$ctx"
