@@ -17,8 +17,8 @@ import (
 
 // peak100k is what a pass mirroring 100k routes took at its peak, measured
 // by hand in the container (cgroup v1's max_usage_in_bytes, page cache
-// included; README, "Kubernetes and containers"): the memory request must
-// hold it, and the limit twice it.
+// included: 77 MiB; README, "Kubernetes and containers"), rounded up: the
+// memory request must hold it, and the limit twice it.
 const peak100k = 80 << 20
 
 // systemBusSocket is the system bus's standard socket (the D-Bus
