@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/symroute/symroute/internal/testbed"
 )
 
 // podmanConf is the containers.conf the tests run podman with, never the
@@ -130,21 +132,15 @@ func (p *podman) run(args ...string) result {
 	return r
 }
 
-// packageVersion is the version the packages and the image take: the rpm
-// spec's Version, as buildrpm.sh and packaging/container/build.sh read it.
+// packageVersion is the packages' version (testbed.PackageVersion), which
+// packaging/container/build.sh tags the image with.
 func packageVersion(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(repoFile("packaging", "rpm", "symroute-sync.spec"))
+	v, err := testbed.PackageVersion()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Version:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	t.Fatal("no Version in the rpm spec")
-	return ""
+	return v
 }
 
 // imageConfig is what the tests read of an image's configuration.

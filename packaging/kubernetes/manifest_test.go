@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/symroute/symroute/config"
+	"github.com/symroute/symroute/internal/testbed"
 	"github.com/symroute/symroute/lease"
 )
 
@@ -118,22 +119,6 @@ func maps(v any, path ...string) []map[string]any {
 	return out
 }
 
-// packageVersion is the rpm spec's Version, as build.sh reads it.
-func packageVersion(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("../rpm/symroute-sync.spec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "Version:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	t.Fatal("no Version in the rpm spec")
-	return ""
-}
-
 // containerfile is what the test reads of packaging/container/Containerfile:
 // its base, entrypoint and command.
 func containerfile(t *testing.T) (from string, entrypoint, cmd []string) {
@@ -198,7 +183,11 @@ func TestDaemonSetPod(t *testing.T) {
 		t.Fatalf("%d containers, want 1", len(ctrs))
 	}
 	c := ctrs[0]
-	if want := "localhost/symroute-sync:" + packageVersion(t); str(t, c, "image") != want {
+	version, err := testbed.PackageVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "localhost/symroute-sync:" + version; str(t, c, "image") != want {
 		t.Errorf("image %q, want %q: what packaging/container/build.sh tags (podman's name for symroute-sync:VERSION)", str(t, c, "image"), want)
 	}
 	from, entrypoint, cmd := containerfile(t)

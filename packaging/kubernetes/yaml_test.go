@@ -77,23 +77,36 @@ func splitLine(no int, raw string) (yamlLine, error) {
 	return l, nil
 }
 
+// unquoted calls stop with the index of each byte of s outside quotes,
+// until it returns true.
+func unquoted(s string, stop func(i int) bool) {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case stop(i):
+			return
+		}
+	}
+}
+
 // stripComment cuts a "#" that starts the text or follows a space, outside
 // quotes.
 func stripComment(s string) string {
-	var quote rune
-	for i, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			}
-		case r == '"' || r == '\'':
-			quote = r
-		case r == '#' && (i == 0 || s[i-1] == ' '):
-			return s[:i]
+	end := len(s)
+	unquoted(s, func(i int) bool {
+		if s[i] == '#' && (i == 0 || s[i-1] == ' ') {
+			end = i
+			return true
 		}
-	}
-	return s
+		return false
+	})
+	return s[:end]
 }
 
 // peek returns the next line with content, skipping blank ones.
@@ -248,22 +261,15 @@ func flowSequence(s string) ([]any, error) {
 	if strings.TrimSpace(s) == "" {
 		return seq, nil
 	}
-	var quote rune
 	start := 0
 	items := []string{}
-	for i, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			}
-		case r == '"' || r == '\'':
-			quote = r
-		case r == ',':
+	unquoted(s, func(i int) bool {
+		if s[i] == ',' {
 			items = append(items, s[start:i])
 			start = i + 1
 		}
-	}
+		return false
+	})
 	items = append(items, s[start:])
 	for _, it := range items {
 		v, err := scalar(strings.TrimSpace(it))
