@@ -251,23 +251,31 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 		c.Options.RouteMetrics = nil
 	}
 	c.Options.Flush = c.Mode == ModeFlush
-	// Every value was checked where it was read; this is the planner's
-	// last word on the whole set.
-	if err := c.Options.Validate(); err != nil {
-		// Named where the value came from: the flag, else the file.
-		msg := err.Error()
-		for _, k := range optionKeys {
-			switch {
-			case !strings.HasPrefix(msg, k+" "):
-			case cmdline.given[k]:
-				return nil, usagef("--%s", msg)
-			case file.given[k]:
-				return nil, usagef("%s: %s", c.ConfigFile, msg)
-			}
-		}
-		return nil, usagef("options: %s", msg)
+	if err := c.validate(cmdline, file); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// validate is the planner's last word on the whole set of options: every
+// value was checked where it was read. Its error names where the value
+// came from: the flag, else the file.
+func (c *Config) validate(cmdline, file *optionSet) error {
+	err := c.Options.Validate()
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, k := range optionKeys {
+		switch {
+		case !strings.HasPrefix(msg, k+" "):
+		case cmdline.given[k]:
+			return usagef("--%s", msg)
+		case file.given[k]:
+			return usagef("%s: %s", c.ConfigFile, msg)
+		}
+	}
+	return usagef("options: %s", msg)
 }
 
 func (c *Config) setMode(f *flags, trigger, explain bool) error {
@@ -425,23 +433,7 @@ func (s *optionSet) set(key, value string) error {
 		}
 		return o.Validate()
 	case "exclude", "include":
-		list := &s.exclude
-		if key == "include" {
-			list = &s.include
-		}
-		if *list == nil {
-			*list = []string{}
-		}
-		if value == "" {
-			return nil // explicitly empty
-		}
-		if strings.ContainsAny(value, " \t\n\v\f\r") {
-			return fmt.Errorf("%s %q: a glob cannot contain spaces (link names have none); give one glob per %s", key, value, key)
-		}
-		if _, err := path.Match(value, ""); err != nil {
-			return fmt.Errorf("%s %q: bad glob: %v", key, value, err)
-		}
-		*list = append(*list, value)
+		return s.addGlob(key, value)
 	case "set-route-metric":
 		if value == "" {
 			return nil // explicitly none
@@ -471,13 +463,8 @@ func (s *optionSet) set(key, value string) error {
 		o := plan.DefaultOptions()
 		o.IngressMask = n
 		return o.Validate()
-	case "lock-file":
-		// Hooks run with any working directory; a relative lock file
-		// would let two passes hold different locks.
-		if !filepath.IsAbs(value) {
-			return fmt.Errorf("%s %q: must be an absolute path", key, value)
-		}
-		s.lockFile = value
+	case "lock-file", "metrics-file":
+		return s.setFile(key, value)
 	case "gateway":
 		if value == "" {
 			return nil // explicitly none
@@ -493,21 +480,57 @@ func (s *optionSet) set(key, value string) error {
 			return fmt.Errorf("%s %q: %v", key, value, err)
 		}
 		s.resync = d
-	case "metrics-file":
-		switch {
-		case value == "":
-			// explicitly none: a flag turns off the file's
-		case !filepath.IsAbs(value) || strings.HasSuffix(value, "/"):
-			return fmt.Errorf("%s %q: must be an absolute path to a file", key, value)
-		case !strings.HasSuffix(value, ".prom"):
-			// The collector reads *.prom files only: anything else would be
-			// written every pass and never read.
-			return fmt.Errorf("%s %q: must end in .prom (node_exporter's textfile collector reads no other file)", key, value)
-		}
-		s.metricsFile = value
 	default:
 		return fmt.Errorf("%s: not an option", key)
 	}
+	return nil
+}
+
+// setFile checks and records the lock file or the metrics file.
+func (s *optionSet) setFile(key, value string) error {
+	if key == "lock-file" {
+		// Hooks run with any working directory; a relative lock file
+		// would let two passes hold different locks.
+		if !filepath.IsAbs(value) {
+			return fmt.Errorf("%s %q: must be an absolute path", key, value)
+		}
+		s.lockFile = value
+		return nil
+	}
+	switch {
+	case value == "":
+		// explicitly none: a flag turns off the file's
+	case !filepath.IsAbs(value) || strings.HasSuffix(value, "/"):
+		return fmt.Errorf("%s %q: must be an absolute path to a file", key, value)
+	case !strings.HasSuffix(value, ".prom"):
+		// The collector reads *.prom files only: anything else would be
+		// written every pass and never read.
+		return fmt.Errorf("%s %q: must end in .prom (node_exporter's textfile collector reads no other file)", key, value)
+	}
+	s.metricsFile = value
+	return nil
+}
+
+// addGlob adds value to the exclude or include list; an empty value gives
+// an explicitly empty list.
+func (s *optionSet) addGlob(key, value string) error {
+	list := &s.exclude
+	if key == "include" {
+		list = &s.include
+	}
+	if *list == nil {
+		*list = []string{}
+	}
+	if value == "" {
+		return nil // explicitly empty
+	}
+	if strings.ContainsAny(value, " \t\n\v\f\r") {
+		return fmt.Errorf("%s %q: a glob cannot contain spaces (link names have none); give one glob per %s", key, value, key)
+	}
+	if _, err := path.Match(value, ""); err != nil {
+		return fmt.Errorf("%s %q: bad glob: %v", key, value, err)
+	}
+	*list = append(*list, value)
 	return nil
 }
 
