@@ -13,13 +13,18 @@ export PATH="$PATH:/usr/local/go/bin"
 # Programs the tests run, by Debian package: the kernel tools (nft and
 # conntrack read back what --follow-ingress does, and replay its --dry-run),
 # and the real network stacks the end-to-end tests drive in throwaway
-# namespaces. packaging/test.sh builds, lints and installs the packages into
-# a throwaway root. nftables.service is left as Debian ships it (disabled):
+# namespaces; podman and runc build and run the container image (the tests
+# give podman a configuration and a store of their own, in temp dirs, and
+# its CNI backend, whose plugins are named: apt would otherwise be free to
+# pick netavark for container-network-stack).
+# packaging/test.sh builds, lints and installs the packages into a
+# throwaway root. nftables.service is left as Debian ships it (disabled):
 # the tests never load a ruleset outside their namespaces.
 pkgs=(iproute2 util-linux procps dbus dnsmasq-base isc-dhcp-client dhcpcd-base
 	network-manager systemd networkd-dispatcher ifupdown nftables conntrack
 	dpkg-dev debhelper lintian rpm rpmlint debootstrap systemd-container
-	groff-base man-db xz-utils git prometheus iptables)
+	groff-base man-db xz-utils git prometheus iptables podman runc
+	containernetworking-plugins)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	missing=()
 	for p in "${pkgs[@]}"; do

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,6 +22,10 @@ import (
 const (
 	DefaultConfigFile = "/etc/symroute/symroute.conf"
 	DefaultLockFile   = "/run/symroute/sync.lock"
+	// MinResyncInterval is the shortest resync-interval: a no-op pass over
+	// a full table takes a tenth of a second or more, and a listener that
+	// spent most of its time passing would be a busy loop with extra steps.
+	MinResyncInterval = time.Second
 )
 
 // Mode is what one run does.
@@ -76,6 +81,10 @@ type Config struct {
 	// MetricsFile is where --once and --check write their gauges for
 	// node_exporter's textfile collector; "" for nowhere.
 	MetricsFile string
+	// ResyncInterval, when not 0, makes the listener also run a pass that
+	// long after the last one: a pod has no systemd timer, and a host
+	// without a system bus has no signals at all.
+	ResyncInterval time.Duration
 	// Options has Exclude nil for the default list, non-nil (maybe empty)
 	// when given; Flush is set for ModeFlush.
 	Options plan.Options
@@ -101,7 +110,7 @@ func usagef(format string, a ...any) error {
 // optionKeys are the flags that are also config file keys, in the order
 // their errors are reported.
 var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file",
-	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway"}
+	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway", "resync-interval"}
 
 func isList(key string) bool {
 	return key == "exclude" || key == "include" || key == "set-route-metric" || key == "gateway"
@@ -160,6 +169,7 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.StringVar(f.scalars["ingress-mark-mask"], "ingress-mark-mask", "", "")
 	fs.StringVar(f.scalars["metrics-file"], "metrics-file", "", "")
 	fs.StringArrayVar(f.lists["gateway"], "gateway", nil, "")
+	fs.StringVar(f.scalars["resync-interval"], "resync-interval", "", "")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
 	fs.BoolVarP(&f.help, "help", "h", false, "")
@@ -196,6 +206,11 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 	}
 	if err := c.setTriggerArgs(fs); err != nil {
 		return nil, err
+	}
+	// Only a flag: the file is every mode's, and one key in it must not
+	// make the hooks' and the timer's passes fail.
+	if fs.Changed("resync-interval") && c.Mode != ModeListen {
+		return nil, usagef("--resync-interval works only with --listen")
 	}
 
 	cmdline := newOptionSet()
@@ -236,23 +251,31 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 		c.Options.RouteMetrics = nil
 	}
 	c.Options.Flush = c.Mode == ModeFlush
-	// Every value was checked where it was read; this is the planner's
-	// last word on the whole set.
-	if err := c.Options.Validate(); err != nil {
-		// Named where the value came from: the flag, else the file.
-		msg := err.Error()
-		for _, k := range optionKeys {
-			switch {
-			case !strings.HasPrefix(msg, k+" "):
-			case cmdline.given[k]:
-				return nil, usagef("--%s", msg)
-			case file.given[k]:
-				return nil, usagef("%s: %s", c.ConfigFile, msg)
-			}
-		}
-		return nil, usagef("options: %s", msg)
+	if err := c.validate(cmdline, file); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// validate is the planner's last word on the whole set of options: every
+// value was checked where it was read. Its error names where the value
+// came from: the flag, else the file.
+func (c *Config) validate(cmdline, file *optionSet) error {
+	err := c.Options.Validate()
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, k := range optionKeys {
+		switch {
+		case !strings.HasPrefix(msg, k+" "):
+		case cmdline.given[k]:
+			return usagef("--%s", msg)
+		case file.given[k]:
+			return usagef("%s: %s", c.ConfigFile, msg)
+		}
+	}
+	return usagef("options: %s", msg)
 }
 
 func (c *Config) setMode(f *flags, trigger, explain bool) error {
@@ -385,6 +408,7 @@ type optionSet struct {
 	followIngress       bool
 	ingressMask         uint32
 	gateways            []plan.Gateway
+	resync              time.Duration
 }
 
 func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}} }
@@ -409,23 +433,7 @@ func (s *optionSet) set(key, value string) error {
 		}
 		return o.Validate()
 	case "exclude", "include":
-		list := &s.exclude
-		if key == "include" {
-			list = &s.include
-		}
-		if *list == nil {
-			*list = []string{}
-		}
-		if value == "" {
-			return nil // explicitly empty
-		}
-		if strings.ContainsAny(value, " \t\n\v\f\r") {
-			return fmt.Errorf("%s %q: a glob cannot contain spaces (link names have none); give one glob per %s", key, value, key)
-		}
-		if _, err := path.Match(value, ""); err != nil {
-			return fmt.Errorf("%s %q: bad glob: %v", key, value, err)
-		}
-		*list = append(*list, value)
+		return s.addGlob(key, value)
 	case "set-route-metric":
 		if value == "" {
 			return nil // explicitly none
@@ -455,13 +463,8 @@ func (s *optionSet) set(key, value string) error {
 		o := plan.DefaultOptions()
 		o.IngressMask = n
 		return o.Validate()
-	case "lock-file":
-		// Hooks run with any working directory; a relative lock file
-		// would let two passes hold different locks.
-		if !filepath.IsAbs(value) {
-			return fmt.Errorf("%s %q: must be an absolute path", key, value)
-		}
-		s.lockFile = value
+	case "lock-file", "metrics-file":
+		return s.setFile(key, value)
 	case "gateway":
 		if value == "" {
 			return nil // explicitly none
@@ -471,21 +474,63 @@ func (s *optionSet) set(key, value string) error {
 			return err
 		}
 		s.gateways = append(s.gateways, g)
-	case "metrics-file":
-		switch {
-		case value == "":
-			// explicitly none: a flag turns off the file's
-		case !filepath.IsAbs(value) || strings.HasSuffix(value, "/"):
-			return fmt.Errorf("%s %q: must be an absolute path to a file", key, value)
-		case !strings.HasSuffix(value, ".prom"):
-			// The collector reads *.prom files only: anything else would be
-			// written every pass and never read.
-			return fmt.Errorf("%s %q: must end in .prom (node_exporter's textfile collector reads no other file)", key, value)
+	case "resync-interval":
+		d, err := parseInterval(value)
+		if err != nil {
+			return fmt.Errorf("%s %q: %v", key, value, err)
 		}
-		s.metricsFile = value
+		s.resync = d
 	default:
 		return fmt.Errorf("%s: not an option", key)
 	}
+	return nil
+}
+
+// setFile checks and records the lock file or the metrics file.
+func (s *optionSet) setFile(key, value string) error {
+	if key == "lock-file" {
+		// Hooks run with any working directory; a relative lock file
+		// would let two passes hold different locks.
+		if !filepath.IsAbs(value) {
+			return fmt.Errorf("%s %q: must be an absolute path", key, value)
+		}
+		s.lockFile = value
+		return nil
+	}
+	switch {
+	case value == "":
+		// explicitly none: a flag turns off the file's
+	case !filepath.IsAbs(value) || strings.HasSuffix(value, "/"):
+		return fmt.Errorf("%s %q: must be an absolute path to a file", key, value)
+	case !strings.HasSuffix(value, ".prom"):
+		// The collector reads *.prom files only: anything else would be
+		// written every pass and never read.
+		return fmt.Errorf("%s %q: must end in .prom (node_exporter's textfile collector reads no other file)", key, value)
+	}
+	s.metricsFile = value
+	return nil
+}
+
+// addGlob adds value to the exclude or include list; an empty value gives
+// an explicitly empty list.
+func (s *optionSet) addGlob(key, value string) error {
+	list := &s.exclude
+	if key == "include" {
+		list = &s.include
+	}
+	if *list == nil {
+		*list = []string{}
+	}
+	if value == "" {
+		return nil // explicitly empty
+	}
+	if strings.ContainsAny(value, " \t\n\v\f\r") {
+		return fmt.Errorf("%s %q: a glob cannot contain spaces (link names have none); give one glob per %s", key, value, key)
+	}
+	if _, err := path.Match(value, ""); err != nil {
+		return fmt.Errorf("%s %q: bad glob: %v", key, value, err)
+	}
+	*list = append(*list, value)
 	return nil
 }
 
@@ -521,6 +566,31 @@ func (s *optionSet) applyTo(c *Config) {
 	if s.given["gateway"] {
 		c.Options.Gateways = s.gateways
 	}
+	if s.given["resync-interval"] {
+		c.ResyncInterval = s.resync
+	}
+}
+
+// parseInterval takes a Go duration (60s, 5m, 1h30m) of at least
+// MinResyncInterval, or 0 (or nothing) for none: a flag can turn off what
+// the file turned on. A bare number is refused rather than guessed at: 60
+// could be seconds or minutes.
+func parseInterval(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, errors.New("not a duration (a number and a unit: 60s, 5m, 1h)")
+	case d < 0:
+		return 0, errors.New("must not be negative")
+	case d == 0:
+		return 0, nil
+	case d < MinResyncInterval:
+		return 0, fmt.Errorf("shorter than the minimum, %v", MinResyncInterval)
+	}
+	return d, nil
 }
 
 // parseBool takes the words a config file is likely to hold.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -297,6 +298,38 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) {},
 		},
 		{
+			name: "resync interval",
+			args: []string{"--listen", "--resync-interval", "60s"},
+			want: func(c *Config) { c.Mode, c.ResyncInterval = ModeListen, time.Minute },
+		},
+		{
+			name: "resync interval, compound",
+			args: []string{"--listen", "--resync-interval=1m0.5s"},
+			want: func(c *Config) { c.Mode, c.ResyncInterval = ModeListen, time.Minute+500*time.Millisecond },
+		},
+		{
+			name: "resync interval at the minimum",
+			args: []string{"--listen", "--resync-interval", "1s"},
+			want: func(c *Config) { c.Mode, c.ResyncInterval = ModeListen, time.Second },
+		},
+		{
+			name: "resync interval in the file is every mode's",
+			args: []string{"--once"},
+			conf: "resync-interval = 5m\n",
+			want: func(c *Config) { c.ResyncInterval = 5 * time.Minute },
+		},
+		{
+			name: "resync interval 0 on the command line turns off the file's",
+			args: []string{"--listen", "--resync-interval", "0"},
+			conf: "resync-interval = 1s\n",
+			want: func(c *Config) { c.Mode = ModeListen },
+		},
+		{
+			name: "resync interval empty is none",
+			args: []string{"--listen", "--resync-interval="},
+			want: func(c *Config) { c.Mode = ModeListen },
+		},
+		{
 			name: "missing default file is fine",
 			args: []string{"--check"},
 			want: func(c *Config) { c.Mode = ModeCheck },
@@ -559,6 +592,14 @@ func TestParseErrors(t *testing.T) {
 		{name: "mask decimal with hex digits", args: []string{"--once", "--ingress-mark-mask", "12ab"}, want: `--ingress-mark-mask "12ab": not a number (0x and hex digits, or decimal)`},
 		{name: "follow-ingress value after a space", args: []string{"--once", "--follow-ingress", "false"}, want: `unexpected argument "false": a flag's true or false goes after =, as --follow-ingress=false`},
 		{name: "follow-ingress with priority 1, both in the file", args: []string{"--once"}, conf: "priority = 1\nfollow-ingress = yes\n", want: "CONF: priority 1: follow-ingress puts its rules at priority-1 and priority-2, so it needs 3 or more"},
+		{name: "resync interval without a unit", args: []string{"--listen", "--resync-interval", "60"}, want: `--resync-interval "60": not a duration (a number and a unit: 60s, 5m, 1h)`},
+		{name: "resync interval junk", args: []string{"--listen", "--resync-interval", "often"}, want: `--resync-interval "often": not a duration`},
+		{name: "resync interval negative", args: []string{"--listen", "--resync-interval=-5s"}, want: `--resync-interval "-5s": must not be negative`},
+		{name: "resync interval too short", args: []string{"--listen", "--resync-interval", "500ms"}, want: `--resync-interval "500ms": shorter than the minimum, 1s`},
+		{name: "resync interval overflow", args: []string{"--listen", "--resync-interval", "9999999999h"}, want: `--resync-interval "9999999999h": not a duration`},
+		{name: "resync interval without --listen", args: []string{"--once", "--resync-interval", "60s"}, want: "--resync-interval works only with --listen"},
+		{name: "resync interval with --check", args: []string{"--check", "--resync-interval", "60s"}, want: "--resync-interval works only with --listen"},
+		{name: "resync interval too short in the file", args: []string{"--once"}, conf: "resync-interval = 10ms\n", want: `CONF:1: resync-interval "10ms": shorter than the minimum, 1s`},
 		{name: "relative lock file", args: []string{"--once", "--lock-file", "sync.lock"}, want: `--lock-file "sync.lock": must be an absolute path`},
 		{name: "empty lock file", args: []string{"--once", "--lock-file="}, want: `--lock-file "": must be an absolute path`},
 		{name: "relative metrics file", args: []string{"--once", "--metrics-file", "s.prom"}, want: `--metrics-file "s.prom": must be an absolute path to a file`},
@@ -578,7 +619,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "named group-writable", args: []string{"--once", "--config", "CONF"}, conf: "priority = 5\n", perm: 0o660, want: "config file CONF: mode 0660"},
 
 		// Config file: its lines.
-		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file, gateway)`},
+		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file, gateway, resync-interval)`},
 		{name: "flag as key", args: []string{"--once"}, conf: "once = true\n", want: `CONF:1: "once" is a command-line flag, not a config file key`},
 		{name: "config as key", args: []string{"--once"}, conf: "config = /x\n", want: `CONF:1: "config" is a command-line flag, not a config file key`},
 		{name: "dashed key", args: []string{"--once"}, conf: "--priority = 5\n", want: `CONF:1: unknown key "--priority"`},

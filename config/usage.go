@@ -46,6 +46,10 @@ Options (also keys of the config file, without the dashes: "priority = 32765"):
                               matches a link and family wins; before a DHCP lease's router
   --gateway GLOB=first-host   the same via the first host of the link's IPv4 subnet (Azure);
                               after the leases' and advertised routers
+  --resync-interval DURATION  the listener also runs a pass DURATION after the last one
+                              (60s, 5m; at least 1s; default 0, off), and keeps doing so
+                              where no system bus can be reached: for containers, which
+                              have no timer; on the command line with --listen only
 
 Other flags:
   --config FILE               config file (default /etc/symroute/symroute.conf; a missing

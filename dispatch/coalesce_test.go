@@ -6,17 +6,17 @@ import (
 )
 
 // sim drives a coalescer as Listener.loop does, on a fake clock in 1 ms
-// steps: kicks at the given offsets, each pass taking passTime. It returns
-// when each pass started.
-func sim(quiet, maxDelay time.Duration, kicks []time.Duration, passTime, until time.Duration) []time.Duration {
-	c := coalescer{quiet: quiet, maxDelay: maxDelay}
+// steps: kicks at the given offsets, each pass taking passTime, a resync
+// every resync (0: none). It returns when each pass started.
+func sim(quiet, maxDelay, resync time.Duration, kicks []time.Duration, passTime, until time.Duration) []time.Duration {
+	c := coalescer{quiet: quiet, maxDelay: maxDelay, every: resync}
 	t0 := time.Unix(1e9, 0)
 	var starts []time.Duration
 	var passEnd time.Duration
 	k := 0
 	for now := time.Duration(0); now <= until; now += time.Millisecond {
 		if c.running && now >= passEnd {
-			c.done()
+			c.done(t0.Add(now))
 		}
 		for ; k < len(kicks) && kicks[k] <= now; k++ {
 			c.kick(t0.Add(now), false)
@@ -55,7 +55,7 @@ func TestCoalescer(t *testing.T) {
 		{"kicks apart: a pass each", []time.Duration{0, 2 * time.Second}, 10 * ms, []time.Duration{400 * ms, 2400 * ms}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := sim(400*ms, 5*time.Second, tc.kicks, tc.passTime, 20*time.Second)
+			got := sim(400*ms, 5*time.Second, 0, tc.kicks, tc.passTime, 20*time.Second)
 			if len(got) != len(tc.want) {
 				t.Fatalf("passes started at %v, want %v", got, tc.want)
 			}
@@ -72,7 +72,7 @@ func TestCoalescer(t *testing.T) {
 // plus one pass's time.
 func TestCoalescerStorm(t *testing.T) {
 	const passTime = 200 * ms
-	got := sim(400*ms, 5*time.Second, every(0, 60*time.Second, 50*ms), passTime, 61*time.Second)
+	got := sim(400*ms, 5*time.Second, 0, every(0, 60*time.Second, 50*ms), passTime, 61*time.Second)
 	if len(got) < 60/6 || len(got) > 60/5+1 {
 		t.Fatalf("%d passes in a 60 s storm, want 10-13: %v", len(got), got)
 	}
@@ -102,7 +102,7 @@ func TestCoalescerUrgentAndIdle(t *testing.T) {
 	if _, ok := c.due(); ok {
 		t.Fatal("a pass is running, yet the coalescer wants a timer")
 	}
-	c.done()
+	c.done(now.Add(30 * ms))
 	at, ok := c.due()
 	if !ok || !at.Equal(now.Add(420*ms)) {
 		t.Fatalf("after the pass: due %v %v, want the kick during it + quiet", at, ok)
@@ -110,8 +110,41 @@ func TestCoalescerUrgentAndIdle(t *testing.T) {
 	if c.start(at.Add(-ms)) || !c.start(at) {
 		t.Fatal("the pass after the one running did not start exactly when due")
 	}
-	c.done()
+	c.done(at.Add(10 * ms))
 	if _, ok := c.due(); ok {
 		t.Fatal("nothing pending, yet the coalescer wants a timer")
+	}
+}
+
+// With a resync interval a pass is due that long after the last one ended,
+// whether kicks caused it or the interval did; kicks keep their own timing.
+func TestCoalescerResync(t *testing.T) {
+	const sec = time.Second
+	for _, tc := range []struct {
+		name  string
+		kicks []time.Duration
+		want  []time.Duration
+	}{
+		// Started by the start-up pass (a kick), never before it.
+		{"no kick, no pass to count from", nil, nil},
+		{"after the start-up pass, one per interval", []time.Duration{0}, []time.Duration{400 * ms, 1410 * ms, 2420 * ms, 3430 * ms}},
+		{"a signal's pass moves the next resync", []time.Duration{0, 800 * ms},
+			[]time.Duration{400 * ms, 1200 * ms, 2210 * ms, 3220 * ms}},
+		{"a kick just before a resync rides on it", []time.Duration{0, 1300 * ms},
+			[]time.Duration{400 * ms, 1410 * ms, 2420 * ms, 3430 * ms}},
+		{"a kick during a resync pass gets one more after it", []time.Duration{0, 1415 * ms},
+			[]time.Duration{400 * ms, 1410 * ms, 1815 * ms, 2825 * ms}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sim(400*ms, 5*sec, sec, tc.kicks, 10*ms, 3500*ms)
+			if len(got) != len(tc.want) {
+				t.Fatalf("passes started at %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("passes started at %v, want %v", got, tc.want)
+				}
+			}
+		})
 	}
 }

@@ -14,5 +14,9 @@
 //
 // Idle, the listener does nothing: it blocks reading the bus socket, and a
 // timer exists only while a kick is pending or the bus is being
-// reconnected. Package dbustest runs a private dbus-daemon for the tests.
+// reconnected. With a resync interval (--resync-interval) it also runs a
+// pass that long after the last one: a pod has no systemd timer as a safety
+// net, and where no bus can be reached at all (a container without the
+// host's socket) the interval is all it runs on, while it keeps trying the
+// bus. Package dbustest runs a private dbus-daemon for the tests.
 package dispatch

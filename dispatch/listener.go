@@ -23,6 +23,15 @@ const (
 	DefaultMaxDelay = 5 * time.Second
 )
 
+// Triggers of the listener's passes, as their logs name them.
+const (
+	// TriggerBus: a signal, the start-up or a reload.
+	TriggerBus = "dbus"
+	// TriggerResync: the resync interval, with no signal since the last
+	// pass.
+	TriggerResync = "resync"
+)
+
 // Reconnection to a lost bus: quick at first (dbus-daemon restarting),
 // backing off to minutes' worth of patience without spinning.
 const (
@@ -33,15 +42,20 @@ const (
 
 // Options configure a Listener.
 type Options struct {
-	// Pass runs one pass; the listener calls it from one goroutine at a
-	// time. Its errors are logged; pass.ErrLockBusy makes it retry later.
-	Pass func() error
+	// Pass runs one pass, trigger saying why for its log (TriggerBus or
+	// TriggerResync); the listener calls it from one goroutine at a time.
+	// Its errors are logged; pass.ErrLockBusy makes it retry later.
+	Pass func(trigger string) error
 	// Address is the bus to listen on; "" is the system bus
 	// (DBUS_SYSTEM_BUS_ADDRESS, else the standard socket).
 	Address string
 	// Quiet and MaxDelay tune the coalescing (0: the defaults).
 	Quiet, MaxDelay time.Duration
-	Log             *slog.Logger
+	// Resync, if set, says how long after a pass ends the next one runs
+	// without a signal (0: never). It is asked again after every pass, so
+	// a reload's new value holds from the pass the reload kicks.
+	Resync func() time.Duration
+	Log    *slog.Logger
 }
 
 // Listener turns D-Bus signals into passes.
@@ -88,6 +102,14 @@ func (l *Listener) Signals() uint64 { return l.signals.Load() }
 // Passes is how many passes have finished so far.
 func (l *Listener) Passes() uint64 { return l.passes.Load() }
 
+// resync is the interval of the moment, 0 for none.
+func (l *Listener) resync() time.Duration {
+	if l.o.Resync == nil {
+		return 0
+	}
+	return max(l.o.Resync(), 0)
+}
+
 func (l *Listener) kick(urgent bool) {
 	select {
 	case l.kicks <- urgent:
@@ -110,9 +132,10 @@ func (l *Listener) Run(ctx context.Context) {
 	<-busDone
 }
 
-// loop owns the coalescer. Its only timer exists while a pass is pending.
+// loop owns the coalescer. Its only timer exists while a pass is pending
+// or, with a resync interval, until the next resync.
 func (l *Listener) loop(ctx context.Context) {
-	c := coalescer{quiet: l.o.Quiet, maxDelay: l.o.MaxDelay}
+	c := coalescer{quiet: l.o.Quiet, maxDelay: l.o.MaxDelay, every: l.resync()}
 	var (
 		timer   *time.Timer
 		wake    <-chan time.Time
@@ -140,7 +163,8 @@ func (l *Listener) loop(ctx context.Context) {
 		case <-wake:
 			timer, wake = nil, nil
 		case err := <-done:
-			c.done()
+			c.done(time.Now())
+			c.every = l.resync()
 			if l.report(err) {
 				c.kick(time.Now(), false)
 			}
@@ -152,12 +176,15 @@ func (l *Listener) loop(ctx context.Context) {
 		now := time.Now()
 		if c.start(now) {
 			stopTimer()
-			n := l.batch.Swap(0)
+			n, trigger := l.batch.Swap(0), TriggerBus
+			if c.resync {
+				trigger = TriggerResync
+			}
 			go func() {
 				t0 := time.Now()
-				err := l.o.Pass()
+				err := l.o.Pass(trigger)
 				l.passes.Add(1)
-				l.log.Debug("listener pass", "signals", n, "took", time.Since(t0))
+				l.log.Debug("listener pass", "trigger", trigger, "signals", n, "took", time.Since(t0))
 				done <- err
 			}()
 			continue
@@ -210,7 +237,7 @@ func (l *Listener) bus(ctx context.Context) {
 		conn, cancel, err := l.subscribe(ctx)
 		if err != nil {
 			if !down {
-				l.log.Warn("system bus unavailable; retrying until it is back", "err", err)
+				l.busDown(err)
 				down = true
 			}
 			if first {
@@ -243,6 +270,17 @@ func (l *Listener) bus(ctx context.Context) {
 		conn.Close()
 		cancel()
 	}
+}
+
+// busDown says, once per outage, that the bus cannot be reached, and what
+// the listener does meanwhile: a container without the host's bus socket
+// runs on its resync interval alone.
+func (l *Listener) busDown(err error) {
+	if every := l.resync(); every > 0 {
+		l.log.Warn("system bus unavailable; running a pass every resync interval until it is back", "interval", every, "err", err)
+		return
+	}
+	l.log.Warn("system bus unavailable; retrying until it is back", "err", err)
 }
 
 // subscribe connects, adds the match rules and reads the services' owners.

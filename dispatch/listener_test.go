@@ -54,17 +54,27 @@ type harness struct {
 	l       *Listener
 	logs    *lockedBuffer
 	started atomic.Int64
+	resyncs atomic.Int64 // passes started with TriggerResync
 	hold    atomic.Bool
 	release chan struct{}
 }
 
 func startListener(t *testing.T, addr string) *harness {
 	t.Helper()
+	return startListenerResync(t, addr, nil)
+}
+
+// startListenerResync is startListener with Options.Resync.
+func startListenerResync(t *testing.T, addr string, resync func() time.Duration) *harness {
+	t.Helper()
 	h := &harness{t: t, logs: &lockedBuffer{}, release: make(chan struct{})}
 	h.l = New(Options{
-		Address: addr, Quiet: testQuiet, MaxDelay: testMaxDelay,
+		Address: addr, Quiet: testQuiet, MaxDelay: testMaxDelay, Resync: resync,
 		Log: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Pass: func() error {
+		Pass: func(trigger string) error {
+			if trigger == TriggerResync {
+				h.resyncs.Add(1)
+			}
 			h.started.Add(1)
 			if h.hold.Load() {
 				<-h.release
@@ -322,7 +332,7 @@ func TestListenNoBus(t *testing.T) {
 // The sender check does not depend on the bus: a signal delivered from a
 // connection that does not own the name is dropped by the listener itself.
 func TestHandlerChecksSender(t *testing.T) {
-	l := New(Options{Pass: func() error { return nil }, Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
+	l := New(Options{Pass: func(string) error { return nil }, Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
 	hd := &handler{l: l, owners: newOwners()}
 	sig := func(sender string) *dbus.Signal {
 		return &dbus.Signal{Sender: sender, Path: nmPath, Name: NetworkManager + ".StateChanged", Body: []interface{}{uint32(70)}}

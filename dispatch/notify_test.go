@@ -60,7 +60,7 @@ func TestListenNotifiesSystemd(t *testing.T) {
 	release := make(chan struct{})
 	l := New(Options{Address: "unix:path=" + t.TempDir() + "/none", Quiet: testQuiet, MaxDelay: testMaxDelay,
 		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Pass: func() error { <-release; return nil }})
+		Pass: func(string) error { <-release; return nil }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,12 +14,13 @@ import (
 // it. A pass that gives up is tried again after the next quiet window.
 const LockWait = 10 * time.Second
 
-// Serve is symroute-sync --listen: it runs a Listener on the system bus,
-// whose passes are pass, until SIGTERM or SIGINT. SIGHUP calls reload
-// (re-reading the configuration pass uses): an error is logged and the old
-// configuration kept; success kicks a pass at once.
-func Serve(pass func() error, reload func() error, log *slog.Logger) {
-	l := New(Options{Log: log, Pass: pass})
+// Serve is symroute-sync --listen: it runs a Listener with o (its Pass,
+// Resync and Log; on the system bus) until SIGTERM or SIGINT. SIGHUP calls
+// reload (re-reading the configuration Pass and Resync use): an error is
+// logged and the old configuration kept; success kicks a pass at once.
+func Serve(o Options, reload func() error) {
+	l := New(o)
+	log := l.log
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

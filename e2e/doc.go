@@ -76,6 +76,11 @@
 //   - reliability_*_test.go: convergence under churn, SIGKILL mid-apply,
 //     make-before-break.
 //   - readonly_test.go: the read-only modes without root.
+//   - container_test.go: the image packaging/container/build.sh builds,
+//     run by podman in a test's namespace (container_bed_test.go: a
+//     podman whose configuration, store and run state are the test's, in
+//     a private mount namespace that keeps them off the host's /run and
+//     /var).
 //
 // A group's own harness is its *_bed_test.go.
 //

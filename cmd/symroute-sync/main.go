@@ -118,19 +118,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // listen runs the D-Bus listener until SIGTERM/SIGINT: its passes are
-// --once's with the configuration of the moment, which SIGHUP re-reads from
-// the original command line (a bad one keeps the old).
+// --once's with the configuration of the moment, and so is its resync
+// interval, which SIGHUP re-reads from the original command line (a bad
+// one keeps the old).
 func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) {
 	var cur atomic.Pointer[config.Config]
 	cur.Store(cfg)
-	dispatch.Serve(func() error {
+	pass1 := func(trigger string) error {
 		c := cur.Load()
-		po := pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: dispatch.LockWait, Trigger: "dbus", Log: log}
+		po := pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: dispatch.LockWait, Trigger: trigger, Log: log}
 		t0 := time.Now()
 		res, err := pass.Once(k, po)
 		passMetrics(k, po, c.MetricsFile, t0, res, err, log)
 		return err
-	}, func() error {
+	}
+	resync := func() time.Duration { return cur.Load().ResyncInterval }
+	dispatch.Serve(dispatch.Options{Pass: pass1, Resync: resync, Log: log}, func() error {
 		c, err := config.Parse(args)
 		if err != nil {
 			return err
@@ -138,7 +141,7 @@ func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) 
 		cur.Store(c)
 		log.Info("reload: configuration read", "file", c.ConfigFile)
 		return nil
-	}, log)
+	})
 }
 
 // newLogger logs to stderr; under journald (JOURNAL_STREAM set) without

@@ -4,7 +4,8 @@
 // pointed at one (IP, IPOut) and the read-back of a link's addresses
 // (Addrs4), programs run in the background and stopped (Proc), a cleanup
 // registry for programs (tests use t.Cleanup), a private D-Bus system bus's
-// configuration, and the median the benchmarks report. Nothing here touches
+// configuration, the median the benchmarks report, and the packages'
+// version (what the container image is tagged with). Nothing here touches
 // the host's own network: every command names the namespace it acts in.
 //
 // What is here needs no *testing.T, so that bench can use it as well as the

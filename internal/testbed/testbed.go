@@ -25,6 +25,28 @@ func ModuleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
+// PackageVersion is the version the packages and the container image
+// take: the rpm spec's Version, read as buildrpm.sh and
+// packaging/container/build.sh read it (packaging/test.sh checks that
+// debian/changelog agrees).
+func PackageVersion() (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	spec := filepath.Join(root, "packaging", "rpm", "symroute-sync.spec")
+	b, err := os.ReadFile(spec)
+	if err != nil {
+		return "", fmt.Errorf("package version: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Version:"); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("package version: no Version in %s", spec)
+}
+
 // Build compiles package pkg of the module ("./cmd/symroute-sync") into
 // out, static as the README and the packages build it: no dynamic loader
 // at every start (a quarter of a small pass's time).
