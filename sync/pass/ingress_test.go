@@ -84,6 +84,19 @@ func TestPassIngressProperty(t *testing.T) {
 		if err := checkIngress(before, ct, k, o.Plan, want); err != nil {
 			t.Fatalf("seed %d (follow-ingress %v): %v", seed, o.Plan.FollowIngress, err)
 		}
+		// Beside the fwmark rules, the address and oif rules are the
+		// oracle's, the option on or off.
+		rn := plan.NewRenderer(&k.State)
+		var rules []string
+		for i := range k.State.Rules {
+			if r := &k.State.Rules[i]; r.Protocol == plan.Protocol && !r.HasMark() {
+				rules = append(rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: r}))
+			}
+		}
+		sort.Strings(rules)
+		if diff := cmp.Diff(want.rules, rules); diff != "" {
+			t.Fatalf("seed %d (follow-ingress %v): address and oif rules (-want +got):\n%s", seed, o.Plan.FollowIngress, diff)
+		}
 		writes := k.Writes
 		if _, err := Once(k, o); err != nil && !errors.Is(err, ErrPartial) {
 			t.Fatal(err)
