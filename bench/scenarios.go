@@ -138,8 +138,8 @@ func (e *env) initialSync(r *runner, t *topology, lock string) ([2]int, error) {
 		if err != nil {
 			return got, err
 		}
-		if rules != 2 {
-			e.note("%s: %d rules look up table %d after the pass, want 2 (one IPv4, one IPv6 address)", t.ns, rules, table)
+		if rules != 4 {
+			e.note("%s: %d rules look up table %d after the pass, want 4 (an address and an oif rule a family)", t.ns, rules, table)
 		}
 	}
 	return got, nil

@@ -124,6 +124,10 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 		{0, "throw 2001:db8:2::/64 proto 234 metric 106"},
 		{1, "throw 10.0.0.0/16 proto 234 metric 105"},
 		{1, "throw 2001:db8:1::/64 proto 234 metric 105"},
+		// And holds its own link-local route, for the sockets its oif
+		// rule sends there.
+		{0, "fe80::/64 dev em1 proto kernel metric 256"},
+		{1, "fe80::/64 dev em2 proto kernel metric 256"},
 	} {
 		refB.write("route add ", []byte(c.spec), suffix[c.link])
 		t.refLines[c.link]++

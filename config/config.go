@@ -75,8 +75,8 @@ type Config struct {
 	TriggerArgs []string
 	ConfigFile  string // the file named or defaulted (it may not exist if defaulted)
 	LockFile    string
-	// Explain is --explain's flow: destination, --from and --iif (a link
-	// name, "" for none).
+	// Explain is --explain's flow: destination, --from, --iif and --oif
+	// (link names, "" for none).
 	Explain Explain
 	// MetricsFile is where --once and --check write their gauges for
 	// node_exporter's textfile collector; "" for nowhere.
@@ -94,6 +94,8 @@ type Config struct {
 type Explain struct {
 	Dst, From netip.Addr
 	Iif       string
+	// Oif is the link a socket sending the flow is bound to.
+	Oif string
 }
 
 // UsageError is every error Parse returns: a bad command line or config
@@ -110,7 +112,7 @@ func usagef(format string, a ...any) error {
 // optionKeys are the flags that are also config file keys, in the order
 // their errors are reported.
 var optionKeys = []string{"table-base", "priority", "exclude", "include", "set-route-metric", "lock-file",
-	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway", "resync-interval"}
+	"follow-ingress", "ingress-mark-mask", "metrics-file", "gateway", "oif-rules", "resync-interval"}
 
 func isList(key string) bool {
 	return key == "exclude" || key == "include" || key == "set-route-metric" || key == "gateway"
@@ -124,7 +126,7 @@ type flags struct {
 	once, dryRun, check, status, json, flush, listen bool
 	verbose, version, help                           bool
 	trigger, configFile                              string
-	explain, from, iif                               string
+	explain, from, iif, oif                          string
 	// options by key; read through these, not GetStringArray, which
 	// round-trips through CSV and loses an empty value.
 	scalars map[string]*string
@@ -154,6 +156,7 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.StringVar(&f.explain, "explain", "", "")
 	fs.StringVar(&f.from, "from", "", "")
 	fs.StringVar(&f.iif, "iif", "", "")
+	fs.StringVar(&f.oif, "oif", "", "")
 	fs.StringVar(&f.trigger, "trigger", "", "")
 	fs.StringVar(&f.configFile, "config", "", "")
 	fs.StringVar(f.scalars["table-base"], "table-base", "", "")
@@ -169,6 +172,8 @@ func newFlagSet() (*pflag.FlagSet, *flags) {
 	fs.StringVar(f.scalars["ingress-mark-mask"], "ingress-mark-mask", "", "")
 	fs.StringVar(f.scalars["metrics-file"], "metrics-file", "", "")
 	fs.StringArrayVar(f.lists["gateway"], "gateway", nil, "")
+	fs.StringVar(f.scalars["oif-rules"], "oif-rules", "", "")
+	fs.Lookup("oif-rules").NoOptDefVal = "true"
 	fs.StringVar(f.scalars["resync-interval"], "resync-interval", "", "")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
@@ -201,7 +206,7 @@ func parse(args []string, defaultConfigFile string) (*Config, error) {
 	if err := c.setMode(f, fs.Changed("trigger"), fs.Changed("explain")); err != nil {
 		return nil, err
 	}
-	if err := c.setExplain(f, fs.Changed("from"), fs.Changed("iif")); err != nil {
+	if err := c.setExplain(f, fs.Changed("from"), fs.Changed("iif"), fs.Changed("oif")); err != nil {
 		return nil, err
 	}
 	if err := c.setTriggerArgs(fs); err != nil {
@@ -327,11 +332,12 @@ func (c *Config) setMode(f *flags, trigger, explain bool) error {
 }
 
 // setExplain checks --explain's flow: addresses of one family, --iif only
-// with --from (a packet arriving on a link has a source).
-func (c *Config) setExplain(f *flags, from, iif bool) error {
+// with --from (a packet arriving on a link has a source), --oif (sent from
+// a socket bound to the link) not with --iif.
+func (c *Config) setExplain(f *flags, from, iif, oif bool) error {
 	if c.Mode != ModeExplain {
-		if from || iif {
-			return usagef("--from and --iif work only with --explain")
+		if from || iif || oif {
+			return usagef("--from, --iif and --oif work only with --explain")
 		}
 		return nil
 	}
@@ -357,6 +363,15 @@ func (c *Config) setExplain(f *flags, from, iif bool) error {
 			return usagef("--iif %q: not a link name", f.iif)
 		}
 		c.Explain.Iif = f.iif
+	}
+	if oif {
+		switch {
+		case iif:
+			return usagef("--oif and --iif cannot be combined: a packet is sent by this host or arrives on a link")
+		case !validLinkName(f.oif):
+			return usagef("--oif %q: not a link name", f.oif)
+		}
+		c.Explain.Oif = f.oif
 	}
 	return nil
 }
@@ -405,13 +420,14 @@ type optionSet struct {
 	metricsFile         string
 	exclude, include    []string
 	metrics             []plan.Metric
-	followIngress       bool
-	ingressMask         uint32
-	gateways            []plan.Gateway
-	resync              time.Duration
+	// bools are the true-or-false options by key.
+	bools       map[string]bool
+	ingressMask uint32
+	gateways    []plan.Gateway
+	resync      time.Duration
 }
 
-func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}} }
+func newOptionSet() *optionSet { return &optionSet{given: map[string]bool{}, bools: map[string]bool{}} }
 
 // set checks and records one value. Its error starts with the key, so the
 // caller only adds "--" or "FILE:LINE: ".
@@ -448,12 +464,8 @@ func (s *optionSet) set(key, value string) error {
 			}
 		}
 		s.metrics = append(s.metrics, m)
-	case "follow-ingress":
-		b, err := parseBool(value)
-		if err != nil {
-			return fmt.Errorf("%s %q: %v", key, value, err)
-		}
-		s.followIngress = b
+	case "follow-ingress", "oif-rules":
+		return s.setBool(key, value)
 	case "ingress-mark-mask":
 		n, err := parseMask(value)
 		if err != nil {
@@ -534,6 +546,16 @@ func (s *optionSet) addGlob(key, value string) error {
 	return nil
 }
 
+// setBool checks and records a true-or-false option.
+func (s *optionSet) setBool(key, value string) error {
+	b, err := parseBool(value)
+	if err != nil {
+		return fmt.Errorf("%s %q: %v", key, value, err)
+	}
+	s.bools[key] = b
+	return nil
+}
+
 // applyTo lays the given options over c's.
 func (s *optionSet) applyTo(c *Config) {
 	if s.given["table-base"] {
@@ -558,7 +580,10 @@ func (s *optionSet) applyTo(c *Config) {
 		c.MetricsFile = s.metricsFile
 	}
 	if s.given["follow-ingress"] {
-		c.Options.FollowIngress = s.followIngress
+		c.Options.FollowIngress = s.bools["follow-ingress"]
+	}
+	if s.given["oif-rules"] {
+		c.Options.OifRules = s.bools["oif-rules"]
 	}
 	if s.given["ingress-mark-mask"] {
 		c.Options.IngressMask = s.ingressMask

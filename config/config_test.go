@@ -154,6 +154,23 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) { c.Options.IngressMask = 0xc0000000 },
 		},
 		{
+			name: "oif-rules off in the file",
+			args: []string{"--once"},
+			conf: "oif-rules = no\n",
+			want: func(c *Config) { c.Options.OifRules = false },
+		},
+		{
+			name: "oif-rules bare overrides the file",
+			args: []string{"--once", "--oif-rules"},
+			conf: "oif-rules = off\n",
+			want: func(c *Config) {},
+		},
+		{
+			name: "oif-rules=false",
+			args: []string{"--once", "--oif-rules=false"},
+			want: func(c *Config) { c.Options.OifRules = false },
+		},
+		{
 			name: "listen",
 			args: []string{"--listen"},
 			want: func(c *Config) { c.Mode = ModeListen },
@@ -281,6 +298,14 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) {
 				c.Mode, c.JSON = ModeExplain, true
 				c.Explain = Explain{Dst: netip.MustParseAddr("198.51.100.7"), From: netip.MustParseAddr("10.0.0.2"), Iif: "em2"}
+			},
+		},
+		{
+			name: "explain a socket bound to a link",
+			args: []string{"--explain", "198.51.100.7", "--oif", "em2"},
+			want: func(c *Config) {
+				c.Mode = ModeExplain
+				c.Explain = Explain{Dst: netip.MustParseAddr("198.51.100.7"), Oif: "em2"}
 			},
 		},
 		{
@@ -518,7 +543,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "iif with a colon", args: []string{"--explain", "1.1.1.1", "--from", "10.0.0.2", "--iif", "em1:0"}, want: `--iif "em1:0": not a link name`},
 		{name: "iif dot dot", args: []string{"--explain", "1.1.1.1", "--from", "10.0.0.2", "--iif", ".."}, want: `--iif "..": not a link name`},
 		{name: "explain a zoned address", args: []string{"--explain", "fe80::1%em1"}, want: `--explain "fe80::1%em1": not an IPv4 or IPv6 address (without a %zone)`},
-		{name: "from without explain", args: []string{"--once", "--from", "10.0.0.2"}, want: "--from and --iif work only with --explain"},
+		{name: "from without explain", args: []string{"--once", "--from", "10.0.0.2"}, want: "--from, --iif and --oif work only with --explain"},
 		{name: "explain with a mode", args: []string{"--status", "--explain", "1.1.1.1"}, want: "--status and --explain cannot be combined"},
 		{name: "trigger without mode", args: []string{"--trigger", "nm"}, want: "no mode given"},
 		{name: "trigger with check", args: []string{"--check", "--trigger", "nm"}, want: "--trigger works only with --once or --dry-run, not --check"},
@@ -572,6 +597,11 @@ func TestParseErrors(t *testing.T) {
 		{name: "metric overflow", args: []string{"--once", "--set-route-metric", "mtu=4294967296"}, want: `--set-route-metric "mtu=4294967296": value must be a whole number`},
 		{name: "metric shell in congctl", args: []string{"--once", "--set-route-metric", "congctl=bbr;reboot"}, want: `--set-route-metric "congctl=bbr;reboot": bad congestion control name`},
 		{name: "metric twice", args: []string{"--once", "--set-route-metric", "mtu=1400", "--set-route-metric", "mtu=1500"}, want: `--set-route-metric "mtu=1500": mtu is already set (mtu 1400)`},
+		{name: "oif-rules junk", args: []string{"--once", "--oif-rules=sometimes"}, want: `--oif-rules "sometimes": want true or false`},
+		{name: "oif-rules junk in the file", args: []string{"--once"}, conf: "oif-rules = 2\n", want: `CONF:1: oif-rules "2": want true or false`},
+		{name: "oif with iif", args: []string{"--explain", "1.1.1.1", "--from", "10.0.0.2", "--iif", "em1", "--oif", "em2"}, want: "--oif and --iif cannot be combined"},
+		{name: "oif not a name", args: []string{"--explain", "1.1.1.1", "--oif", "a b"}, want: `--oif "a b": not a link name`},
+		{name: "oif without explain", args: []string{"--once", "--oif", "em2"}, want: "--from, --iif and --oif work only with --explain"},
 		{name: "follow-ingress junk", args: []string{"--once", "--follow-ingress=maybe"}, want: `--follow-ingress "maybe": want true or false`},
 		{name: "follow-ingress junk in the file", args: []string{"--once"}, conf: "follow-ingress = 2\n", want: `CONF:1: follow-ingress "2": want true or false`},
 		{name: "follow-ingress with priority 1", args: []string{"--once", "--follow-ingress", "--priority", "1"}, want: "--priority 1: follow-ingress puts its rules at priority-1 and priority-2, so it needs 3 or more"},
@@ -619,7 +649,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "named group-writable", args: []string{"--once", "--config", "CONF"}, conf: "priority = 5\n", perm: 0o660, want: "config file CONF: mode 0660"},
 
 		// Config file: its lines.
-		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file, gateway, resync-interval)`},
+		{name: "unknown key", args: []string{"--once"}, conf: "# comment\n\npriority = 5\nfoo = 1\n", want: `CONF:4: unknown key "foo" (keys: table-base, priority, exclude, include, set-route-metric, lock-file, follow-ingress, ingress-mark-mask, metrics-file, gateway, oif-rules, resync-interval)`},
 		{name: "flag as key", args: []string{"--once"}, conf: "once = true\n", want: `CONF:1: "once" is a command-line flag, not a config file key`},
 		{name: "config as key", args: []string{"--once"}, conf: "config = /x\n", want: `CONF:1: "config" is a command-line flag, not a config file key`},
 		{name: "dashed key", args: []string{"--once"}, conf: "--priority = 5\n", want: `CONF:1: unknown key "--priority"`},

@@ -14,10 +14,12 @@ const usage = `Usage:
   symroute-sync --status  [--json] [OPTIONS]    per link: table, addresses/rules, routes, clash
   symroute-sync --flush   [--dry-run] [OPTIONS] remove everything symroute owns
   symroute-sync --listen  [OPTIONS]             D-Bus listener: a pass per burst of signals
-  symroute-sync --explain DEST [--from ADDR [--iif LINK]] [--json] [OPTIONS]
+  symroute-sync --explain DEST [--from ADDR [--iif LINK]] [--oif LINK] [--json] [OPTIONS]
                                                 the rule, table and route a flow takes, and
                                                 why each is there; --iif: a packet arriving on
-                                                LINK (with --follow-ingress, also its reply)
+                                                LINK (with --follow-ingress, also its reply);
+                                                --oif: sent by a socket bound to LINK (which
+                                                --oif-rules routes by LINK's table)
   symroute-sync --once --trigger SOURCE [OPTIONS] -- [ARG...]
                                                 from a hook: SOURCE is nm, networkd, dhclient,
                                                 dhcpcd, ifupdown or timer; ARGs are the hook's
@@ -46,6 +48,9 @@ Options (also keys of the config file, without the dashes: "priority = 32765"):
                               matches a link and family wins; before a DHCP lease's router
   --gateway GLOB=first-host   the same via the first host of the link's IPv4 subnet (Azure);
                               after the leases' and advertised routers
+  --oif-rules[=BOOL]          sockets bound to a link (ping -I, curl --interface, per-link
+                              DNS) are routed by its table: "oif LINK" rules, and the link's
+                              IPv6 link-local routes in its table (default on)
   --resync-interval DURATION  the listener also runs a pass DURATION after the last one
                               (60s, 5m; at least 1s; default 0, off), and keeps doing so
                               where no system bus can be reached: for containers, which

@@ -131,6 +131,18 @@ func ruleLine(addr, table string) string {
 	return "32765: from " + addr + " lookup " + table + " proto 234"
 }
 
+// oifRuleLine is the rule a pass makes for sockets bound to link at the
+// default priority, in each family the link has an address in.
+func oifRuleLine(link, table string) string {
+	return "32765: from all oif " + link + " lookup " + table + " proto 234"
+}
+
+// linkLocal6 is the copy of main's fe80::/64 route of link that link's
+// IPv6 table holds beside its oif rule, as `ip -6 route` prints it.
+func linkLocal6(link string) string {
+	return "fe80::/64 dev " + link + " proto kernel metric 256 pref medium"
+}
+
 // rulesWith is a namespace's IPv4 rules with ours added to the kernel's
 // own, sorted.
 func rulesWith(ours ...string) []string {

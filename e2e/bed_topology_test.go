@@ -155,7 +155,7 @@ var (
 )
 
 // seedRules are HOST's IPv4 rules after a pass, given em1's and em2's
-// tables.
+// tables: an address rule and an oif rule for each link.
 func seedRules(t1, t2 string) []string {
-	return rulesWith(ruleLine("10.0.0.2", t1), ruleLine("192.168.0.2", t2))
+	return rulesWith(ruleLine("10.0.0.2", t1), ruleLine("192.168.0.2", t2), oifRuleLine("em1", t1), oifRuleLine("em2", t2))
 }

@@ -32,8 +32,8 @@ import (
 // --- ICMP echo -----------------------------------------------------------------
 
 // pingOnce sends one ICMP echo request from namespace nsName to dst (from
-// src, if given, like ping -I) and waits up to timeout for the reply: ping
-// -c1 -W1, without depending on ping(8) being installed.
+// src, if given, like ping -I ADDR) and waits up to timeout for the reply:
+// ping -c1 -W1, without depending on ping(8) being installed.
 //
 // The raw socket is opened inside the namespace, on a thread of its own
 // (nsthread.DoNamed): sockets made there stay in the namespace.
@@ -48,28 +48,65 @@ func pingOnce(nsName, src, dst string, timeout time.Duration) error {
 			return fmt.Errorf("ping: bad IPv4 source %q", src)
 		}
 	}
-	return nsthread.DoNamed(nsName, func() error { return echo(s, d, timeout) })
+	return nsthread.DoNamed(nsName, func() error { return echo(s, d, "", timeout) })
 }
 
-func echo(src, dst netip.Addr, timeout time.Duration) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+// pingBoundOnce is pingOnce from a socket bound to link dev
+// (SO_BINDTODEVICE, like ping -I LINK), to an IPv4 or IPv6 dst (a
+// link-local one on dev; no zone); dev "" binds to no link.
+func pingBoundOnce(nsName, dev, dst string, timeout time.Duration) error {
+	d, err := netip.ParseAddr(dst)
+	if err != nil || d.Zone() != "" {
+		return fmt.Errorf("ping: bad destination %q", dst)
+	}
+	return nsthread.DoNamed(nsName, func() error { return echo(netip.Addr{}, d, dev, timeout) })
+}
+
+// icmpOf is an echo's family: its socket's and its types (request, reply).
+func icmpOf(dst netip.Addr) (fam, proto int, request, reply byte) {
+	if dst.Is6() {
+		return unix.AF_INET6, unix.IPPROTO_ICMPV6, 128, 129
+	}
+	return unix.AF_INET, unix.IPPROTO_ICMP, 8, 0
+}
+
+func sockaddrOf(a netip.Addr) unix.Sockaddr {
+	if a.Is6() {
+		return &unix.SockaddrInet6{Addr: a.As16()}
+	}
+	return &unix.SockaddrInet4{Addr: a.As4()}
+}
+
+// echo sends one echo request to dst from src (if valid) on a socket bound
+// to dev (if given), and waits for its reply. The kernel sums an ICMPv6
+// message itself, and gives a raw IPv6 socket no IP header.
+func echo(src, dst netip.Addr, dev string, timeout time.Duration) error {
+	fam, proto, request, reply := icmpOf(dst)
+	fd, err := unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return fmt.Errorf("raw socket: %w", err)
 	}
 	defer unix.Close(fd)
+	if dev != "" {
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, dev); err != nil {
+			return fmt.Errorf("bind to device %s: %w", dev, err)
+		}
+	}
 	if src.IsValid() {
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()}); err != nil {
+		if err := unix.Bind(fd, sockaddrOf(src)); err != nil {
 			return fmt.Errorf("bind %s: %w", src, err)
 		}
 	}
 	id := uint16(mrand.Intn(1 << 16))
 	pkt := make([]byte, 8+32)
-	pkt[0] = 8 // echo request
+	pkt[0] = request
 	binary.BigEndian.PutUint16(pkt[4:], id)
 	binary.BigEndian.PutUint16(pkt[6:], 1)
 	copy(pkt[8:], "symroute-e2e-ping-payload-012345")
-	binary.BigEndian.PutUint16(pkt[2:], checksum(pkt))
-	if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
+	if !dst.Is6() {
+		binary.BigEndian.PutUint16(pkt[2:], checksum(pkt))
+	}
+	if err := unix.Sendto(fd, pkt, 0, sockaddrOf(dst)); err != nil {
 		return fmt.Errorf("send echo to %s: %w", dst, err)
 	}
 	deadline := time.Now().Add(timeout)
@@ -90,19 +127,29 @@ func echo(src, dst netip.Addr, timeout time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
-		sa, ok := from.(*unix.SockaddrInet4)
-		if !ok || netip.AddrFrom4(sa.Addr) != dst || n < 20 {
-			continue
-		}
-		ihl := int(buf[0]&0x0f) * 4
-		if n < ihl+8 {
-			continue
-		}
-		icmp := buf[ihl:n]
-		if icmp[0] == 0 && binary.BigEndian.Uint16(icmp[4:]) == id {
+		if icmp, ok := echoReply(buf[:n], from, dst); ok && icmp[0] == reply && binary.BigEndian.Uint16(icmp[4:]) == id {
 			return nil
 		}
 	}
+}
+
+// echoReply is the ICMP message of a datagram a raw socket read from
+// dst: past its IPv4 header, if it has one.
+func echoReply(b []byte, from unix.Sockaddr, dst netip.Addr) ([]byte, bool) {
+	switch sa := from.(type) {
+	case *unix.SockaddrInet4:
+		if netip.AddrFrom4(sa.Addr) != dst || len(b) < 20 {
+			return nil, false
+		}
+		b = b[int(b[0]&0x0f)*4:]
+	case *unix.SockaddrInet6:
+		if netip.AddrFrom16(sa.Addr) != dst {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	return b, len(b) >= 8
 }
 
 func checksum(b []byte) uint16 {
@@ -123,20 +170,44 @@ func checksum(b []byte) uint16 {
 // packet lost to neighbour resolution.
 func mustPing(t *testing.T, n *ns, src, dst string) {
 	t.Helper()
-	var err error
-	for i := 0; i < 5; i++ {
-		if err = pingOnce(n.Name, src, dst, time.Second); err == nil {
-			return
-		}
-	}
-	t.Fatalf("ping from %s (source %q) to %s: %v", n.Name, src, dst, err)
+	answered(t, fmt.Sprintf("ping from %s (source %q) to %s", n.Name, src, dst), true,
+		func() error { return pingOnce(n.Name, src, dst, time.Second) })
 }
 
 // mustNotPing fails t if a ping gets through (ping -c1 -W1).
 func mustNotPing(t *testing.T, n *ns, src, dst string) {
 	t.Helper()
-	if err := pingOnce(n.Name, src, dst, time.Second); err == nil {
-		t.Fatalf("ping from %s (source %q) to %s got a reply; want none", n.Name, src, dst)
+	answered(t, fmt.Sprintf("ping from %s (source %q) to %s", n.Name, src, dst), false,
+		func() error { return pingOnce(n.Name, src, dst, time.Second) })
+}
+
+// pingBound is mustPing (want) or mustNotPing from a socket bound to dev
+// ("": to none), like ping -I DEV.
+func pingBound(t *testing.T, n *ns, dev, dst string, want bool) {
+	t.Helper()
+	answered(t, fmt.Sprintf("ping from %s bound to %q to %s", n.Name, dev, dst), want,
+		func() error { return pingBoundOnce(n.Name, dev, dst, time.Second) })
+}
+
+// answered fails t unless ping, one echo, gets an answer within 5 tries
+// (want), or, if not want, unless its one try gets none.
+func answered(t *testing.T, what string, want bool, ping func() error) {
+	t.Helper()
+	tries := 1
+	if want {
+		tries = 5
+	}
+	var err error
+	for i := 0; i < tries; i++ {
+		if err = ping(); err == nil {
+			break
+		}
+	}
+	switch {
+	case want && err != nil:
+		t.Fatalf("%s: %v", what, err)
+	case !want && err == nil:
+		t.Fatalf("%s got a reply; want none", what)
 	}
 }
 

@@ -51,6 +51,14 @@ func TestExplain(t *testing.T) {
 	if strings.Contains(out, "note:") {
 		t.Errorf("a note on a symmetric path:\n%s", out)
 	}
+	// A socket bound to em2: its oif rule; bound to nothing: main.
+	wantLines(t, "bound to em2", explained(t, h, remote, "--oif", "em2"),
+		"a packet to "+remote+" sent by a socket bound to em2:",
+		"rule 32765: from all oif em2 lookup "+t2+": symroute's, for sockets bound to em2",
+		"route default via 192.168.0.1 dev em2 table "+t2+" proto 3 scope 0 metric 106: copied from main")
+	wantLines(t, "bound to nothing", explained(t, h, remote),
+		"rule 32766: from all lookup main: the kernel's own",
+		"route default via 10.0.0.1 dev em1 table 254")
 
 	// A rule of another program's, ahead of ours, with an empty table.
 	h.ip("rule", "add", "priority", "100", "from", "192.168.0.0/24", "lookup", "100")

@@ -106,13 +106,14 @@ func bothBound(a1, a2, router2 string) dhWant {
 	}
 }
 
-// converged says whether h holds w: exactly the rules of its addresses at
-// our priority, and each of em1's and em2's tables the default it wants.
+// converged says whether h holds w: exactly the rules of its addresses and
+// of the sockets bound to a link with one at our priority, and each of
+// em1's and em2's tables the default it wants.
 func converged(h *ns, w dhWant) error {
 	var rules []string
 	for _, link := range []string{"em1", "em2"} {
 		if a := w.addrs[link]; a != "" {
-			rules = append(rules, ruleLine(a, h.table(link)))
+			rules = append(rules, ruleLine(a, h.table(link)), oifRuleLine(link, h.table(link)))
 		}
 	}
 	if diff := cmp.Diff(sorted(rules), ourRules(h)); diff != "" {

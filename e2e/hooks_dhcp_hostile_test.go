@@ -157,6 +157,8 @@ func TestHookDhcpHostile(t *testing.T) {
 		want := sorted([]string{
 			"32765: from 10.0.0.2 lookup " + te + " proto 234",
 			"32765: from 10.9.0.2 lookup " + tevil + " proto 234",
+			oifRuleLine("em1", te),
+			oifRuleLine(evil, tevil),
 		})
 		if diff := cmp.Diff(want, ourRules(h)); diff != "" {
 			t.Errorf("rules at 32765 (-want +got):\n%s\nall rules:\n%s", diff, strings.Join(h.rules("4"), "\n"))

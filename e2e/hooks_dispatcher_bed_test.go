@@ -121,10 +121,10 @@ func (r *dispatcherRun) em2Back(argv ...string) {
 // --- the mirror -------------------------------------------------------------
 
 // mirroredEm says whether HOST holds exactly symroute's IPv4 mirror of em1
-// and em2 (what a pass makes): a rule per global address of each, each
-// link's table the main table's routes through it (nothing when it has no
-// address), no rule for anything else; and that --check finds nothing to
-// do, IPv6 included.
+// and em2 (what a pass makes): a rule per global address of each and an
+// oif rule for each with one, each link's table the main table's routes
+// through it (nothing when it has no address), no rule for anything else;
+// and that --check finds nothing to do, IPv6 included.
 func mirroredEm(h *ns) error {
 	var rules []string
 	mainOut, err := h.ipErr("-4", "route", "show", "table", "main")
@@ -142,6 +142,7 @@ func mirroredEm(h *ns) error {
 		}
 		want := []string{}
 		if len(a) > 0 {
+			rules = append(rules, oifRuleLine(link, table))
 			for _, r := range normalize(mainOut) {
 				if strings.Contains(" "+r+" ", " dev "+link+" ") && !strings.Contains(" "+r+" ", " linkdown ") {
 					want = append(want, r)

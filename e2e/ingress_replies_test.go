@@ -163,6 +163,8 @@ func TestIngressIPv6(t *testing.T) {
 			fwmarkRule(v["em2"], t2),
 			ruleLine("2001:db8:1::2", t1),
 			ruleLine("2001:db8:2::2", t2),
+			oifRuleLine("em1", t1),
+			oifRuleLine("em2", t2),
 			"32766: from all lookup main",
 		}},
 		{"ip -4 rule", rulesOf(h, "4"), ingressRules(h, v)},

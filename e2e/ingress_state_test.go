@@ -347,6 +347,7 @@ func TestIngressValuesKept(t *testing.T) {
 			forwardRule(v["em2"], "em2"),
 			fwmarkRule(v["em2"], t2),
 			ruleLine("192.168.0.2", t2),
+			oifRuleLine("em2", t2),
 			"32766: from all lookup main",
 			"32767: from all lookup default",
 		}},

@@ -81,7 +81,8 @@ func TestListenBinary(t *testing.T) {
 	// A good one is applied at once.
 	reload("priority = 32000\n", "RELOADING=1")
 	waitRules(t, h, "rules at the reloaded priority", rulesWith(
-		"32000: from 10.0.0.2 lookup "+t1+" proto 234", "32000: from 192.168.0.2 lookup "+t2+" proto 234"))
+		"32000: from 10.0.0.2 lookup "+t1+" proto 234", "32000: from 192.168.0.2 lookup "+t2+" proto 234",
+		"32000: from all oif em1 lookup "+t1+" proto 234", "32000: from all oif em2 lookup "+t2+" proto 234"))
 
 	if code := l.terminate(t); code != 0 {
 		t.Fatalf("exit %d on SIGTERM, want 0", code)

@@ -57,13 +57,13 @@ func TestMetricsFile(t *testing.T) {
 		`symroute_links{state="managed"}`:                     "2",
 		`symroute_links{state="skipped"}`:                     "0",
 		`symroute_clashes`:                                    "0",
-		`symroute_link_rules{link="em1",table="` + t1 + `"}`:  "1",
+		`symroute_link_rules{link="em1",table="` + t1 + `"}`:  "2", // its address's and its oif rule
 		`symroute_link_routes{link="em1",table="` + t1 + `"}`: routes(t1),
 		`symroute_link_routes{link="em2",table="` + t2 + `"}`: routes(t2),
 		`symroute_pending_changes`:                            "0",
 		`symroute_last_pass_success`:                          "1",
 		`symroute_last_pass_partial`:                          "0",
-		`symroute_last_pass_changes`:                          "8", // 3 routes (a throw) and a rule per link
+		`symroute_last_pass_changes`:                          "10", // 3 routes (a throw) and 2 rules (address, oif) per link
 	} {
 		if m[series] != want {
 			t.Errorf("after the first pass: %s = %q, want %q", series, m[series], want)
@@ -101,8 +101,8 @@ func TestMetricsFile(t *testing.T) {
 	}
 	m = promSamples(t, prom)
 	if m[`symroute_pending_changes`] != "0" || m[`symroute_last_pass_changes`] != "0" || m[`symroute_link_routes{link="em2",table="`+t2+`"}`] != "3" ||
-		m[`symroute_link_rules{link="em1",table="`+t1+`"}`] != "1" {
-		t.Errorf("after a no-op pass: pending %q, changes %q, em2's routes %q, em1's rules %q; want 0, 0, 3, 1", m[`symroute_pending_changes`],
+		m[`symroute_link_rules{link="em1",table="`+t1+`"}`] != "2" {
+		t.Errorf("after a no-op pass: pending %q, changes %q, em2's routes %q, em1's rules %q; want 0, 0, 3, 2", m[`symroute_pending_changes`],
 			m[`symroute_last_pass_changes`], m[`symroute_link_routes{link="em2",table="`+t2+`"}`], m[`symroute_link_rules{link="em1",table="`+t1+`"}`])
 	}
 

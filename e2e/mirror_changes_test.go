@@ -22,7 +22,7 @@ func TestFollowsChanges(t *testing.T) {
 	em2Gone := func(emptied string) func(h *ns, t1, t2 string) []readback {
 		return func(h *ns, t1, t2 string) []readback {
 			return []readback{
-				{"ip -4 rule", rulesOf(h, "4"), rulesWith(ruleLine("10.0.0.2", t1))},
+				{"ip -4 rule", rulesOf(h, "4"), rulesWith(ruleLine("10.0.0.2", t1), oifRuleLine("em1", t1))},
 				{"table " + t1, tableOf(h, "4", t1), plus(seedTable1, bh)},
 				{"table " + t2 + " (" + emptied + ")", tableOf(h, "4", t2), nil},
 			}
@@ -68,6 +68,7 @@ func TestFollowsChanges(t *testing.T) {
 			want: func(h *ns, _, t2 string) []readback {
 				return []readback{{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{
 					"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium",
+					linkLocal6("em2"),
 					"default via fe80::2 dev em2 metric 1024 pref medium",
 				}}}
 			}},

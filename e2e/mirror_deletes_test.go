@@ -12,17 +12,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// A rule of protocol 234 that this version does not write (an oif rule,
-// as a version with more rule kinds may leave; one with the source,
-// priority and table of a wanted rule and an oif; a blackhole of them) is
+// A rule of protocol 234 that this version does not write (an oif rule
+// looking up another link's table, as a version with other rule kinds may
+// leave; one with the source, priority and table of a wanted rule and an
+// oif; a blackhole of them) is
 // deleted by a pass, by --flush and by --dry-run replayed with sh, and
 // never taken for the wanted rule: each converges, exit 0, and --check is
 // clean after.
 func TestRulesOfOursAnyShape(t *testing.T) {
 	t.Parallel()
-	shapes := func(t2 string) []string {
+	shapes := func(t1, t2 string) []string {
 		return []string{
-			"rule add oif em2 lookup " + t2 + " priority 32765 protocol 234",
+			"rule add oif em2 lookup " + t1 + " priority 32765 protocol 234",
 			"rule add from 192.168.0.2 oif em2 lookup " + t2 + " priority 32765 protocol 234",
 			"rule add from 192.168.0.2 table " + t2 + " blackhole priority 32765 protocol 234",
 		}
@@ -74,10 +75,10 @@ func TestRulesOfOursAnyShape(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h, _, t2 := newSeedHost(t)
+			h, t1, t2 := newSeedHost(t)
 			h.pass()
 			want := ours(h)
-			h.ips(shapes(t2)...)
+			h.ips(shapes(t1, t2)...)
 			want = tc.run(t, h, want)
 			if diff := cmp.Diff(want, ours(h)); diff != "" {
 				t.Errorf("rules of protocol 234 after it (-want +got):\n%s", diff)

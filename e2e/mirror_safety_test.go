@@ -145,6 +145,7 @@ func TestClash(t *testing.T) {
 				"0: from all lookup local",
 				"300: from 10.77.0.0/16 lookup " + t2,
 				ruleLine("10.0.0.2", t1),
+				oifRuleLine("em1", t1),
 				"32766: from all lookup main",
 				"32767: from all lookup default",
 			}},
@@ -196,6 +197,7 @@ func TestClash(t *testing.T) {
 			{"ip -4 rule", rulesOf(h, "4"), []string{
 				"0: from all lookup local",
 				ruleLine("192.168.0.2", t2),
+				oifRuleLine("em2", t2),
 				"32766: from all lookup main",
 				"32767: from all lookup default",
 			}},

@@ -58,17 +58,22 @@ func TestIPv6(t *testing.T) {
 			"0: from all lookup local",
 			ruleLine("2001:db8:1::2", t1),
 			ruleLine("2001:db8:2::2", t2),
+			oifRuleLine("em1", t1),
+			oifRuleLine("em2", t2),
 			"32766: from all lookup main",
 		}},
 		{"ip -4 rule", rulesOf(h, "4"), seedRules(t1, t2)},
-		// fe80::/64 stays out: link-local destinations are not copied.
+		// Of fe80::/64, each table has its own link's only: for the
+		// sockets its oif rule sends there.
 		{"ip -6 route show table " + t1, tableOf(h, "6", t1), []string{
 			"2001:db8:1::/64 dev em1 proto kernel metric 256 pref medium",
+			linkLocal6("em1"),
 			"default via fe80::1 dev em1 metric 1024 pref medium",
 			"throw 2001:db8:2::/64 dev lo proto 234 metric 256 pref medium",
 		}},
 		{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{
 			"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium",
+			linkLocal6("em2"),
 			"default via fe80::1 dev em2 metric 1024 pref medium",
 			"throw 2001:db8:1::/64 dev lo proto 234 metric 256 pref medium",
 		}},
@@ -105,8 +110,8 @@ func TestNullRoutesInEveryTable(t *testing.T) {
 	checkReadbacks(t, []readback{
 		{"ip -4 route show table " + t1, tableOf(h, "4", t1), plus(seedMirror1, "blackhole 10.99.0.0/16")},
 		{"ip -4 route show table " + t2, tableOf(h, "4", t2), plus(seedMirror2, "blackhole 10.99.0.0/16")},
-		{"ip -6 route show table " + t1, tableOf(h, "6", t1), []string{"2001:db8:1::/64 dev em1 proto kernel metric 256 pref medium", unreach, "throw 2001:db8:2::/64 dev lo proto 234 metric 256 pref medium"}},
-		{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium", unreach, "throw 2001:db8:1::/64 dev lo proto 234 metric 256 pref medium"}},
+		{"ip -6 route show table " + t1, tableOf(h, "6", t1), []string{"2001:db8:1::/64 dev em1 proto kernel metric 256 pref medium", linkLocal6("em1"), unreach, "throw 2001:db8:2::/64 dev lo proto 234 metric 256 pref medium"}},
+		{"ip -6 route show table " + t2, tableOf(h, "6", t2), []string{"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium", linkLocal6("em2"), unreach, "throw 2001:db8:1::/64 dev lo proto 234 metric 256 pref medium"}},
 	})
 	assertInSync(t, h)
 }
@@ -177,7 +182,7 @@ func TestLinkdownSkipped(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("pass with a linkdown route: want exit 0, got %s", r)
 	}
-	rules := plus(seedRules(t1, t2), ruleLine("10.3.0.2", t3))
+	rules := plus(seedRules(t1, t2), ruleLine("10.3.0.2", t3), oifRuleLine("em3", t3))
 	const throw3 = "throw 10.3.0.0/24 proto 234"
 	checkReadbacks(t, []readback{
 		{"ip -4 rule", rulesOf(h, "4"), rules},

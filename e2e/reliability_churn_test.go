@@ -455,7 +455,8 @@ func (c *churn) settled() error {
 // checkMirrorInSubstance checks the mirror against a second computation,
 // independent of symroute's planner (which --check shares): IPv4 tables
 // exactly, as mirrorOfMain derives them from main; every per-address rule
-// (both families) exactly, from the global addresses; and no route left in
+// and every oif rule (both families: one per link with a global address in
+// the family) exactly, from the global addresses; and no route left in
 // a table above the base that is neither a live link's nor foreign (the
 // tables of links the churn deleted must be empty). IPv6 tables are left
 // to --check.
@@ -481,6 +482,7 @@ func checkMirrorInSubstance(t *testing.T, h *ns) {
 	}
 
 	hasV4 := map[string]bool{}
+	oifDone := map[string]bool{} // family and link
 	var wantRules []string
 	for _, fam := range []string{"-4", "-6"} {
 		for _, l := range strings.Split(strings.TrimSpace(h.ip(fam, "-o", "addr", "show", "scope", "global")), "\n") {
@@ -495,18 +497,22 @@ func checkMirrorInSubstance(t *testing.T, h *ns) {
 			}
 			hasV4[name] = hasV4[name] || fam == "-4"
 			wantRules = append(wantRules, "32765: from "+addr+" lookup "+tableOf[name]+" proto 234")
+			if !oifDone[fam+name] {
+				oifDone[fam+name] = true
+				wantRules = append(wantRules, "32765: from all oif "+name+" lookup "+tableOf[name]+" proto 234")
+			}
 		}
 	}
 	var gotRules []string
 	for _, fam := range []string{"4", "6"} {
 		for _, l := range h.rules(fam) {
-			if strings.HasPrefix(l, "32765: from ") && !strings.HasPrefix(l, "32765: from all ") {
+			if strings.HasPrefix(l, "32765: from ") && (!strings.HasPrefix(l, "32765: from all ") || strings.HasPrefix(l, "32765: from all oif ")) {
 				gotRules = append(gotRules, l)
 			}
 		}
 	}
 	if diff := cmp.Diff(sorted(wantRules), sorted(gotRules)); diff != "" {
-		t.Errorf("per-address rules (-from the addresses +ip rule):\n%s", diff)
+		t.Errorf("per-address and oif rules (-from the addresses +ip rule):\n%s", diff)
 	}
 
 	main4 := normalize(h.ip("-4", "route", "show", "table", "main"))

@@ -26,6 +26,7 @@ type flowJSON struct {
 	Dst  string `json:"dst"`
 	From string `json:"from,omitempty"`
 	Iif  string `json:"iif,omitempty"`
+	Oif  string `json:"oif,omitempty"`
 }
 
 type pathJSON struct {
@@ -52,24 +53,10 @@ func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, s
 	if !ok {
 		return exitFailed
 	}
-	f := plan.Flow{Dst: q.Dst, Src: q.From}
-	what := "a packet to " + q.Dst.String()
-	if q.From.IsValid() {
-		what += " from " + q.From.String()
-	}
-	var iif *plan.Link
-	if q.Iif != "" {
-		for i := range st.Links {
-			if st.Links[i].Name == q.Iif {
-				iif = &st.Links[i]
-			}
-		}
-		if iif == nil {
-			log.Error("explain: no such link", "iif", plan.Printable(q.Iif))
-			return exitFailed
-		}
-		f.Iif = iif.Index
-		what += " arriving on " + plan.Printable(q.Iif)
+	f, what, err := explainFlow(st, q)
+	if err != nil {
+		log.Error("explain", "err", err)
+		return exitFailed
 	}
 	var paths []explainPath
 	var errs []string
@@ -85,13 +72,13 @@ func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, s
 	// With --follow-ingress, a connection that came in on the link is
 	// answered by its mark: its reply goes from the address asked about to
 	// the source.
-	if mark := m.IngressMarks[f.Iif]; iif != nil && po.Plan.FollowIngress && mark != 0 {
+	if mark := m.IngressMarks[f.Iif]; f.Iif != 0 && po.Plan.FollowIngress && mark != 0 {
 		look(fmt.Sprintf("the reply to %s from %s of a connection that came in on %s (--follow-ingress mark %#x)",
 			q.From, q.Dst, plan.Printable(q.Iif), mark), plan.Flow{Dst: q.From, Src: q.Dst, Mark: mark})
 	}
 	rn := plan.NewRenderer(st)
 	if asJSON {
-		out := explainJSON{Flow: flowJSON{Dst: q.Dst.String(), Iif: q.Iif}, Paths: []pathJSON{}, Errors: errs}
+		out := explainJSON{Flow: flowJSON{Dst: q.Dst.String(), Iif: q.Iif, Oif: q.Oif}, Paths: []pathJSON{}, Errors: errs}
 		if q.From.IsValid() {
 			out.Flow.From = q.From.String()
 		}
@@ -137,6 +124,34 @@ func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, s
 		return exitFailed
 	}
 	return exitOK
+}
+
+// explainFlow is the flow q asks about, its links found in st, and its
+// words.
+func explainFlow(st *plan.State, q config.Explain) (plan.Flow, string, error) {
+	f := plan.Flow{Dst: q.Dst, Src: q.From}
+	what := "a packet to " + q.Dst.String()
+	if q.From.IsValid() {
+		what += " from " + q.From.String()
+	}
+	for _, l := range []struct {
+		name, flag, words string
+		idx               *int
+	}{{q.Iif, "iif", " arriving on ", &f.Iif}, {q.Oif, "oif", " sent by a socket bound to ", &f.Oif}} {
+		if l.name == "" {
+			continue
+		}
+		for i := range st.Links {
+			if st.Links[i].Name == l.name {
+				*l.idx = st.Links[i].Index
+			}
+		}
+		if *l.idx == 0 {
+			return f, "", fmt.Errorf("--%s %s: no such link", l.flag, plan.Printable(l.name))
+		}
+		what += l.words + plan.Printable(l.name)
+	}
+	return f, what, nil
 }
 
 // routeText is r as ip-route(8) lists it: the rendering of its add, less

@@ -88,12 +88,14 @@ func TestOutputQuotesNames(t *testing.T) {
 	}
 }
 
-// --status as a table and as JSON, on a host one rule short of in sync.
+// --status as a table and as JSON, on a host one rule short of in sync:
+// em1's address rule is missing, its oif rule there.
 func TestStatusOutput(t *testing.T) {
 	k := &fakekernel.Kernel{State: plan.State{
 		Links: []plan.Link{{Index: 1, Name: "lo", Loopback: true}, {Index: 2, Name: "em1"}, {Index: 3, Name: "docker0"}},
 		Addrs: []plan.Addr{{Link: 2, Prefix: netip.MustParsePrefix("10.0.0.2/24")}},
-		Rules: []plan.Rule{{Family: plan.FamilyV4, Priority: 32766, Table: plan.TableMain, Action: plan.RuleActionLookup, Protocol: 2}},
+		Rules: []plan.Rule{{Family: plan.FamilyV4, Priority: 32766, Table: plan.TableMain, Action: plan.RuleActionLookup, Protocol: 2},
+			{Family: plan.FamilyV4, Priority: 32765, Oif: "em1", Table: 1002, Action: plan.RuleActionLookup, Protocol: plan.Protocol}},
 		Routes: []plan.Route{
 			{Family: plan.FamilyV4, Table: plan.TableMain, Dst: netip.MustParsePrefix("10.0.0.0/24"), Type: plan.RouteUnicast, Protocol: 2, Scope: plan.ScopeLink, Link: 2},
 			{Family: plan.FamilyV4, Table: 1002, Dst: netip.MustParsePrefix("10.0.0.0/24"), Type: plan.RouteUnicast, Protocol: 2, Scope: plan.ScopeLink, Link: 2},
@@ -106,10 +108,10 @@ func TestStatusOutput(t *testing.T) {
 	if status(k, po, false, &text, log) != 0 || status(k, po, true, &js, log) != 0 {
 		t.Fatal("status failed")
 	}
-	wantText := `LINK     TABLE  MANAGED  RULES              ROUTES  STATE
-lo       1001   false    -                  0/0     in sync
-em1      1002   true     10.0.0.2(missing)  1/1     out of sync
-docker0  1003   false    -                  0/0     in sync
+	wantText := `LINK     TABLE  MANAGED  RULES                      ROUTES  STATE
+lo       1001   false    -                          0/0     in sync
+em1      1002   true     10.0.0.2(missing),oif em1  1/1     out of sync
+docker0  1003   false    -                          0/0     in sync
 1 changes pending (see --dry-run)
 `
 	if diff := cmp.Diff(wantText, text.String()); diff != "" {
@@ -122,7 +124,8 @@ docker0  1003   false    -                  0/0     in sync
 	want := statusJSON{Pending: 1, Warnings: []string{}, FollowIngress: ingressJSON{Table: "absent", Mask: plan.DefaultIngressMask},
 		Links: []linkJSON{
 			{Name: "lo", Index: 1, Table: 1001, Rules: []ruleJSON{}, InSync: true},
-			{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []ruleJSON{{From: "10.0.0.2"}}, Routes: 1, WantRoutes: 1},
+			{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []ruleJSON{{From: "10.0.0.2"}, {Oif: "em1", Family: "inet", Present: true}},
+				Routes: 1, WantRoutes: 1},
 			{Name: "docker0", Index: 3, Table: 1003, Rules: []ruleJSON{}, InSync: true},
 		}}
 	if diff := cmp.Diff(want, got); diff != "" {

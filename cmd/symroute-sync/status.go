@@ -35,9 +35,40 @@ type linkJSON struct {
 	IngressMark uint32     `json:"ingress_mark,omitempty"`
 }
 
+// ruleJSON is an address's rule (from) or the rule of sockets bound to
+// the link (oif, with its family: "inet" or "inet6").
 type ruleJSON struct {
-	From    string `json:"from"`
+	From    string `json:"from,omitempty"`
+	Oif     string `json:"oif,omitempty"`
+	Family  string `json:"family,omitempty"`
 	Present bool   `json:"present"`
+}
+
+func newRuleJSON(r plan.RuleStatus) ruleJSON {
+	rj := ruleJSON{From: r.From, Oif: r.Oif, Present: r.Present}
+	if r.Oif != "" {
+		rj.Family = "inet"
+		if r.Family == plan.FamilyV6 {
+			rj.Family = "inet6"
+		}
+	}
+	return rj
+}
+
+// ruleText is a rule in --status's RULES column: its address, or "oif
+// LINK" (IPv6's marked), "(missing)" where the kernel lacks it.
+func ruleText(r plan.RuleStatus) string {
+	s := r.From
+	if r.Oif != "" {
+		s = "oif " + plan.Printable(r.Oif)
+		if r.Family == plan.FamilyV6 {
+			s += " (IPv6)"
+		}
+	}
+	if !r.Present {
+		s += "(missing)"
+	}
+	return s
 }
 
 type ingressJSON struct {
@@ -54,7 +85,7 @@ func newStatusJSON(links []plan.LinkStatus, p plan.Plan, in plan.IngressStatus) 
 		lj := linkJSON{Name: l.Name, Index: l.Index, Managed: l.Managed, Table: l.Table, Clash: l.Clash, Rules: []ruleJSON{},
 			Routes: l.Routes, WantRoutes: l.WantRoutes, InSync: l.InSync, IngressMark: l.IngressMark}
 		for _, r := range l.Rules {
-			lj.Rules = append(lj.Rules, ruleJSON{From: r.From, Present: r.Present})
+			lj.Rules = append(lj.Rules, newRuleJSON(r))
 		}
 		out.Links = append(out.Links, lj)
 	}
@@ -92,10 +123,7 @@ func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *
 			if i > 0 {
 				rules += ","
 			}
-			rules += r.From
-			if !r.Present {
-				rules += "(missing)"
-			}
+			rules += ruleText(r)
 		}
 		if rules == "" {
 			rules = "-"

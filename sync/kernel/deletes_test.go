@@ -68,7 +68,9 @@ func TestRulesOfOursAnyShape(t *testing.T) {
 		// a `not` rule beside its twin as existing).
 		beside bool
 	}{
-		{fmt.Sprintf("rule add oif b0 lookup %d", tb), true},
+		// b0's oif rule is wanted; one looking up another link's table
+		// is not.
+		{fmt.Sprintf("rule add oif b0 lookup %d", ta), true},
 		{fmt.Sprintf("rule add from 10.1.0.2 oif a0 lookup %d", ta), true},
 		{fmt.Sprintf("rule add from 10.1.0.2 table %d blackhole", ta), true},
 		{"rule add from 10.1.0.2 prohibit", true},

@@ -36,6 +36,9 @@ func (h *Handle) Lookup(f plan.Flow) (plan.Route, error) {
 	if f.Iif != 0 {
 		body = appendU32Attr(body, unix.RTA_IIF, uint32(f.Iif))
 	}
+	if f.Oif != 0 {
+		body = appendU32Attr(body, unix.RTA_OIF, uint32(f.Oif))
+	}
 	if f.Mark != 0 {
 		body = appendU32Attr(body, unix.RTA_MARK, f.Mark)
 	}

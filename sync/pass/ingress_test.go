@@ -84,6 +84,19 @@ func TestPassIngressProperty(t *testing.T) {
 		if err := checkIngress(before, ct, k, o.Plan, want); err != nil {
 			t.Fatalf("seed %d (follow-ingress %v): %v", seed, o.Plan.FollowIngress, err)
 		}
+		// Beside the fwmark rules, the address and oif rules are the
+		// oracle's, the option on or off.
+		rn := plan.NewRenderer(&k.State)
+		var rules []string
+		for i := range k.State.Rules {
+			if r := &k.State.Rules[i]; r.Protocol == plan.Protocol && !r.HasMark() {
+				rules = append(rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: r}))
+			}
+		}
+		sort.Strings(rules)
+		if diff := cmp.Diff(want.rules, rules); diff != "" {
+			t.Fatalf("seed %d (follow-ingress %v): address and oif rules (-want +got):\n%s", seed, o.Plan.FollowIngress, diff)
+		}
 		writes := k.Writes
 		if _, err := Once(k, o); err != nil && !errors.Is(err, ErrPartial) {
 			t.Fatal(err)
@@ -254,14 +267,18 @@ func TestPassIngressForgetFails(t *testing.T) {
 	if len(k.Conntrack) != 1 {
 		t.Errorf("conntrack: %v", k.Conntrack)
 	}
-	rules := 0
+	rules, oifs := 0, 0
 	for _, r := range k.State.Rules {
-		if r.Protocol == plan.Protocol && !r.HasMark() {
+		switch {
+		case r.Protocol != plan.Protocol || r.HasMark():
+		case r.Oif != "":
+			oifs++
+		default:
 			rules++
 		}
 	}
-	if rules != 2 {
-		t.Errorf("the rest of the pass was not applied: %d per-address rules", rules)
+	if rules != 2 || oifs != 2 {
+		t.Errorf("the rest of the pass was not applied: %d per-address rules, %d oif rules", rules, oifs)
 	}
 }
 
@@ -280,8 +297,9 @@ func TestPassIngressWithoutNftables(t *testing.T) {
 			t.Errorf("fwmark rule written without nftables: %+v", r)
 		}
 	}
-	if len(k.State.Rules) != 4 {
-		t.Errorf("per-address rules not written: %+v", k.State.Rules)
+	// The kernel's two, and em1's and em2's address and oif rules.
+	if len(k.State.Rules) != 6 {
+		t.Errorf("per-address and oif rules not written: %+v", k.State.Rules)
 	}
 }
 

@@ -259,12 +259,23 @@ func oracle(w world, o plan.Options) oracleResult {
 			res.rules = append(res.rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: &plan.Rule{Family: fam, Priority: o.Priority,
 				Src: netip.PrefixFrom(a.Prefix.Addr(), a.Prefix.Addr().BitLen()), Table: t, Action: 1, Protocol: plan.Protocol}}))
 		}
+		// Sockets bound to the link are routed by its table, on kernels
+		// that keep rule protocols: an oif rule per family, and the link's
+		// own IPv6 link-local routes in its table.
+		oif := o.OifRules && protos
+		for _, fam := range []uint8{2, 10} {
+			if oif && fams[fam] {
+				res.rules = append(res.rules, rn.Render(plan.Op{Kind: plan.RuleAdd, Rule: &plan.Rule{Family: fam, Priority: o.Priority,
+					Oif: l.Name, Table: t, Action: 1, Protocol: plan.Protocol}}))
+			}
+		}
 		taken := map[plan.RouteKey]bool{}
 		for _, r := range st.Routes {
 			if r.Table != 254 || !fams[r.Family] || r.Linkdown || r.Unsupported != plan.Supported {
 				continue
 			}
-			if r.Family == 10 && r.Dst.Bits() >= 10 && pfx("fe80::/10").Contains(r.Dst.Addr()) {
+			if r.Family == 10 && r.Dst.Bits() >= 10 && pfx("fe80::/10").Contains(r.Dst.Addr()) &&
+				!(oif && r.Link == l.Index && r.Nexthops == nil) {
 				continue
 			}
 			c := r

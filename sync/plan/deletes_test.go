@@ -14,20 +14,20 @@ func TestComputeRulesOfOtherShapes(t *testing.T) {
 			name: "a rule of ours with selectors or an action we do not write is deleted, the wanted one added",
 			state: func() *State {
 				st := seedSynced()
-				// em1's rule with an oif; em2's a blackhole; and an
-				// oif-only rule at our priority (issue 17). The rules with
-				// other selectors go first: the kernel may refuse a wanted
-				// rule as existing while they are there.
-				em1 := &st.Rules[len(st.Rules)-2]
+				// em1's rule with an oif; em2's a blackhole; and an oif
+				// rule beside the wanted one, with a selector more. The
+				// rules with other selectors go first: the kernel may
+				// refuse a wanted rule as existing while they are there.
+				em1 := fromRule(st, "10.0.0.2/32")
 				em1.Other, em1.Selectors, em1.Raw = true, "oif em1", "raw"
-				st.Rules[len(st.Rules)-1].Action = ruleActionBlackhole
+				fromRule(st, "192.168.0.2/32").Action = ruleActionBlackhole
 				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 32765, Table: 1003, Action: RuleActionLookup,
-					Protocol: Protocol, Other: true, Selectors: "oif em2", Raw: "raw"})
+					Protocol: Protocol, Other: true, Selectors: "oif em2 ipproto 6", Raw: "raw"})
 				return st
 			},
 			want: []string{
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 oif em1 unicast table 1002 protocol 234",
-				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
+				"ip -4 rule del priority 32765 oif em2 ipproto 6 unicast table 1003 protocol 234",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 blackhole table 1003 protocol 234",
@@ -40,7 +40,7 @@ func TestComputeRulesOfOtherShapes(t *testing.T) {
 // going, not the rule of an address it may not even have.
 func TestExplainRuleOfOtherShape(t *testing.T) {
 	st := seedSynced()
-	st.Rules[len(st.Rules)-1] = Rule{Family: FamilyV4, Priority: 32765, Table: 1003, Action: RuleActionLookup,
+	*fromRule(st, "192.168.0.2/32") = Rule{Family: FamilyV4, Priority: 32765, Table: 1003, Action: RuleActionLookup,
 		Protocol: Protocol, Other: true, Selectors: "oif em2", Raw: "raw"}
 	Compact(st)
 	o := DefaultOptions()

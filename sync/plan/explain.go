@@ -10,10 +10,11 @@ import (
 
 // Flow is what --explain asks about: a packet to Dst, from Src (zero: the
 // kernel picks the source), arriving on link Iif (0: sent by this host),
-// carrying firewall mark Mark.
+// sent by a socket bound to link Oif (0: none), carrying firewall mark
+// Mark.
 type Flow struct {
 	Dst, Src netip.Addr
-	Iif      int
+	Iif, Oif int
 	Mark     uint32
 }
 
@@ -107,13 +108,16 @@ func (m *Mirror) passedWhy(st *State, r *Rule, dst netip.Addr, byIndex map[int]*
 }
 
 // selects reports whether r's selectors, as far as symroute reads them,
-// take f; a rule with others (ports, tos...) is taken to. A flow is bound
-// to no link (an oif rule does not take it), and Iif 0 comes from lo.
+// take f; a rule with others (ports, tos...) is taken to. An oif rule takes
+// only a flow bound to its link, and Iif 0 comes from lo.
 func (r *Rule) selects(f Flow, byIndex map[int]*Link) bool {
 	if r.Src.IsValid() && (!f.Src.IsValid() || !r.Src.Contains(f.Src)) {
 		return false
 	}
-	if r.Oif != "" || (r.Iif != "" && (f.Iif == 0 && r.Iif != "lo" || f.Iif != 0 && linkName(byIndex, f.Iif) != r.Iif)) {
+	if r.Oif != "" && (f.Oif == 0 || linkName(byIndex, f.Oif) != r.Oif) {
+		return false
+	}
+	if r.Iif != "" && (f.Iif == 0 && r.Iif != "lo" || f.Iif != 0 && linkName(byIndex, f.Iif) != r.Iif) {
 		return false
 	}
 	return !r.HasMark() || f.Mark&r.Mask == r.Mark
@@ -131,6 +135,9 @@ func (m *Mirror) ruleWhy(i int, o Options, byIndex map[int]*Link) string {
 			return fmt.Sprintf("symroute's, --follow-ingress: what came in on %s and is forwarded takes main's route where it is no default", Printable(r.Iif))
 		}
 		link := linkName(byIndex, int(r.Table-o.TableBase))
+		if r.Oif != "" {
+			return fmt.Sprintf("symroute's, for sockets bound to %s", Printable(r.Oif))
+		}
 		if r.HasMark() {
 			return fmt.Sprintf("symroute's, --follow-ingress: replies of connections that came in on %s", Printable(link))
 		}

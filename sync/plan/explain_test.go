@@ -58,6 +58,18 @@ func TestExplain(t *testing.T) {
 				Route: linkRoute(TableMain, "192.168.0.0/24", 3, "192.168.0.2"), RouteWhy: "main's own (protocol kernel)",
 				Passed: []string{"rule '32765: from 10.0.0.2 lookup 1002' (symroute's, for em1's address 10.0.0.2): table 1002 throws 192.168.0.0/24, a connected subnet of em2, to the rules after it (symroute's: as without symroute, never through another link), so the lookup went on"}},
 		},
+		{
+			name: "a socket bound to em2: its oif rule, its table", state: seedSynced,
+			flow: Flow{Dst: ip("198.51.100.1"), Oif: 3}, got: copy3,
+			want: Explanation{RuleWhy: "symroute's, for sockets bound to em2", Table: 1003, TableWhy: "symroute's mirror of em2",
+				Route: copy3, RouteWhy: "copied from main"},
+		},
+		{
+			name: "a flow bound to no link is not taken by an oif rule", state: seedSynced,
+			flow: Flow{Dst: ip("198.51.100.1")}, got: mainDefault2,
+			want: Explanation{RuleWhy: "the kernel's own", Table: TableMain, TableWhy: "the main table", Route: mainDefault2,
+				RouteWhy: "main's own (protocol dhcp)"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := tc.state()

@@ -111,6 +111,7 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000, retired 0x02000000",
 				"conntrack -D -m 0x02000000/0xff000000 || :",
@@ -144,8 +145,10 @@ func TestComputeIngress(t *testing.T) {
 				"ip -4 route add throw 10.0.0.0/16 table 1008 proto 234 scope 0 metric 0",
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1008 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1008 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1008 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 1008 protocol 234",
 				"ip -4 rule add priority 32763 fwmark 0x3000000/0xff000000 iif em2 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x3000000/0xff000000 table 1008 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links em1=0x01000000 em2=0x03000000, retired 0x02000000",
@@ -180,6 +183,8 @@ func TestComputeIngress(t *testing.T) {
 			state: ingressSynced,
 			opts:  func(o *Options) { o.Flush = true },
 			want: []string{
+				"ip -4 rule del priority 32765 oif em1 unicast table 1002 protocol 234",
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -4 rule del priority 32763 fwmark 0x1000000/0xff000000 iif em1 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule del priority 32763 fwmark 0x2000000/0xff000000 iif em2 unicast table 254 suppress_prefixlength 0 protocol 234",
 				"nft: write table inet symroute, mask 0xff000000, links none, retired 0x01000000 0x02000000",
@@ -301,8 +306,10 @@ func TestComputeIngress(t *testing.T) {
 				}
 				return st
 			},
-			opts:       follow,
-			want:       render(seedState(), Compute(seedState(), DefaultOptions())),
+			opts: follow,
+			// Nor oif rules there: the plan of a kernel with protocols
+			// and the option off.
+			want:       render(seedState(), Compute(seedState(), Options{TableBase: 1000, Priority: 32765, IngressMask: DefaultIngressMask})),
 			ingressErr: "follow-ingress: this kernel keeps no rule protocol",
 		},
 		{
@@ -341,6 +348,10 @@ func TestComputeIngress(t *testing.T) {
 				"ip -4 rule add priority 32765 from 10.0.3.2/32 table 1003 protocol 234",
 				"ip -4 rule add priority 32765 from 10.0.4.2/32 table 1004 protocol 234",
 				"ip -4 rule add priority 32765 from 10.0.5.2/32 table 1005 protocol 234",
+				"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 1003 protocol 234",
+				"ip -4 rule add priority 32765 oif em3 table 1004 protocol 234",
+				"ip -4 rule add priority 32765 oif em4 table 1005 protocol 234",
 				"ip -4 rule add priority 32763 fwmark 0x1/0x3 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x1/0x3 table 1002 protocol 234",
 				"ip -4 rule add priority 32763 fwmark 0x2/0x3 iif em2 table 254 suppress_prefixlength 0 protocol 234",
@@ -367,7 +378,9 @@ func TestComputeIngress(t *testing.T) {
 			},
 			opts: follow,
 			want: []string{
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
+				"ip -6 rule add priority 32765 oif em1 table 1002 protocol 234",
 				"ip -4 rule add priority 32763 fwmark 0x1000000/0xff000000 iif em1 table 254 suppress_prefixlength 0 protocol 234",
 				"ip -4 rule add priority 32764 fwmark 0x1000000/0xff000000 table 1002 protocol 234",
 				"ip -6 rule add priority 32763 fwmark 0x1000000/0xff000000 iif em1 table 254 suppress_prefixlength 0 protocol 234",

@@ -52,6 +52,10 @@ type Options struct {
 	// Gateways are --gateway's values, in the order given: the first
 	// whose glob matches a link's name gives it a router in its family.
 	Gateways []Gateway
+	// OifRules adds, beside each routed link's address rules, "oif LINK
+	// lookup TABLE", so that sockets bound to the link (SO_BINDTODEVICE:
+	// ping -I, resolved's per-link DNS, chrony) are routed by its table.
+	OifRules bool
 	// Flush plans the removal of everything symroute owns.
 	Flush bool
 }
@@ -97,7 +101,7 @@ func ParseGateway(v string) (Gateway, error) {
 
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
-	return Options{TableBase: DefaultTableBase, Priority: DefaultPriority, IngressMask: DefaultIngressMask}
+	return Options{TableBase: DefaultTableBase, Priority: DefaultPriority, IngressMask: DefaultIngressMask, OifRules: true}
 }
 
 // MaxIfindex is the largest ifindex the kernel hands out (a positive int).

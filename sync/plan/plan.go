@@ -209,6 +209,7 @@ func Desire(st *State, o Options) *Mirror {
 		return m
 	}
 	routed := m.desireRules(d)
+	m.desireOifRules(d, routed)
 	m.desireIngress(st, o, d.byIndex, routed)
 	m.desireRoutes(d, routed)
 	m.warnHost(d, routed)
@@ -379,6 +380,39 @@ func (m *Mirror) desireRules(d *desirer) map[famLink]bool {
 	return routed
 }
 
+// oifRules reports whether the mirror has symroute's oif rules: asked for,
+// and on a kernel that keeps rule protocols. An older one keeps none, and
+// its fallback tells ours by a from-only shape an oif rule does not have:
+// one written there would be taken for another program's, and its table
+// for a clash.
+func (m *Mirror) oifRules(o Options) bool { return o.OifRules && m.RuleProtocols }
+
+// desireOifRules wants, for each routed link and family, "oif LINK lookup
+// table(LINK)" at the address rules' priority: a socket bound to the link
+// (SO_BINDTODEVICE, IP_UNICAST_IF) is routed by its table, as a reply from
+// its address is. Unbound traffic carries no oif and keeps main; IPv4
+// multicast to 224.0.0.0/24 and broadcast bound to a link skip the rules,
+// IPv6 multicast finds the local table first, and the link's own subnets
+// and link-local routes are in its table (desireRoutes).
+func (m *Mirror) desireOifRules(d *desirer, routed map[famLink]bool) {
+	if !m.oifRules(d.o) {
+		return
+	}
+	for _, fam := range [2]uint8{FamilyV4, FamilyV6} {
+		var links []int
+		for fl := range routed {
+			if fl.fam == fam {
+				links = append(links, fl.link)
+			}
+		}
+		sort.Ints(links)
+		for _, l := range links {
+			m.Rules = append(m.Rules, Rule{Family: fam, Priority: d.o.Priority, Oif: linkName(d.byIndex, l),
+				Table: d.o.TableOf(l), Action: RuleActionLookup, Protocol: Protocol})
+		}
+	}
+}
+
 func familyOf(ip netip.Addr) uint8 {
 	if ip.Is6() {
 		return FamilyV6
@@ -399,23 +433,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	sort.Ints(links[0])
 	sort.Ints(links[1])
 	skipped := map[Unsupported]int{}
-	var sn subnets
-	mainDefault := map[famLink]bool{} // main has a default through the link
-	nMain := 0
-	for i := range st.Routes {
-		if r := &st.Routes[i]; r.Table == TableMain {
-			nMain++
-			if links := subnetLinks(r, d.managed); links != nil {
-				sn.add(r, links)
-			}
-			if r.Dst.Bits() == 0 {
-				noteDefault(r, mainDefault)
-				if r.Type == RouteUnicast {
-					mainDefault[famLink{r.Family, 0}] = true // main has one at all
-				}
-			}
-		}
-	}
+	sn, mainDefault, nMain := readMain(st, d.managed)
 	var defaults []int // indices of wanted defaults
 	m.want = make([]wantRoute, 0, nMain)
 	add := func(src int, c *Route, link int) {
@@ -446,7 +464,13 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 			skipped[r.Unsupported]++
 			continue
 		}
-		if r.Linkdown || (r.Family == FamilyV6 && r.Dst.Bits() >= linkLocalV6.Bits() && linkLocalV6.Contains(r.Dst.Addr())) {
+		if r.Linkdown {
+			continue
+		}
+		if r.Family == FamilyV6 && r.Dst.Bits() >= linkLocalV6.Bits() && linkLocalV6.Contains(r.Dst.Addr()) {
+			if m.linkLocalCopied(r, d, routed) {
+				add(i, nil, r.Link)
+			}
 			continue
 		}
 		fi := famIndex(r.Family)
@@ -475,8 +499,39 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	for why, n := range skipped {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
 	}
-	m.throws(&sn, o, links)
+	m.throws(sn, o, links)
 	m.wayOut(d, routed, mainDefault, links, defaults)
+}
+
+// readMain reads main's routes once: its connected subnets, the links its
+// defaults go through, and how many routes it has.
+func readMain(st *State, managed map[int]bool) (sn *subnets, mainDefault map[famLink]bool, n int) {
+	sn, mainDefault = &subnets{}, map[famLink]bool{}
+	for i := range st.Routes {
+		if r := &st.Routes[i]; r.Table == TableMain {
+			n++
+			if links := subnetLinks(r, managed); links != nil {
+				sn.add(r, links)
+			}
+			if r.Dst.Bits() == 0 {
+				noteDefault(r, mainDefault)
+				if r.Type == RouteUnicast {
+					mainDefault[famLink{r.Family, 0}] = true // main has one at all
+				}
+			}
+		}
+	}
+	return sn, mainDefault, n
+}
+
+// linkLocalCopied reports whether r, an IPv6 link-local route of main, is
+// copied into its link's table: where the link has an oif rule. A socket
+// bound to the link is routed by its table, whose default must then not
+// send fe80::/10 to the router. A throw would not do: a lookup bound to a
+// link passes over routes of other devices, the throw's lo included, and
+// takes the default.
+func (m *Mirror) linkLocalCopied(r *Route, d *desirer, routed map[famLink]bool) bool {
+	return m.oifRules(d.o) && r.Nexthops == nil && d.managed[r.Link] && routed[famLink{r.Family, r.Link}]
 }
 
 // noteDefault notes the links a default of main goes through, whole or

@@ -96,8 +96,25 @@ func seedSynced() *State {
 	st.Rules = append(st.Rules,
 		Rule{Family: FamilyV4, Priority: 32765, Src: pfx("10.0.0.2/32"), Table: 1002, Action: RuleActionLookup, Protocol: Protocol},
 		Rule{Family: FamilyV4, Priority: 32765, Src: pfx("192.168.0.2/32"), Table: 1003, Action: RuleActionLookup, Protocol: Protocol},
+		oifRule(FamilyV4, "em1", 1002),
+		oifRule(FamilyV4, "em2", 1003),
 	)
 	return st
+}
+
+// fromRule is st's rule from src.
+func fromRule(st *State, src string) *Rule {
+	for i := range st.Rules {
+		if st.Rules[i].Src == pfx(src) {
+			return &st.Rules[i]
+		}
+	}
+	panic("no rule from " + src)
+}
+
+// oifRule is symroute's rule of sockets bound to a link.
+func oifRule(fam uint8, link string, table uint32) Rule {
+	return Rule{Family: fam, Priority: 32765, Oif: link, Table: table, Action: RuleActionLookup, Protocol: Protocol}
 }
 
 func render(st *State, p Plan) []string {
@@ -111,7 +128,10 @@ func render(st *State, p Plan) []string {
 
 func TestCompute(t *testing.T) {
 	// seedRemoval removes the seed host's mirror: rules, then routes.
+	// The oif rules go first, as every rule narrowed by a link does.
 	seedRemoval := []string{
+		"ip -4 rule del priority 32765 oif em1 unicast table 1002 protocol 234",
+		"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 		"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002 protocol 234",
 		"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 		"ip -4 route del default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
@@ -130,6 +150,8 @@ func TestCompute(t *testing.T) {
 		"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 		"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 		"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+		"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
+		"ip -4 rule add priority 32765 oif em2 table 1003 protocol 234",
 	}
 	runCompute(t, []computeCase{
 		{name: "seed host", state: seedState, want: seedPlan},
@@ -151,24 +173,64 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 1003 protocol 234",
 			},
 		},
 		{
-			name: "ipv6 default via link-local gateway, fe80::/64 not copied",
+			name: "ipv6 default via link-local gateway, fe80::/64 copied into its link's table only",
 			state: func() *State {
 				st := seedState()
 				st.Addrs = []Addr{{Link: 2, Prefix: pfx("fe80::2/64"), Scope: ScopeLink}, {Link: 2, Prefix: pfx("2001:db8:1::2/64")}}
 				st.Routes = []Route{
 					{Family: FamilyV6, Table: TableMain, Dst: pfx("2001:db8:1::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256},
 					{Family: FamilyV6, Table: TableMain, Dst: pfx("fe80::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256},
+					{Family: FamilyV6, Table: TableMain, Dst: pfx("fe80::/64"), Type: RouteUnicast, Protocol: 2, Link: 3, Priority: 256},
 					gwRoute(TableMain, "::/0", "fe80::1", 2, 1024),
 				}
 				return st
 			},
+			// A socket bound to em1 is routed by 1002 (its oif rule): its
+			// default must not take fe80::/10; em2 has no table.
 			want: []string{
 				"ip -6 route add 2001:db8:1::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
+				"ip -6 route add fe80::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
 				"ip -6 route add default via fe80::1 dev em1 table 1002 proto 16 scope 0 metric 1024",
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
+				"ip -6 rule add priority 32765 oif em1 table 1002 protocol 234",
+			},
+		},
+		{
+			name: "oif-rules off: no oif rule, no link-local copy, and ours removed",
+			state: func() *State {
+				st := seedSynced()
+				st.Addrs = append(st.Addrs, Addr{Link: 2, Prefix: pfx("2001:db8:1::2/64")})
+				st.Routes = append(st.Routes,
+					Route{Family: FamilyV6, Table: TableMain, Dst: pfx("fe80::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256},
+					Route{Family: FamilyV6, Table: 1002, Dst: pfx("fe80::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256})
+				st.Rules = append(st.Rules, Rule{Family: FamilyV6, Priority: 32765, Src: pfx("2001:db8:1::2/128"), Table: 1002, Action: RuleActionLookup, Protocol: Protocol},
+					oifRule(FamilyV6, "em1", 1002))
+				return st
+			},
+			opts: func(o *Options) { o.OifRules = false },
+			want: []string{
+				"ip -4 rule del priority 32765 oif em1 unicast table 1002 protocol 234",
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
+				"ip -6 rule del priority 32765 oif em1 unicast table 1002 protocol 234",
+				"ip -6 route del fe80::/64 dev em1 table 1002 proto 2 metric 256",
+			},
+		},
+		{
+			name: "renamed link: its oif rule goes, one of the new name comes",
+			state: func() *State {
+				st := seedSynced()
+				st.Links[2].Name = "wan0"
+				return st
+			},
+			// The delete first, as of every rule narrowed by a link.
+			want: []string{
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
+				"ip -4 rule add priority 32765 oif wan0 table 1003 protocol 234",
 			},
 		},
 		{
@@ -185,6 +247,8 @@ func TestCompute(t *testing.T) {
 				"ip -6 route add default via fe80::1 dev em2 table 1003 proto 9 scope 0 metric 1024",
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
 				"ip -6 rule add priority 32765 from 2001:db8:2::2/128 table 1003 protocol 234",
+				"ip -6 rule add priority 32765 oif em1 table 1002 protocol 234",
+				"ip -6 rule add priority 32765 oif em2 table 1003 protocol 234",
 			},
 		},
 		{
@@ -276,6 +340,7 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add 10.0.0.0/16 dev em1 table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 route add default via 10.0.0.1 dev em1 table 1002 proto 16 scope 0 metric 105",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
 			},
 			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.5.0.0/16 lookup 1003)"}},
 		},
@@ -291,6 +356,7 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add 192.168.0.0/24 dev em2 table 1003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 1003 protocol 234",
 			},
 			clashes: []Clash{{Link: "em1", Index: 2, Table: 1002, Reason: "VRF vrf-blue"}},
 		},
@@ -301,7 +367,7 @@ func TestCompute(t *testing.T) {
 				st.TableNames = map[uint32]string{1002: "isp1", 1003: "symroute-em2"}
 				return st
 			},
-			want:    append(append([]string{}, seedPlan[3:6]...), seedPlan[7]),
+			want:    append(append([]string{}, seedPlan[3:6]...), seedPlan[7], seedPlan[9]),
 			clashes: []Clash{{Link: "em1", Index: 2, Table: 1002, Reason: `the name "isp1" in rt_tables`}},
 		},
 		{
@@ -316,6 +382,8 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 1003 protocol 234",
+				"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 1003 protocol 234",
 				"ip -4 rule del priority 32765 from 10.0.0.2/32 unicast table 1002",
 				"ip -4 rule del priority 32764 from 192.168.0.2/32 unicast table 1003",
 			},
@@ -324,6 +392,7 @@ func TestCompute(t *testing.T) {
 			name: "kernel without rule protocols: our rules told by priority and table",
 			state: func() *State {
 				st := seedSynced()
+				st.Rules = st.Rules[:len(st.Rules)-2] // no oif rules there
 				for i := range st.Rules {
 					st.Rules[i].Protocol = 0
 				}
@@ -333,6 +402,22 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{},
+		},
+		{
+			name: "kernel without rule protocols: no oif rules, no link-local copies",
+			state: func() *State {
+				st := seedState()
+				st.Rules = nil // not even the kernel's rules carry a protocol
+				st.Addrs = append(st.Addrs, Addr{Link: 2, Prefix: pfx("2001:db8:1::2/64")})
+				st.Routes = append(st.Routes,
+					Route{Family: FamilyV6, Table: TableMain, Dst: pfx("fe80::/64"), Type: RouteUnicast, Protocol: 2, Link: 2, Priority: 256},
+					gwRoute(TableMain, "::/0", "fe80::1", 2, 1024))
+				return st
+			},
+			want: append(append(append([]string{}, seedPlan[:3]...),
+				"ip -6 route add default via fe80::1 dev em1 table 1002 proto 16 scope 0 metric 1024"),
+				seedPlan[3], seedPlan[4], seedPlan[5], seedPlan[6], seedPlan[7],
+				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234"),
 		},
 		{
 			name: "excluded link: no rule, its table cleared",
@@ -346,6 +431,7 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route replace 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
@@ -359,6 +445,7 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route replace 192.168.0.0/24 dev em2 table 1002 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 1002 proto 16 scope 0 metric 106",
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 route del throw 10.0.0.0/16 table 1003 proto 234 scope 0 metric 0",
@@ -375,6 +462,7 @@ func TestCompute(t *testing.T) {
 				return st
 			},
 			want: []string{
+				"ip -4 rule del priority 32765 oif em2 unicast table 1003 protocol 234",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 				"ip -4 route del throw 192.168.0.0/24 table 1002 proto 234 scope 0 metric 0",
 				"ip -4 route del default via 192.168.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
@@ -413,9 +501,12 @@ func TestCompute(t *testing.T) {
 				"ip -4 route add throw 10.0.0.0/16 table 2003 proto 234 scope 0 metric 0",
 				"ip -4 route add 192.168.0.0/24 dev em2 table 2003 proto 2 scope 253 metric 0 src 192.168.0.2",
 				"ip -4 route add default via 192.168.0.1 dev em2 table 2003 proto 16 scope 0 metric 106",
+				seedRemoval[0], seedRemoval[1],
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 2002 protocol 234",
 				"ip -4 rule add priority 32765 from 192.168.0.2/32 table 2003 protocol 234",
-			}, seedRemoval...),
+				"ip -4 rule add priority 32765 oif em1 table 2002 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 2003 protocol 234",
+			}, seedRemoval[2:]...),
 		},
 		{
 			name: "lease router gives a table the default main lacks",
@@ -474,6 +565,7 @@ func TestCompute(t *testing.T) {
 			want: []string{
 				"ip -4 route add 10.0.0.0/16 dev '$(reboot)' table 1002 proto 2 scope 253 metric 0 src 10.0.0.2",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 oif '$(reboot)' table 1002 protocol 234",
 			},
 		},
 	})

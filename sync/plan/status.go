@@ -55,9 +55,15 @@ func IngressSummary(st *State, p Plan, o Options) IngressStatus {
 	return s
 }
 
-// RuleStatus is one address and whether its rule is in place.
+// RuleStatus is one rule of a link, by its address (From) or, for the
+// rule of sockets bound to the link, its name (Oif), and whether it is in
+// place.
 type RuleStatus struct {
-	From    string
+	From string
+	Oif  string
+	// Family is an oif rule's: one for each family the link has a table
+	// in.
+	Family  uint8
 	Present bool
 }
 
@@ -99,7 +105,11 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 			Clash: m.Clashing[t], Routes: routes[t], WantRoutes: want[t], Rules: []RuleStatus{}}
 		for _, r := range m.Rules {
 			// A fwmark rule shows as the link's mark.
-			if r.Table == t && !r.HasMark() {
+			switch {
+			case r.Table != t || r.HasMark():
+			case r.Oif != "":
+				ls.Rules = append(ls.Rules, RuleStatus{Oif: r.Oif, Family: r.Family, Present: have[r.Key()]})
+			default:
 				ls.Rules = append(ls.Rules, RuleStatus{From: r.Src.Addr().String(), Present: have[r.Key()]})
 			}
 		}

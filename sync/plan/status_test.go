@@ -22,9 +22,9 @@ func TestStatus(t *testing.T) {
 	p := Diff(st, m)
 	want := []LinkStatus{
 		{Name: "lo", Index: 1, Table: 1001, Rules: []RuleStatus{}, InSync: true},
-		{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []RuleStatus{{From: "10.0.0.2", Present: true}},
+		{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []RuleStatus{{From: "10.0.0.2", Present: true}, {Oif: "em1", Family: FamilyV4, Present: true}},
 			Routes: 3, WantRoutes: 3, InSync: true, IngressMark: v1},
-		{Name: "em2", Index: 3, Managed: true, Table: 1003, Rules: []RuleStatus{{From: "192.168.0.2", Present: false}},
+		{Name: "em2", Index: 3, Managed: true, Table: 1003, Rules: []RuleStatus{{From: "192.168.0.2", Present: false}, {Oif: "em2", Family: FamilyV4, Present: true}},
 			Routes: 3, WantRoutes: 3, InSync: false, IngressMark: v2},
 	}
 	if diff := cmp.Diff(want, Status(st, m, p, o)); diff != "" {

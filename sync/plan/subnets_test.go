@@ -33,10 +33,12 @@ func TestComputeThrows(t *testing.T) {
 				"ip -4 route add default via 10.0.0.1 dev em2 table 1003 proto 16 scope 0 metric 106",
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 from 10.0.0.3/32 table 1003 protocol 234",
+				"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
+				"ip -4 rule add priority 32765 oif em2 table 1003 protocol 234",
 			},
 		},
 		{
-			name: "IPv6 subnets are thrown at their metric, link-local ones never",
+			name: "IPv6 subnets are thrown at their metric, link-local ones never: each link's own is copied",
 			state: func() *State {
 				st := seedSynced()
 				st.Addrs = append(st.Addrs, Addr{Link: 2, Prefix: pfx("2001:db8:1::2/64")}, Addr{Link: 3, Prefix: pfx("2001:db8:2::2/64")})
@@ -48,10 +50,14 @@ func TestComputeThrows(t *testing.T) {
 			want: []string{
 				"ip -6 route add throw 2001:db8:2::/64 table 1002 proto 234 scope 0 metric 256",
 				"ip -6 route add 2001:db8:1::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
+				"ip -6 route add fe80::/64 dev em1 table 1002 proto 2 scope 0 metric 256",
 				"ip -6 route add throw 2001:db8:1::/64 table 1003 proto 234 scope 0 metric 256",
 				"ip -6 route add 2001:db8:2::/64 dev em2 table 1003 proto 2 scope 0 metric 256",
+				"ip -6 route add fe80::/64 dev em2 table 1003 proto 2 scope 0 metric 256",
 				"ip -6 rule add priority 32765 from 2001:db8:1::2/128 table 1002 protocol 234",
 				"ip -6 rule add priority 32765 from 2001:db8:2::2/128 table 1003 protocol 234",
+				"ip -6 rule add priority 32765 oif em1 table 1002 protocol 234",
+				"ip -6 rule add priority 32765 oif em2 table 1003 protocol 234",
 			},
 			// Main has no IPv6 default at all: no link lacks one more than
 			// plain Linux does, so no warning.
@@ -119,6 +125,7 @@ func TestComputeThrows(t *testing.T) {
 				"ip -4 route add throw 192.168.0.0/24 table 1004 proto 234 scope 0 metric 0",
 				"ip -4 route add 10.3.0.0/24 dev em3 table 1004 proto 2 scope 253 metric 0 src 10.3.0.2",
 				"ip -4 route add 10.5.0.0/24 dev em3 table 1004 proto 3 scope 0 metric 0",
+				"ip -4 rule add priority 32765 oif em3 table 1004 protocol 234",
 			},
 			warnings: []string{noWayOutWarning("em3", "IPv4")},
 		},

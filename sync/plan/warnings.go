@@ -193,7 +193,8 @@ func (m *Mirror) warnRulesAhead(d *desirer) {
 		}
 		var caught []string
 		for _, our := range m.Rules {
-			if !our.HasMark() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
+			// The address rules: the fwmark and oif rules have no source.
+			if our.Src.IsValid() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
 				caught = append(caught, our.Src.Addr().String())
 			}
 		}

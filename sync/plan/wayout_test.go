@@ -44,6 +44,7 @@ func TestComputeWayOut(t *testing.T) {
 		st := v6(noWayOut())
 		st.Routes = append(st.Routes, Route{Family: FamilyV6, Table: 1003, Dst: pfx("2001:db8:2::/64"), Type: RouteUnicast,
 			Protocol: 2, Link: 3, Priority: 256})
+		st.Rules = append(st.Rules, oifRule(FamilyV6, "em2", 1003))
 		return st
 	}
 	runCompute(t, []computeCase{
