@@ -58,7 +58,7 @@ func TestGatewayStatic(t *testing.T) {
 	}
 	checkReadbacks(t, []readback{
 		{"em2's IPv4 table", tableOf(h, "4", t2), plus(seedMirror2[:1], seedThrow2, wayOut4, bridgeRoute4)},
-		{"em2's IPv6 table", tableOf(h, "6", t2), []string{"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium", wayOut6,
+		{"em2's IPv6 table", tableOf(h, "6", t2), []string{"2001:db8:2::/64 dev em2 proto kernel metric 256 pref medium", wayOut6, linkLocal6("em2"),
 			"throw 2001:db8:1::/64 dev lo proto 234 metric 256 pref medium", vip6Route}},
 	})
 	mustTransfer(t, c, "", "192.168.0.2:9000")
