@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,10 +29,17 @@ type listener struct {
 // ends, and must exit 0 then.
 func startListener(t *testing.T, n *ns, busAddr, conf string, env ...string) *listener {
 	t.Helper()
+	return startListenerCmd(t, func(argv ...string) *exec.Cmd { return n.execCmd(syncBin, argv...) }, busAddr, conf, env...)
+}
+
+// startListenerCmd is startListener with the command mk makes of the
+// binary's arguments (in a stack's own mount namespace, say: its /run).
+func startListenerCmd(t *testing.T, mk func(argv ...string) *exec.Cmd, busAddr, conf string, env ...string) *listener {
+	t.Helper()
 	dir := t.TempDir()
 	l := &listener{conf: filepath.Join(dir, "symroute.conf")}
 	writeFile(t, l.conf, conf, 0o600)
-	cmd := n.execCmd(syncBin, "--listen", "-v", "--config", l.conf, "--lock-file", filepath.Join(dir, "sync.lock"))
+	cmd := mk("--listen", "-v", "--config", l.conf, "--lock-file", filepath.Join(dir, "sync.lock"))
 	cmd.Env = append(append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+busAddr), env...)
 	l.daemon = startDaemon(t, "symroute-sync --listen", cmd)
 	t.Cleanup(func() { // before the daemon's own
