@@ -106,13 +106,9 @@ func (s *notifySocket) next(t *testing.T, wantPrefix string) {
 // holds a default route via gw.
 func listenMirrored(n *ns, link, gw string) func() error {
 	return func() error {
-		a, err := n.addrs4(link)
-		if err != nil || len(a) == 0 {
-			return fmt.Errorf("%s has no address yet (%v)", link, err)
-		}
-		table := n.table(link)
-		if rules := n.rules("4"); !contains(rules, ruleLine(a[0], table)) {
-			return fmt.Errorf("no rule %q in %v", ruleLine(a[0], table), rules)
+		table, err := ruled(n, link)
+		if err != nil {
+			return err
 		}
 		routes := n.routes("4", table)
 		if containsPrefix(routes, "default via "+gw+" dev "+link+" ") {
@@ -120,6 +116,20 @@ func listenMirrored(n *ns, link, gw string) func() error {
 		}
 		return fmt.Errorf("table %s has no default via %s: %v (main: %v)", table, gw, routes, n.routes("4", "main"))
 	}
+}
+
+// ruled is link's table once link has an IPv4 address whose rule looks
+// it up.
+func ruled(n *ns, link string) (string, error) {
+	a, err := n.addrs4(link)
+	if err != nil || len(a) == 0 {
+		return "", fmt.Errorf("%s has no address yet (%v)", link, err)
+	}
+	table := n.table(link)
+	if rules := n.rules("4"); !contains(rules, ruleLine(a[0], table)) {
+		return "", fmt.Errorf("no rule %q in %v", ruleLine(a[0], table), rules)
+	}
+	return table, nil
 }
 
 // listenUnmirrored checks that link has no rule of ours and an empty table.

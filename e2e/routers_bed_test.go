@@ -28,13 +28,9 @@ func ourDefault(gw, link string) string { return "default via " + gw + " dev " +
 // the stack's state) finds nothing to do.
 func wayOut(n *ns, link, gw string, check func() error) func() error {
 	return func() error {
-		a, err := n.addrs4(link)
-		if err != nil || len(a) == 0 {
-			return fmt.Errorf("%s has no address yet (%v)", link, err)
-		}
-		table := n.table(link)
-		if rules := n.rules("4"); !contains(rules, ruleLine(a[0], table)) {
-			return fmt.Errorf("no rule %q in %v", ruleLine(a[0], table), rules)
+		table, err := ruled(n, link)
+		if err != nil {
+			return err
 		}
 		for _, r := range n.routes("4", "main") {
 			if strings.HasPrefix(r, "default ") && strings.Contains(r+" ", " dev "+link+" ") {

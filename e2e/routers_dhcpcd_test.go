@@ -4,9 +4,6 @@ package e2e
 // records the lease's router for every later pass.
 
 import (
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -34,17 +31,10 @@ func wayOutDhcpcd(t *testing.T, osRoot string) {
 	s := newDHCPNet(t, false).addClient()
 	h := s.host
 	r := newDhcpRootIn(t, syncBin, osRoot)
-	hooks := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")
-	writeFile(t, filepath.Join(hooks, "00-begin"), dhcpLogBegin, 0o644)
-	copyFile(t, repoFile("dhcp-hooks", "dhcpcd-hook"), filepath.Join(hooks, "70-symroute"), 0o644)
-	writeFile(t, filepath.Join(hooks, "99-end"), dhcpLogEnd, 0o644)
-	conf := filepath.Join(r.dir, "dhcpcd.conf")
-	writeFile(t, conf, "nodev\nipv4only\nnoarp\nnoipv4ll\nnodelay\n"+
-		"option classless_static_routes, interface_mtu\n"+
-		"nooption domain_name_servers, domain_name, domain_search, host_name\n"+
-		"interface em2\nnogateway\n", 0o644)
-	p := startDaemon(t, "dhcpcd", r.command(h, "dhcpcd", "-M", "-B", "-d", "-f", conf, "em1", "em2"))
-	run := func(args ...string) result { return r.run(t, h, nil, append([]string{"/usr/sbin/symroute-sync"}, args...)...) }
+	p := startDhcpcd(t, r, h, "interface em2\nnogateway\n")
+	run := func(args ...string) result {
+		return r.run(t, h, nil, append([]string{"/usr/sbin/symroute-sync"}, args...)...)
+	}
 	seen := map[string]int{}
 	bound := func(what string) {
 		t.Helper()
@@ -76,9 +66,6 @@ func wayOutDhcpcd(t *testing.T, osRoot string) {
 	if osRoot == "" {
 		return // dhcpcd 9 answers "not running" to -k em2 when it manages several interfaces
 	}
-	argv := []string{"-t", strconv.Itoa(p.Cmd.Process.Pid), "-m", "-n", "-u", "--", "chroot", osRoot, "dhcpcd", "-k", "em2"}
-	if res := runResult(t, exec.Command("nsenter", argv...)); res.code != 0 {
-		t.Fatalf("dhcpcd -k em2: %s", res)
-	}
+	dhcpcdCtl(t, r, p, "-k", "em2")
 	gone("em2's rule and table gone after its release", "RELEASE", "STOP", "STOPPED")
 }

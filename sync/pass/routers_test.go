@@ -75,16 +75,7 @@ func TestParseNetworkdLease(t *testing.T) {
 // nothing.
 func TestReadRouters(t *testing.T) {
 	root := t.TempDir()
-	write := func(p, s string) {
-		t.Helper()
-		f := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, s string) { t.Helper(); writeUnder(t, root, p, s, 0o644) }
 	write("run/systemd/netif/leases/2", networkdLease)                           // em2: live
 	write("run/systemd/netif/leases/9", networkdLease)                           // a link of another namespace
 	write("run/systemd/netif/leases/3", "ADDRESS=10.3.0.5\nROUTER=10.3.0.1\n")   // em3's address is gone
@@ -135,6 +126,18 @@ func TestReadRouters(t *testing.T) {
 	byLink := cmpopts.SortSlices(func(a, b plan.Router) bool { return a.Link < b.Link })
 	if diff := cmp.Diff(want, st.Routers, cmpopts.EquateComparable(netip.Addr{}), byLink); diff != "" {
 		t.Errorf("Routers (-want +got):\n%s", diff)
+	}
+}
+
+// writeUnder writes s to the file p under root, making its directories.
+func writeUnder(t *testing.T, root, p, s string, mode os.FileMode) {
+	t.Helper()
+	f := filepath.Join(root, p)
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte(s), mode); err != nil {
+		t.Fatal(err)
 	}
 }
 
