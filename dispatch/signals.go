@@ -37,8 +37,8 @@ type follow struct {
 	arg0          string // PropertiesChanged: the interface whose properties changed
 	body          body
 	// props are the properties worth a pass (changed or invalidated); nil
-	// means any. NetworkManager also publishes statistics, DNS and
-	// DHCP options (every renewal, changed or not) that no pass needs.
+	// means any. NetworkManager also publishes statistics and DNS that no
+	// pass needs.
 	props []string
 }
 
@@ -59,6 +59,12 @@ var follows = []follow{
 		arg0: NetworkManager + ".IP4Config", body: bodyProps, props: addrProps},
 	{service: NetworkManager, iface: propsIface, member: propsChanged, path: "/org/freedesktop/NetworkManager/IP6Config",
 		arg0: NetworkManager + ".IP6Config", body: bodyProps, props: addrProps},
+	// A lease's options, on every renewal, changed or not: with
+	// never-default a new router changes no IP4Config, and only the pass
+	// (which reads NetworkManager's device state) sees it. A no-op pass
+	// per renewal (half a lease) costs milliseconds.
+	{service: NetworkManager, iface: propsIface, member: propsChanged, path: "/org/freedesktop/NetworkManager/DHCP4Config",
+		arg0: NetworkManager + ".DHCP4Config", body: bodyProps, props: []string{"Options"}},
 	// networkd 252 publishes link states only (operational, carrier,
 	// address, administrative): every one of them may mean addresses or
 	// routes came or went. Renewals show nothing here: the timer's job.

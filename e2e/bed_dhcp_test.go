@@ -64,6 +64,17 @@ func (s *seed) startDnsmasq(i int, router string) {
 	s.dnsmasq[i] = startDaemon(s.t, fmt.Sprintf("dnsmasq%d", i+1), s.routers()[i].execCmd("dnsmasq", args...))
 }
 
+// startRA starts dnsmasq on router i sending IPv6 router advertisements
+// for prefix (a /64 of up0's) and nothing else: no DHCP, no DNS. It is
+// stopped when the test ends, or by the caller.
+func (s *seed) startRA(i int, prefix string) *daemon {
+	s.t.Helper()
+	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--no-hosts", "--no-resolv",
+		"--user=root", "--interface=up0", "--bind-interfaces", "--enable-ra", "--dhcp-range=" + prefix + ",ra-only,64",
+		"--pid-file=", "--log-facility=-"}
+	return startDaemon(s.t, fmt.Sprintf("dnsmasq-ra%d", i+1), s.routers()[i].execCmd("dnsmasq", args...))
+}
+
 // dhcpRoot is a private root for a DHCP client, its hooks and the passes
 // they run: a private mount namespace (made with unshare -m inside the
 // network namespace, / rprivate before anything is mounted, so nothing

@@ -300,8 +300,9 @@ exec %[3]s
 // startListenNM runs NetworkManager 1.42 in host with connections em1 and
 // em2 by DHCP, not autoconnected: the test brings them up once the
 // listener listens. There is no dispatcher: the bus has no service
-// directory, so nm-dispatcher is never activated and no hook runs.
-func startListenNM(t *testing.T, host *ns, root string) *listenStack {
+// directory, so nm-dispatcher is never activated and no hook runs. em2IPv4
+// are lines added to em2's [ipv4] section (never-default=true).
+func startListenNM(t *testing.T, host *ns, root string, em2IPv4 ...string) *listenStack {
 	t.Helper()
 	testns.RequirePrograms(t, "network-manager", "NetworkManager", "nmcli")
 	dir := t.TempDir()
@@ -324,9 +325,13 @@ enabled=false
 level=INFO
 `, dir), 0o644)
 	for _, i := range []string{"1", "2"} {
+		extra := ""
+		if i == "2" {
+			extra = strings.Join(append(em2IPv4, ""), "\n")
+		}
 		// NM ignores keyfiles others can read.
 		writeFile(t, filepath.Join(dir, "connections", "em"+i+".nmconnection"),
-			"[connection]\nid=em"+i+"\ntype=ethernet\ninterface-name=em"+i+"\nautoconnect=false\n[ipv4]\nmethod=auto\n[ipv6]\nmethod=disabled\n", 0o600)
+			"[connection]\nid=em"+i+"\ntype=ethernet\ninterface-name=em"+i+"\nautoconnect=false\n[ipv4]\nmethod=auto\n"+extra+"[ipv6]\nmethod=disabled\n", 0o600)
 	}
 	return startListenStack(t, host, dir,
 		fmt.Sprintf("mkdir -p /run/NetworkManager\nmount --bind %s/varlib %s/var/lib/NetworkManager", dir, root),
@@ -371,16 +376,21 @@ func (p *listenStack) mustNmcli(t *testing.T, host *ns, args ...string) {
 }
 
 // startListenNetworkd runs systemd-networkd 252 in host with em1 and em2 on
-// DHCP, without networkd-dispatcher: no hook runs.
-func startListenNetworkd(t *testing.T, host *ns, root string) *listenStack {
+// DHCP, without networkd-dispatcher: no hook runs. em2DHCPv4 are lines
+// added to em2's [DHCPv4] section (UseGateway=no).
+func startListenNetworkd(t *testing.T, host *ns, root string, em2DHCPv4 ...string) *listenStack {
 	t.Helper()
 	networkd := "/lib/systemd/systemd-networkd"
 	testns.RequirePrograms(t, "systemd", networkd)
 	dir := t.TempDir()
 	mkdirs(t, dir, "network")
 	for i := 1; i <= 2; i++ {
+		extra := ""
+		if i == 2 {
+			extra = strings.Join(append(em2DHCPv4, ""), "\n")
+		}
 		writeFile(t, filepath.Join(dir, "network", fmt.Sprintf("50-em%d.network", i)),
-			fmt.Sprintf("[Match]\nName=em%d\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n[DHCPv4]\nRouteMetric=%d\nUseDNS=no\nUseHostname=no\n", i, i*100), 0o644)
+			fmt.Sprintf("[Match]\nName=em%d\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n[DHCPv4]\nRouteMetric=%d\nUseDNS=no\nUseHostname=no\n%s", i, i*100, extra), 0o644)
 	}
 	return startListenStack(t, host, dir,
 		fmt.Sprintf("mkdir -p /run/systemd/network\ncp %s/network/*.network /run/systemd/network/", dir),

@@ -73,6 +73,10 @@
 //     and networkd's dispatcher scripts, driven by the real stacks and alone.
 //   - listen_*_test.go: `symroute-sync --listen`, as a service and following
 //     the real stacks.
+//   - routers_*_test.go: a way out for a link whose default main never holds
+//     (NetworkManager's never-default, networkd's UseGateway=no, dhcpcd's
+//     nogateway, accept_ra_defrtr=0): its table's default via the router the
+//     stack's lease or the link's advertisements name.
 //   - reliability_*_test.go: convergence under churn, SIGKILL mid-apply,
 //     make-before-break.
 //   - readonly_test.go: the read-only modes without root.

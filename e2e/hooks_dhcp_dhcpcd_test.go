@@ -37,33 +37,8 @@ func hookDhcpcd(t *testing.T, osRoot string) {
 	if v := r.run(t, d.host, nil, "dhcpcd", "--version"); osRoot != "" && !strings.HasPrefix(v.stdout, "dhcpcd 10.") {
 		t.Fatalf("dhcpcd --version in the Debian 13 root: want dhcpcd 10, got %s", v)
 	}
-	hooks := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")
-	writeFile(t, filepath.Join(hooks, "00-begin"), dhcpLogBegin, 0o644)
-	copyFile(t, repoFile("dhcp-hooks", "dhcpcd-hook"), filepath.Join(hooks, "70-symroute"), 0o644)
-	writeFile(t, filepath.Join(hooks, "99-end"), dhcpLogEnd, 0o644)
-	conf := filepath.Join(r.dir, "dhcpcd.conf")
-	writeFile(t, conf, "nodev\nipv4only\nnoarp\nnoipv4ll\nnodelay\n"+
-		"option classless_static_routes, interface_mtu\n"+
-		"nooption domain_name_servers, domain_name, domain_search, host_name\n", 0o644)
-	p := startDaemon(t, "dhcpcd", r.command(d.host, "dhcpcd", "-M", "-B", "-d", "-f", conf, "em1", "em2"))
-	// dhcpcd -x is told through dhcpcd's control socket in its private
-	// /run: enter its namespaces to reach it.
-	ctl := func(t *testing.T, args ...string) {
-		t.Helper()
-		// Into the programs' root directory (a Debian 13 root for dhcpcd
-		// 10), chrooted once in dhcpcd's mount namespace, where its /run
-		// is bound; not dhcpcd's own root, which its privilege separation
-		// chroots elsewhere.
-		argv := []string{"-t", strconv.Itoa(p.Cmd.Process.Pid), "-m", "-n", "-u", "--"}
-		if osRoot != "" {
-			argv = append(argv, "chroot", osRoot)
-		}
-		argv = append(append(argv, "dhcpcd"), args...)
-		if res := runResult(t, exec.Command("nsenter", argv...)); res.code != 0 {
-			out, _ := exec.Command("ls", "-laR", r.runPath("/run/dhcpcd")).CombinedOutput()
-			t.Fatalf("dhcpcd %v: %s\n/run/dhcpcd:\n%s", args, res, out)
-		}
-	}
+	p := startDhcpcd(t, r, d.host, "")
+	ctl := func(t *testing.T, args ...string) { t.Helper(); dhcpcdCtl(t, r, p, args...) }
 	h := d.host
 	var lat []string
 	seen := map[string]int{}
@@ -131,5 +106,40 @@ func hookDhcpcd(t *testing.T, osRoot string) {
 	})
 	for _, l := range lat {
 		t.Log(l)
+	}
+}
+
+// startDhcpcd runs dhcpcd on em1 and em2 inside r, with our hook installed
+// as packaged between the tests' own logging hooks (dhcpLogBegin,
+// dhcpLogEnd), and extra added to the tests' dhcpcd.conf.
+func startDhcpcd(t *testing.T, r *dhcpRoot, h *ns, extra string) *daemon {
+	t.Helper()
+	hooks := r.hookDir("/usr/lib/dhcpcd/dhcpcd-hooks")
+	writeFile(t, filepath.Join(hooks, "00-begin"), dhcpLogBegin, 0o644)
+	copyFile(t, repoFile("dhcp-hooks", "dhcpcd-hook"), filepath.Join(hooks, "70-symroute"), 0o644)
+	writeFile(t, filepath.Join(hooks, "99-end"), dhcpLogEnd, 0o644)
+	conf := filepath.Join(r.dir, "dhcpcd.conf")
+	writeFile(t, conf, "nodev\nipv4only\nnoarp\nnoipv4ll\nnodelay\n"+
+		"option classless_static_routes, interface_mtu\n"+
+		"nooption domain_name_servers, domain_name, domain_search, host_name\n"+extra, 0o644)
+	return startDaemon(t, "dhcpcd", r.command(h, "dhcpcd", "-M", "-B", "-d", "-f", conf, "em1", "em2"))
+}
+
+// dhcpcdCtl tells the dhcpcd p (-x, -k IFACE) through its control socket
+// in its private /run: it enters p's namespaces to reach it.
+func dhcpcdCtl(t *testing.T, r *dhcpRoot, p *daemon, args ...string) {
+	t.Helper()
+	// Into the programs' root directory (a Debian 13 root for dhcpcd 10),
+	// chrooted once in dhcpcd's mount namespace, where its /run is bound;
+	// not dhcpcd's own root, which its privilege separation chroots
+	// elsewhere.
+	argv := []string{"-t", strconv.Itoa(p.Cmd.Process.Pid), "-m", "-n", "-u", "--"}
+	if r.os != "" {
+		argv = append(argv, "chroot", r.os)
+	}
+	argv = append(append(argv, "dhcpcd"), args...)
+	if res := runResult(t, exec.Command("nsenter", argv...)); res.code != 0 {
+		out, _ := exec.Command("ls", "-laR", r.runPath("/run/dhcpcd")).CombinedOutput()
+		t.Fatalf("dhcpcd %v: %s\n/run/dhcpcd:\n%s", args, res, out)
 	}
 }

@@ -99,6 +99,7 @@ func TestHookDhcpHostile(t *testing.T) {
 			}
 		}
 	}
+	refuseDhcpcdLease(t, real, h, marks, long)
 	ifupdownCases := [][]string{
 		{"IFACE=" + evil, "MODE=start", "PHASE=post-up"},
 		{"IFACE=em1\n>m", "MODE=start", "PHASE=post-up"},
@@ -196,6 +197,25 @@ func TestHookDhcpHostile(t *testing.T) {
 			}
 		}
 	})
+}
+
+// refuseDhcpcdLease hands dhcpcd's own lease variables with hostile words
+// to our hook through dhcpcd-run-hooks: each call is refused (no pass, no
+// record changed) and exits 0.
+func refuseDhcpcdLease(t *testing.T, real *dhcpRoot, h *ns, marks, long string) {
+	t.Helper()
+	for i, kv := range [][]string{
+		{"new_ip_address=$(touch${IFS}" + marks + "/dcaddr)", "new_routers=10.0.0.1", "new_dhcp_lease_time=3600"},
+		{"new_ip_address=10.0.0.2", "new_classless_static_routes=0.0.0.0/0 `touch${IFS}" + marks + "/dccl`", "new_dhcp_lease_time=3600"},
+		{"new_ip_address=10.0.0.2", "new_classless_static_routes=0.0.0.0/0 10.0.0.1;touch " + marks + "/dcsemi", "new_dhcp_lease_time=3600"},
+		{"new_ip_address=10.0.0.2", "new_routers=10.0.0.1", "new_dhcp_lease_time=3600\ntouch " + marks + "/dclt"},
+		{"new_ip_address=10.0.0.2", "new_classless_static_routes=" + long, "new_dhcp_lease_time=3600"},
+	} {
+		res := real.run(t, h, hookEnv(append([]string{"reason=BOUND", "interface=em1"}, kv...)...), "/usr/lib/dhcpcd/dhcpcd-run-hooks")
+		if res.code != 0 || !strings.Contains(res.stderr, "hook input refused") {
+			t.Errorf("dhcpcd case %d: want exit 0 and the input refused, got %s", i, res)
+		}
+	}
 }
 
 // TestHookDhcpLockBusy: a hook's pass waits a bounded time for the lock,

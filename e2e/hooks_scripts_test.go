@@ -44,7 +44,8 @@ func TestNMDispatcherScript(t *testing.T) {
 	hook := repoFile("nm-dispatcher", "90-symroute")
 	for _, h := range hostileWords {
 		for _, tc := range [][2]string{{h, "up"}, {"em1", h}} {
-			env := []string{"DEVICE_IFACE=" + h, "CONNECTION_ID=" + h, "IP4_ADDRESS_0=" + h, "DHCP4_ROUTERS=" + h}
+			env := []string{"DEVICE_IFACE=" + h, "CONNECTION_ID=" + h, "IP4_ADDRESS_0=" + h, "DHCP4_ROUTERS=" + h,
+				"DHCP4_IP_ADDRESS=" + h, "DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES=" + h, "DHCP4_EXPIRY=" + h}
 			assertHookCalls(t, fmt.Sprintf("90-symroute %q %q", tc[0], tc[1]), hook, env, tc[:], "--once", "--trigger", "nm", "--", tc[0], tc[1])
 		}
 	}

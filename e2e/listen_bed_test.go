@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,10 +29,17 @@ type listener struct {
 // ends, and must exit 0 then.
 func startListener(t *testing.T, n *ns, busAddr, conf string, env ...string) *listener {
 	t.Helper()
+	return startListenerCmd(t, func(argv ...string) *exec.Cmd { return n.execCmd(syncBin, argv...) }, busAddr, conf, env...)
+}
+
+// startListenerCmd is startListener with the command mk makes of the
+// binary's arguments (in a stack's own mount namespace, say: its /run).
+func startListenerCmd(t *testing.T, mk func(argv ...string) *exec.Cmd, busAddr, conf string, env ...string) *listener {
+	t.Helper()
 	dir := t.TempDir()
 	l := &listener{conf: filepath.Join(dir, "symroute.conf")}
 	writeFile(t, l.conf, conf, 0o600)
-	cmd := n.execCmd(syncBin, "--listen", "-v", "--config", l.conf, "--lock-file", filepath.Join(dir, "sync.lock"))
+	cmd := mk("--listen", "-v", "--config", l.conf, "--lock-file", filepath.Join(dir, "sync.lock"))
 	cmd.Env = append(append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+busAddr), env...)
 	l.daemon = startDaemon(t, "symroute-sync --listen", cmd)
 	t.Cleanup(func() { // before the daemon's own
@@ -98,13 +106,9 @@ func (s *notifySocket) next(t *testing.T, wantPrefix string) {
 // holds a default route via gw.
 func listenMirrored(n *ns, link, gw string) func() error {
 	return func() error {
-		a, err := n.addrs4(link)
-		if err != nil || len(a) == 0 {
-			return fmt.Errorf("%s has no address yet (%v)", link, err)
-		}
-		table := n.table(link)
-		if rules := n.rules("4"); !contains(rules, ruleLine(a[0], table)) {
-			return fmt.Errorf("no rule %q in %v", ruleLine(a[0], table), rules)
+		table, err := ruled(n, link)
+		if err != nil {
+			return err
 		}
 		routes := n.routes("4", table)
 		if containsPrefix(routes, "default via "+gw+" dev "+link+" ") {
@@ -112,6 +116,20 @@ func listenMirrored(n *ns, link, gw string) func() error {
 		}
 		return fmt.Errorf("table %s has no default via %s: %v (main: %v)", table, gw, routes, n.routes("4", "main"))
 	}
+}
+
+// ruled is link's table once link has an IPv4 address whose rule looks
+// it up.
+func ruled(n *ns, link string) (string, error) {
+	a, err := n.addrs4(link)
+	if err != nil || len(a) == 0 {
+		return "", fmt.Errorf("%s has no address yet (%v)", link, err)
+	}
+	table := n.table(link)
+	if rules := n.rules("4"); !contains(rules, ruleLine(a[0], table)) {
+		return "", fmt.Errorf("no rule %q in %v", ruleLine(a[0], table), rules)
+	}
+	return table, nil
 }
 
 // listenUnmirrored checks that link has no rule of ours and an empty table.

@@ -112,16 +112,3 @@ func TestGatewayFirstHostAndLinkLocal(t *testing.T) {
 	mustTransfer(t, c, "", "192.168.0.2:9000")
 	mustTransfer(t, c, "", "[2001:db8:2::2]:9000")
 }
-
-// linkLocal is the IPv6 link-local address of link in n.
-func linkLocal(t *testing.T, n *ns, link string) string {
-	t.Helper()
-	for _, f := range strings.Fields(n.ip("-6", "-o", "addr", "show", "dev", link, "scope", "link")) {
-		if strings.HasPrefix(f, "fe80::") {
-			a, _, _ := strings.Cut(f, "/")
-			return a
-		}
-	}
-	t.Fatalf("no link-local address on %s in %s", link, n.Name)
-	return ""
-}

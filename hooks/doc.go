@@ -4,16 +4,21 @@
 //
 // A trigger only decides whether to run a pass: the pass always reads the
 // kernel, never the hook's input. The one exception is the router of a
-// dhclient lease (see package lease): stock Debian dhclient-script fails to
-// add a second interface's default route ("File exists"), so the hook's
-// new_routers is the only place the table can get that router from.
+// DHCP lease (see package lease) that main may never hold: stock Debian
+// dhclient-script fails to add a second interface's default route ("File
+// exists"), and dhcpcd's nogateway and NetworkManager's never-default keep
+// it out on purpose, so the hook's lease variables are where the table
+// gets that router from (for NetworkManager also its device state, which
+// the pass reads itself).
 //
 // What each source hands over, and what warrants a pass:
 //
-//	nm        args IFACE ACTION (NetworkManager dispatcher's own two arguments).
-//	          Pass on up, down, dhcp4-change, dhcp6-change, reapply, vpn-up,
-//	          vpn-down; hostname, dns-change, connectivity-change and the pre-*
-//	          actions change no address or route.
+//	nm        args IFACE ACTION (NetworkManager dispatcher's own two arguments);
+//	          env DHCP4_IP_ADDRESS, DHCP4_ROUTERS,
+//	          DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES, DHCP4_EXPIRY for the lease
+//	          record. Pass on up, down, dhcp4-change, dhcp6-change, reapply,
+//	          vpn-up, vpn-down; hostname, dns-change, connectivity-change and the
+//	          pre-* actions change no address or route.
 //	networkd  env IFACE, STATE (networkd-dispatcher exports them), or args
 //	          IFACE STATE. Pass on routable, degraded, configured, carrier,
 //	          no-carrier, off: the states where addresses and routes appear or
@@ -25,7 +30,9 @@
 //	          TIMEOUT is there because dhclient-script then binds an old lease
 //	          from the lease file (or flushes the address): addresses change.
 //	          PREINIT, PREINIT6, MEDIUM, ARPCHECK, ARPSEND do not.
-//	dhcpcd    args REASON IFACE (or env reason, interface). Pass on what adds
+//	dhcpcd    args REASON IFACE (or env reason, interface); env new_ip_address,
+//	          new_routers, new_classless_static_routes, new_dhcp_lease_time
+//	          for the lease record. Pass on what adds
 //	          or removes addresses or routes: BOUND RENEW REBIND REBOOT EXPIRE
 //	          FAIL RELEASE STOP STOPPED TIMEOUT INFORM STATIC IPV4LL 3RDPARTY
 //	          ROUTERADVERT NOCARRIER DEPARTED, their 6 forms (BOUND6 RENEW6
@@ -55,14 +62,29 @@
 // that fails. The installed scripts never let that status reach their
 // caller.
 //
-// The lease record (dhclient only, IPv4 reasons only): on BOUND, RENEW,
-// REBIND or REBOOT with a router (the first of new_routers, or the default
-// route of RFC 3442 classless static routes when the server sent them, since
-// RFC 3442 makes the client ignore the Router option then) and an expiry in
-// the future, the record is written (a classless default on the link
-// itself, router 0.0.0.0, is no router); an infinite lease is recorded as
-// lasting MaxLeaseLife. A bind without a router, or without a usable expiry,
-// drops the record: it must describe the current lease or nothing. EXPIRE,
-// FAIL, RELEASE and STOP drop it. TIMEOUT and the DHCPv6 reasons leave it
-// alone.
+// The lease record (IPv4 only). dhclient: on BOUND, RENEW, REBIND or
+// REBOOT with a router (the first of new_routers, or the default route of
+// RFC 3442 classless static routes when the server sent them, since RFC
+// 3442 makes the client ignore the Router option then) and an expiry in the
+// future, the record is written (a classless default on the link itself,
+// router 0.0.0.0, is no router); an infinite lease is recorded as lasting
+// MaxLeaseLife. A bind without a router, or without a usable expiry, drops
+// the record: it must describe the current lease or nothing. EXPIRE, FAIL,
+// RELEASE and STOP drop it. TIMEOUT and the DHCPv6 reasons leave it alone.
+//
+// dhcpcd: the same reasons bind, from new_routers and
+// new_classless_static_routes (DEST/LEN ROUTER pairs) and the lease time
+// new_dhcp_lease_time (seconds from now; 4294967295 is infinite), and the
+// record is tied to new_ip_address; EXPIRE, FAIL, RELEASE, STOP, STOPPED,
+// NOCARRIER and DEPARTED drop it (dhcpcd removes the address then).
+//
+// NetworkManager: up, dhcp4-change and reapply with DHCP4_IP_ADDRESS bind,
+// from DHCP4_ROUTERS, DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES (either
+// rendering) and DHCP4_EXPIRY, tied to the address; up and reapply without
+// one drop the record (the connection has no DHCPv4 lease), as does down;
+// a dhcp4-change without one leaves it (NetworkManager runs one while a
+// device activates, before it hands the options over). NetworkManager
+// 1.42 runs no script on a renewal, so the record stays live while its
+// address is on the link, not until DHCP4_EXPIRY. pre-down runs only
+// scripts in pre-down.d, where the package installs none.
 package hooks

@@ -29,6 +29,14 @@ func FuzzDecide(f *testing.F) {
 		{4, "", "IFACE=em1\x00MODE=start\x00PHASE=post-up"},
 		{5, "x", ""},
 		{2, "", "reason=BOUND\x00reason=EXPIRE\x00interface=em1"},
+		{0, "em2\x00up", "DHCP4_IP_ADDRESS=192.168.0.123\x00DHCP4_ROUTERS=192.168.0.253\x00DHCP4_EXPIRY=1800000120\x00" +
+			"DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES=0.0.0.0/0 192.168.0.1 10.9.0.0/16 192.168.0.7"},
+		{0, "em2\x00dhcp4-change", "DHCP4_IP_ADDRESS=192.168.0.123\x00DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES=0 192 168 0 1\x00DHCP4_EXPIRY=1"},
+		{0, "em2\x00down", "DHCP4_ROUTERS=$(reboot)"},
+		{3, "BOUND\x00em2", "new_ip_address=192.168.0.124\x00new_routers=192.168.0.253\x00new_dhcp_lease_time=120\x00" +
+			"new_classless_static_routes=0.0.0.0/0 192.168.0.1 10.9.0.0/16 192.168.0.7"},
+		{3, "", "reason=RENEW\x00interface=em2\x00new_ip_address=192.168.0.124\x00new_routers=192.168.0.1\x00new_dhcp_lease_time=4294967295"},
+		{3, "NOCARRIER\x00em2", "new_classless_static_routes=0.0.0.0/0"},
 	} {
 		f.Add(s.source, s.args, s.env)
 	}

@@ -114,6 +114,9 @@ func (t Trigger) LogAttrs() []any {
 	}
 	if t.LeaseChange == LeaseRecord {
 		a = append(a, "router", t.Lease.Router.String(), "expiry", t.Lease.Expiry.UTC().Format(time.RFC3339))
+		if t.Lease.Addr.IsValid() {
+			a = append(a, "address", t.Lease.Addr.String())
+		}
 	}
 	return a
 }
@@ -144,7 +147,6 @@ func (t Trigger) ApplyLease(dir string) error {
 const (
 	maxWord    = 32   // an action, state, reason, mode or phase
 	maxRouters = 1024 // new_routers: a list of dotted quads
-	maxRFC3442 = 4096 // new_rfc3442_classless_static_routes: bytes as decimals
 	maxQuote   = 64   // how much of a refused value the logs show
 )
 
@@ -159,7 +161,7 @@ func Decide(source string, args, env []string, now time.Time) Trigger {
 	}
 	switch source {
 	case SourceNM:
-		return t.nm(args)
+		return t.nm(args, e, now)
 	case SourceNetworkd:
 		return t.networkd(args, e)
 	case SourceDhclient, SourceDhcpcd:
@@ -180,9 +182,10 @@ func Decide(source string, args, env []string, now time.Time) Trigger {
 // envKeys are the only variables each source reads: nothing else in the
 // environment is looked at.
 var envKeys = map[string][]string{
+	SourceNM:       nmVars.keys(),
 	SourceNetworkd: {"IFACE", "STATE"},
-	SourceDhclient: {"reason", "interface", "new_routers", "new_expiry", "new_rfc3442_classless_static_routes"},
-	SourceDhcpcd:   {"reason", "interface"},
+	SourceDhclient: append([]string{"reason", "interface"}, dhclientVars.keys()...),
+	SourceDhcpcd:   append([]string{"reason", "interface"}, dhcpcdVars.keys()...),
 	SourceIfupdown: {"IFACE", "MODE", "PHASE"},
 }
 
@@ -274,7 +277,11 @@ func fromArgsOrEnv(args []string, env map[string]string, keys ...string) ([]stri
 
 var nmPass = set("up", "down", "dhcp4-change", "dhcp6-change", "reapply", "vpn-up", "vpn-down")
 
-func (t Trigger) nm(args []string) Trigger {
+// nmBind are the actions whose environment holds the device's DHCPv4
+// lease, if it has one.
+var nmBind = set("up", "dhcp4-change", "reapply")
+
+func (t Trigger) nm(args []string, env map[string]string, now time.Time) Trigger {
 	if len(args) != 2 {
 		return t.malformed(fmt.Sprintf("want 2 arguments (IFACE ACTION), got %d", len(args)))
 	}
@@ -292,6 +299,19 @@ func (t Trigger) nm(args []string) Trigger {
 		return t.malformed(err.Error())
 	}
 	t.Iface, t.Pass = dev, true
+	switch {
+	case action == "down":
+		t.LeaseChange = LeaseDrop
+	case nmBind[action] && env[nmVars.addr] != "":
+		return t.bind(env, nmVars, now)
+	case nmBind[action] && action != "dhcp4-change":
+		// Up (or reapplied) with no DHCPv4 lease: whatever an earlier
+		// one left goes.
+		t.LeaseChange, t.Why = LeaseDrop, "no DHCPv4 lease"
+	}
+	// A dhcp4-change without the lease's options: NetworkManager runs one
+	// while it activates the device, before it hands them over (measured
+	// on 1.42); the "up" that follows has them.
 	return t
 }
 
@@ -322,8 +342,11 @@ var (
 	dhcpcdPass = set("BOUND", "RENEW", "REBIND", "REBOOT", "EXPIRE", "FAIL", "RELEASE", "STOP", "STOPPED",
 		"TIMEOUT", "INFORM", "STATIC", "IPV4LL", "3RDPARTY", "ROUTERADVERT", "NOCARRIER", "DEPARTED", "CARRIER",
 		"BOUND6", "RENEW6", "REBIND6", "REBOOT6", "EXPIRE6", "RELEASE6", "STOP6", "INFORM6", "DELEGATED6")
-	leaseBind = set("BOUND", "RENEW", "REBIND", "REBOOT")
-	leaseGone = set("EXPIRE", "FAIL", "RELEASE", "STOP")
+	leaseBind    = set("BOUND", "RENEW", "REBIND", "REBOOT")
+	dhclientGone = set("EXPIRE", "FAIL", "RELEASE", "STOP")
+	// dhcpcd also removes the lease's address when the link loses its
+	// carrier (unless it roams: NOCARRIER_ROAMING) or goes away.
+	dhcpcdGone = set("EXPIRE", "FAIL", "RELEASE", "STOP", "STOPPED", "NOCARRIER", "DEPARTED")
 )
 
 func (t Trigger) dhcp(args []string, env map[string]string, now time.Time) Trigger {
@@ -339,37 +362,80 @@ func (t Trigger) dhcp(args []string, env map[string]string, now time.Time) Trigg
 		return t.malformed(err.Error())
 	}
 	t.Iface, t.Action = dev, reason
-	pass := dhcpcdPass
+	pass, gone, vars := dhcpcdPass, dhcpcdGone, dhcpcdVars
 	if t.Source == SourceDhclient {
-		pass = dhclientPass
+		pass, gone, vars = dhclientPass, dhclientGone, dhclientVars
 	}
 	if !pass[reason] {
 		return t.noPass("reason changes no address or route")
 	}
 	t.Pass = true
-	if t.Source != SourceDhclient {
-		// dhcpcd adds every interface's default route with a metric of
-		// its own, so main always has it: nothing to record.
-		return t
-	}
 	switch {
-	case leaseGone[reason]:
+	case gone[reason]:
 		t.LeaseChange = LeaseDrop
 	case leaseBind[reason]:
-		return t.bind(env, now)
+		return t.bind(env, vars, now)
 	}
 	return t
 }
 
-// bind decides the lease record of a dhclient bind.
-func (t Trigger) bind(env map[string]string, now time.Time) Trigger {
-	router, ok, err := leaseRouter(env)
+// leaseVars name the variables a client's hook hands a lease in.
+type leaseVars struct {
+	stack string // lease.Record.Stack
+	// addr, the lease's address ("" where the hook does not name one:
+	// the record then lives until its expiry).
+	addr      string
+	routers   string // the Router option: space-separated routers
+	classless string // RFC 3442 classless static routes (ClasslessDefault)
+	// expiry is the lease's end in seconds since the epoch; leaseTime
+	// (where there is no expiry) its length in seconds from now.
+	expiry, leaseTime string
+}
+
+var (
+	dhclientVars = leaseVars{routers: "new_routers", classless: "new_rfc3442_classless_static_routes", expiry: "new_expiry"}
+	// dhcpcd's option 121 is new_classless_static_routes ("DEST/LEN
+	// ROUTER" pairs); its lease time is relative.
+	dhcpcdVars = leaseVars{stack: "dhcpcd", addr: "new_ip_address", routers: "new_routers",
+		classless: "new_classless_static_routes", leaseTime: "new_dhcp_lease_time"}
+	// NetworkManager's dispatcher hands its DHCPv4 options as DHCP4_NAME
+	// (measured on 1.42 and 1.52; its internal client renders option 121
+	// as DEST/LEN ROUTER pairs, with dhclient as dhclient does).
+	nmVars = leaseVars{stack: "NetworkManager", addr: "DHCP4_IP_ADDRESS", routers: "DHCP4_ROUTERS",
+		classless: "DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES", expiry: "DHCP4_EXPIRY"}
+)
+
+func (v leaseVars) keys() []string {
+	var k []string
+	for _, s := range []string{v.addr, v.routers, v.classless, v.expiry, v.leaseTime} {
+		if s != "" {
+			k = append(k, s)
+		}
+	}
+	return k
+}
+
+// bind decides the lease record of a bind, from the variables v names.
+func (t Trigger) bind(env map[string]string, v leaseVars, now time.Time) Trigger {
+	router, ok, err := leaseRouter(env, v)
 	if err != nil {
 		return t.malformed(err.Error())
 	}
-	exp, expOK, err := leaseExpiry(env["new_expiry"], now)
+	var exp time.Time
+	var expOK bool
+	if v.leaseTime != "" {
+		exp, expOK, err = leaseEnd(v.leaseTime, env[v.leaseTime], now)
+	} else {
+		exp, expOK, err = leaseExpiry(v.expiry, env[v.expiry], now)
+	}
 	if err != nil {
 		return t.malformed(err.Error())
+	}
+	var addr netip.Addr
+	if s := env[v.addr]; v.addr != "" && s != "" {
+		if addr, err = lease.ParseRouter(s); err != nil {
+			return t.malformed(fmt.Sprintf("%s %s: %v", v.addr, quote(s), err))
+		}
 	}
 	// The record must describe this lease or nothing: a bind that cannot
 	// be recorded drops whatever an earlier lease left.
@@ -381,111 +447,54 @@ func (t Trigger) bind(env map[string]string, now time.Time) Trigger {
 		t.Why = "lease has no expiry in the future"
 	default:
 		t.LeaseChange = LeaseRecord
-		t.Lease = lease.Record{Iface: t.Iface, Router: router, Expiry: exp}
+		t.Lease = lease.Record{Iface: t.Iface, Router: router, Expiry: exp, Addr: addr, Stack: v.stack}
 	}
 	return t
 }
 
 // leaseRouter is the lease's default router: from RFC 3442 classless
 // static routes when the server sent them (the client must then ignore the
-// Router option, and Debian's dhclient-script does), else the first of
-// new_routers. ok is false when the lease has none.
-func leaseRouter(env map[string]string) (r netip.Addr, ok bool, err error) {
-	if cs := env["new_rfc3442_classless_static_routes"]; cs != "" {
-		return rfc3442Default(cs)
+// Router option, and Debian's dhclient-script, dhcpcd and NetworkManager
+// do), else the first of the Router option. ok is false when the lease has
+// none.
+func leaseRouter(env map[string]string, v leaseVars) (r netip.Addr, ok bool, err error) {
+	if cs := env[v.classless]; cs != "" {
+		if r, ok, err = lease.ClasslessDefault(cs); err != nil {
+			return r, false, fmt.Errorf("%s %s: %v", v.classless, quote(cs), err)
+		}
+		return r, ok, nil
 	}
-	rs := env["new_routers"]
+	rs := env[v.routers]
 	if len(rs) > maxRouters {
-		return r, false, fmt.Errorf("new_routers %s is too long", quote(rs))
+		return r, false, fmt.Errorf("%s %s is too long", v.routers, quote(rs))
 	}
-	f := strings.Fields(rs)
-	if len(f) == 0 {
-		return r, false, nil
+	if r, ok, err = lease.FirstRouter(rs); err != nil {
+		return r, false, fmt.Errorf("%s %s: %v", v.routers, quote(rs), err)
 	}
-	for _, s := range f {
-		if _, err := unicast4(s); err != nil {
-			return r, false, fmt.Errorf("new_routers %s: %v", quote(rs), err)
-		}
-	}
-	r, _ = unicast4(f[0])
-	return r, true, nil
+	return r, ok, nil
 }
 
-func unicast4(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, fmt.Errorf("%s is not an IPv4 address", quote(s))
+// leaseEnd reads a lease's length in seconds (dhcpcd's
+// new_dhcp_lease_time) as its end; the protocol's infinite lease
+// (0xffffffff) lasts MaxLeaseLife.
+func leaseEnd(name, s string, now time.Time) (time.Time, bool, error) {
+	n, ok, err := seconds(name, s)
+	if !ok || err != nil {
+		return time.Time{}, false, err
 	}
-	if !lease.UsableRouter(a) { // IPv4, but not one a route can go via
-		return netip.Addr{}, fmt.Errorf("%s is not a unicast address", a)
+	if n >= 0xffffffff {
+		return now.Add(MaxLeaseLife).Truncate(time.Second), true, nil
 	}
-	return a, nil
+	return now.Add(time.Duration(n) * time.Second).Truncate(time.Second), n > 0, nil
 }
 
-// rfc3442Default finds the default route in dhclient's rendering of option
-// 121: decimal bytes separated by spaces, each route being a prefix
-// length, the significant octets of the destination, and four octets of
-// router.
-func rfc3442Default(s string) (netip.Addr, bool, error) {
-	bad := func(why string) (netip.Addr, bool, error) {
-		return netip.Addr{}, false, fmt.Errorf("new_rfc3442_classless_static_routes %s: %s", quote(s), why)
-	}
-	if len(s) > maxRFC3442 {
-		return bad("too long")
-	}
-	var b []byte
-	for _, f := range strings.Fields(s) {
-		n, err := strconv.ParseUint(f, 10, 8)
-		if err != nil {
-			return bad("not a list of bytes")
-		}
-		b = append(b, byte(n))
-	}
-	var def netip.Addr
-	found := false
-	for len(b) > 0 {
-		width := int(b[0])
-		if width > 32 {
-			return bad("prefix length over 32")
-		}
-		n := 1 + (width+7)/8 + 4
-		if len(b) < n {
-			return bad("truncated")
-		}
-		if width == 0 && !found {
-			found = true
-			// Router 0.0.0.0 is a route on the link itself: no router
-			// to record.
-			if gw := netip.AddrFrom4([4]byte(b[n-4 : n])); !gw.IsUnspecified() {
-				if _, err := unicast4(gw.String()); err != nil {
-					return bad(err.Error())
-				}
-				def = gw
-			}
-		}
-		b = b[n:]
-	}
-	return def, def.IsValid(), nil
-}
-
-// leaseExpiry reads dhclient's new_expiry (seconds since the epoch). ok is
-// false when it is missing or already past; a value that is not a number
-// is an error.
-func leaseExpiry(s string, now time.Time) (time.Time, bool, error) {
-	if s == "" {
-		return time.Time{}, false, nil
-	}
-	if len(s) > 20 {
-		return time.Time{}, false, fmt.Errorf("new_expiry %s is too long", quote(s))
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return time.Time{}, false, fmt.Errorf("new_expiry %s is not a number of seconds", quote(s))
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("new_expiry %s: %v", quote(s), err)
+// leaseExpiry reads a lease's end in seconds since the epoch (dhclient's
+// new_expiry, NetworkManager's DHCP4_EXPIRY). ok is false when it is
+// missing or already past; a value that is not a number is an error.
+func leaseExpiry(name, s string, now time.Time) (time.Time, bool, error) {
+	n, ok, err := seconds(name, s)
+	if !ok || err != nil {
+		return time.Time{}, false, err
 	}
 	limit := now.Add(MaxLeaseLife)
 	if n >= uint64(limit.Unix()) {
@@ -493,6 +502,25 @@ func leaseExpiry(s string, now time.Time) (time.Time, bool, error) {
 	}
 	exp := time.Unix(int64(n), 0)
 	return exp, exp.After(now), nil
+}
+
+// seconds reads a count of seconds; ok is false when s is empty.
+func seconds(name, s string) (n uint64, ok bool, err error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	if len(s) > 20 {
+		return 0, false, fmt.Errorf("%s %s is too long", name, quote(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false, fmt.Errorf("%s %s is not a number of seconds", name, quote(s))
+		}
+	}
+	if n, err = strconv.ParseUint(s, 10, 64); err != nil {
+		return 0, false, fmt.Errorf("%s %s: %v", name, quote(s), err)
+	}
+	return n, true, nil
 }
 
 var ifupdownPhase = map[string]bool{"post-up": true, "post-down": true, "pre-up": false, "pre-down": false}

@@ -30,12 +30,16 @@ type want struct {
 	Lease         LeaseChange
 	Router        string
 	Expiry        time.Time
+	Addr, Stack   string
 }
 
 func got(t Trigger) want {
 	w := want{Iface: t.Iface, Action: t.Action, Pass: t.Pass, Malformed: t.Malformed, Lease: t.LeaseChange}
 	if t.LeaseChange == LeaseRecord {
-		w.Router, w.Expiry = t.Lease.Router.String(), t.Lease.Expiry
+		w.Router, w.Expiry, w.Stack = t.Lease.Router.String(), t.Lease.Expiry, t.Lease.Stack
+		if t.Lease.Addr.IsValid() {
+			w.Addr = t.Lease.Addr.String()
+		}
 	}
 	return w
 }
@@ -72,7 +76,16 @@ func run(t *testing.T, cases []tcase) {
 }
 
 func TestNM(t *testing.T) {
-	up := func(a string) want { return want{Iface: "em1", Action: a, Pass: true} }
+	// Without DHCPv4 options in the environment, up and reapply say the
+	// device has no lease, and down that it has none any more.
+	drops := set("up", "down", "reapply")
+	up := func(a string) want {
+		w := want{Iface: "em1", Action: a, Pass: true}
+		if drops[a] {
+			w.Lease = LeaseDrop
+		}
+		return w
+	}
 	no := func(a string) want { return want{Action: a} }
 	var cases []tcase
 	for _, a := range []string{"up", "down", "dhcp4-change", "dhcp6-change", "reapply", "vpn-up", "vpn-down"} {
@@ -84,7 +97,7 @@ func TestNM(t *testing.T) {
 	cases = append(cases,
 		tcase{"hostname without interface", "nm", []string{"", "hostname"}, nil, no("hostname")},
 		tcase{"hostname with none", "nm", []string{"none", "hostname"}, nil, no("hostname")},
-		tcase{"interface like a flag", "nm", []string{"--priority=1", "up"}, nil, want{Iface: "--priority=1", Action: "up", Pass: true}},
+		tcase{"interface like a flag", "nm", []string{"--priority=1", "up"}, nil, want{Iface: "--priority=1", Action: "up", Pass: true, Lease: LeaseDrop}},
 		tcase{"up without interface", "nm", []string{"", "up"}, nil, want{Malformed: "interface name \"\" is not a valid Linux interface name"}},
 		tcase{"one argument", "nm", []string{"em1"}, nil, want{Malformed: "want 2 arguments (IFACE ACTION), got 1"}},
 		tcase{"three arguments", "nm", []string{"em1", "up", "x"}, nil, want{Malformed: "want 2 arguments (IFACE ACTION), got 3"}},
@@ -99,9 +112,9 @@ func TestNM(t *testing.T) {
 		tcase{"interface with slash", "nm", []string{"../../etc", "up"}, nil, want{Malformed: "interface name \"../../etc\" is not a valid Linux interface name"}},
 		// Linux allows these bytes in a name; they are data, never
 		// evaluated, so the name is as good as any.
-		tcase{"interface with substitution", "nm", []string{"$(>m)", "up"}, nil, want{Iface: "$(>m)", Action: "up", Pass: true}},
-		tcase{"interface with backticks", "nm", []string{"`>m`", "down"}, nil, want{Iface: "`>m`", Action: "down", Pass: true}},
-		tcase{"interface with semicolon", "nm", []string{"a;>m", "up"}, nil, want{Iface: "a;>m", Action: "up", Pass: true}},
+		tcase{"interface with substitution", "nm", []string{"$(>m)", "up"}, nil, want{Iface: "$(>m)", Action: "up", Pass: true, Lease: LeaseDrop}},
+		tcase{"interface with backticks", "nm", []string{"`>m`", "down"}, nil, want{Iface: "`>m`", Action: "down", Pass: true, Lease: LeaseDrop}},
+		tcase{"interface with semicolon", "nm", []string{"a;>m", "up"}, nil, want{Iface: "a;>m", Action: "up", Pass: true, Lease: LeaseDrop}},
 	)
 	run(t, cases)
 }
@@ -207,22 +220,105 @@ func TestDhclient(t *testing.T) {
 }
 
 func TestDhcpcd(t *testing.T) {
+	// What dhcpcd 9 hands its hooks for a bind (measured), less what is
+	// not read.
+	env := func(kv ...string) []string {
+		return append([]string{"PATH=/usr/bin", "ifmetric=1003", "new_subnet_cidr=24", "old_routers=1.2.3.4"}, kv...)
+	}
+	bound := env("new_ip_address=192.168.0.124", "new_routers=192.168.0.253", "new_dhcp_lease_time=120",
+		"new_classless_static_routes=0.0.0.0/0 192.168.0.1 10.9.0.0/16 192.168.0.7")
+	end := now.Add(2 * time.Minute)
+	rec := func(reason, router string, at time.Time) want {
+		return want{Iface: "em1", Action: reason, Pass: true, Lease: LeaseRecord, Router: router, Expiry: at, Addr: "192.168.0.124", Stack: "dhcpcd"}
+	}
+	drop := func(reason string) want { return want{Iface: "em1", Action: reason, Pass: true, Lease: LeaseDrop} }
 	var cases []tcase
-	for _, r := range []string{"BOUND", "RENEW", "REBIND", "REBOOT", "EXPIRE", "FAIL", "RELEASE", "STOP", "STOPPED",
-		"TIMEOUT", "INFORM", "STATIC", "IPV4LL", "3RDPARTY", "ROUTERADVERT", "NOCARRIER", "DEPARTED", "CARRIER",
+	for _, r := range []string{"BOUND", "RENEW", "REBIND", "REBOOT"} {
+		cases = append(cases, tcase{r, "dhcpcd", []string{r, "em1"}, bound, rec(r, "192.168.0.1", end)})
+	}
+	for _, r := range []string{"EXPIRE", "FAIL", "RELEASE", "STOP", "STOPPED", "NOCARRIER", "DEPARTED"} {
+		cases = append(cases, tcase{r, "dhcpcd", []string{r, "em1"}, bound, drop(r)})
+	}
+	for _, r := range []string{"TIMEOUT", "INFORM", "STATIC", "IPV4LL", "3RDPARTY", "ROUTERADVERT", "CARRIER",
 		"BOUND6", "RENEW6", "REBIND6", "REBOOT6", "EXPIRE6", "RELEASE6", "STOP6", "INFORM6", "DELEGATED6"} {
-		cases = append(cases, tcase{r, "dhcpcd", []string{r, "em1"}, []string{"new_routers=10.0.0.1", "new_expiry=" + expiry(time.Hour)}, want{Iface: "em1", Action: r, Pass: true}})
+		cases = append(cases, tcase{r, "dhcpcd", []string{r, "em1"}, bound, want{Iface: "em1", Action: r, Pass: true}})
 	}
 	for _, r := range []string{"PREINIT", "TEST", "DUMP", "NOCARRIER_ROAMING", "UNKNOWN"} {
 		cases = append(cases, tcase{r, "dhcpcd", []string{r, "em1"}, nil, want{Iface: "em1", Action: r}})
 	}
 	cases = append(cases,
-		tcase{"from the environment", "dhcpcd", nil, []string{"reason=BOUND", "interface=em2"}, want{Iface: "em2", Action: "BOUND", Pass: true}},
+		tcase{"from the environment", "dhcpcd", nil, []string{"reason=BOUND", "interface=em2"}, want{Iface: "em2", Action: "BOUND", Pass: true, Lease: LeaseDrop}},
+		tcase{"routers without classless routes", "dhcpcd", []string{"BOUND", "em1"},
+			env("new_ip_address=192.168.0.124", "new_routers=192.168.0.1 192.168.0.2", "new_dhcp_lease_time=120"), rec("BOUND", "192.168.0.1", end)},
+		tcase{"classless routes without a default", "dhcpcd", []string{"BOUND", "em1"},
+			env("new_ip_address=192.168.0.124", "new_routers=192.168.0.1", "new_dhcp_lease_time=120", "new_classless_static_routes=10.9.0.0/16 192.168.0.7"), drop("BOUND")},
+		tcase{"infinite lease", "dhcpcd", []string{"BOUND", "em1"},
+			env("new_ip_address=192.168.0.124", "new_routers=192.168.0.1", "new_dhcp_lease_time=4294967295"), rec("BOUND", "192.168.0.1", now.Add(MaxLeaseLife))},
+		tcase{"no address", "dhcpcd", []string{"BOUND", "em1"}, env("new_routers=192.168.0.1", "new_dhcp_lease_time=120"),
+			want{Iface: "em1", Action: "BOUND", Pass: true, Lease: LeaseRecord, Router: "192.168.0.1", Expiry: end, Stack: "dhcpcd"}},
+		tcase{"no lease time", "dhcpcd", []string{"BOUND", "em1"}, env("new_ip_address=192.168.0.124", "new_routers=192.168.0.1"), drop("BOUND")},
+		tcase{"lease time zero", "dhcpcd", []string{"BOUND", "em1"}, env("new_ip_address=192.168.0.124", "new_routers=192.168.0.1", "new_dhcp_lease_time=0"), drop("BOUND")},
+		tcase{"no router", "dhcpcd", []string{"BOUND", "em1"}, env("new_ip_address=192.168.0.124", "new_dhcp_lease_time=120"), drop("BOUND")},
+		tcase{"classless, odd count", "dhcpcd", []string{"BOUND", "em1"}, env("new_dhcp_lease_time=120", "new_classless_static_routes=0.0.0.0/0"),
+			want{Malformed: "new_classless_static_routes \"0.0.0.0/0\": not a list of destination and router pairs"}},
+		tcase{"classless, bad router", "dhcpcd", []string{"BOUND", "em1"}, env("new_dhcp_lease_time=120", "new_classless_static_routes=0.0.0.0/0 $(>m)"),
+			want{Malformed: "new_classless_static_routes \"0.0.0.0/0 $(>m)\": \"$(>m)\" is not an IPv4 address"}},
+		tcase{"address is IPv6", "dhcpcd", []string{"BOUND", "em1"}, env("new_ip_address=fe80::1", "new_routers=192.168.0.1", "new_dhcp_lease_time=120"),
+			want{Malformed: "new_ip_address \"fe80::1\": \"fe80::1\" is not an IPv4 address"}},
+		tcase{"address with command", "dhcpcd", []string{"BOUND", "em1"}, env("new_ip_address=192.168.0.1;>m", "new_routers=192.168.0.1", "new_dhcp_lease_time=120"),
+			want{Malformed: "new_ip_address \"192.168.0.1;>m\": \"192.168.0.1;>m\" is not an IPv4 address"}},
+		tcase{"lease time negative", "dhcpcd", []string{"BOUND", "em1"}, env("new_routers=192.168.0.1", "new_dhcp_lease_time=-1"),
+			want{Malformed: "new_dhcp_lease_time \"-1\" is not a number of seconds"}},
+		tcase{"release with a bad router still drops", "dhcpcd", []string{"RELEASE", "em1"}, env("new_routers=$(>m)"), drop("RELEASE")},
 		tcase{"reason with substitution", "dhcpcd", []string{"`>m`", "em1"}, nil, want{Malformed: "reason \"`>m`\" is not a plain word"}},
 		tcase{"interface with newline", "dhcpcd", []string{"BOUND", "em1\n>m"}, nil, want{Malformed: "interface name \"em1\\n>m\" is not a valid Linux interface name"}},
 		tcase{"reason twice in env", "dhcpcd", nil, []string{"reason=BOUND", "interface=em2", "reason=STOP"}, want{Malformed: "environment variable reason given twice"}},
+		tcase{"routers twice in env", "dhcpcd", []string{"BOUND", "em1"}, env("new_routers=192.168.0.1", "new_routers=10.0.0.1"), want{Malformed: "environment variable new_routers given twice"}},
 	)
 	run(t, cases)
+}
+
+// NetworkManager's dispatcher environment, as 1.42 hands it (measured):
+// up carries the lease; the dhcp4-change run while the device activates
+// does not.
+func TestNMLease(t *testing.T) {
+	lease := []string{"DEVICE_IFACE=em2", "DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=192.168.0.253", "DHCP4_EXPIRY=" + expiry(2*time.Minute),
+		"DHCP4_DHCP_LEASE_TIME=120", "DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES=0.0.0.0/0 192.168.0.1 10.9.0.0/16 192.168.0.7", "IP4_GATEWAY=0.0.0.0"}
+	at := time.Unix(now.Add(2*time.Minute).Unix(), 0)
+	rec := func(action, router string) want {
+		return want{Iface: "em2", Action: action, Pass: true, Lease: LeaseRecord, Router: router, Expiry: at, Addr: "192.168.0.123", Stack: "NetworkManager"}
+	}
+	drop := func(action string) want { return want{Iface: "em2", Action: action, Pass: true, Lease: LeaseDrop} }
+	keep := func(action string) want { return want{Iface: "em2", Action: action, Pass: true} }
+	noLease := []string{"DEVICE_IFACE=em2", "CONNECTION_ID=em2"}
+	run(t, []tcase{
+		{"up", "nm", []string{"em2", "up"}, lease, rec("up", "192.168.0.1")},
+		{"dhcp4-change", "nm", []string{"em2", "dhcp4-change"}, lease, rec("dhcp4-change", "192.168.0.1")},
+		{"reapply", "nm", []string{"em2", "reapply"}, lease, rec("reapply", "192.168.0.1")},
+		{"down", "nm", []string{"em2", "down"}, lease, drop("down")},
+		{"up without a lease", "nm", []string{"em2", "up"}, noLease, drop("up")},
+		{"reapply without a lease", "nm", []string{"em2", "reapply"}, noLease, drop("reapply")},
+		{"dhcp4-change while activating", "nm", []string{"em2", "dhcp4-change"}, noLease, keep("dhcp4-change")},
+		{"dhcp6-change", "nm", []string{"em2", "dhcp6-change"}, lease, keep("dhcp6-change")},
+		{"vpn-up", "nm", []string{"em2", "vpn-up"}, lease, keep("vpn-up")},
+		{"routers only", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=192.168.0.1 192.168.0.2", "DHCP4_EXPIRY=" + expiry(2*time.Minute)},
+			rec("up", "192.168.0.1")},
+		{"NetworkManager with dhclient", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=192.168.0.253",
+			"DHCP4_RFC3442_CLASSLESS_STATIC_ROUTES=0 192 168 0 1", "DHCP4_EXPIRY=" + expiry(2*time.Minute)}, rec("up", "192.168.0.1")},
+		{"no router", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_EXPIRY=" + expiry(2*time.Minute)}, drop("up")},
+		// Tied to its address, a record outlives an expiry no hook
+		// refreshes; one that has passed already is no lease.
+		{"expired", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=192.168.0.1", "DHCP4_EXPIRY=" + expiry(-time.Second)}, drop("up")},
+		{"router with substitution", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=$(>m)", "DHCP4_EXPIRY=1"},
+			want{Malformed: "DHCP4_ROUTERS \"$(>m)\": \"$(>m)\" is not an IPv4 address"}},
+		{"address is broadcast", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=255.255.255.255", "DHCP4_ROUTERS=192.168.0.1", "DHCP4_EXPIRY=1"},
+			want{Malformed: "DHCP4_IP_ADDRESS \"255.255.255.255\": 255.255.255.255 is not a unicast address"}},
+		{"expiry with command", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=192.168.0.1", "DHCP4_EXPIRY=1;>m"},
+			want{Malformed: "DHCP4_EXPIRY \"1;>m\" is not a number of seconds"}},
+		{"routers twice", "nm", []string{"em2", "up"}, []string{"DHCP4_IP_ADDRESS=192.168.0.123", "DHCP4_ROUTERS=192.168.0.1", "DHCP4_ROUTERS=10.0.0.1"},
+			want{Malformed: "environment variable DHCP4_ROUTERS given twice"}},
+		{"down with a bad lease still drops", "nm", []string{"em2", "down"}, []string{"DHCP4_ROUTERS=$(>m)"}, drop("down")},
+	})
 }
 
 func TestIfupdown(t *testing.T) {

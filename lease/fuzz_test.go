@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzRead reads a record of any content, under any name. No panic; what
-// it returns is a live IPv4 router named by a valid interface.
+// it returns is an IPv4 router named by a valid interface, of a known
+// stack, live (unexpired, or tied to an IPv4 address).
 func FuzzRead(f *testing.F) {
 	for _, s := range []struct{ name, content string }{
 		{"em1", "router=10.0.0.1\nexpiry=2000000000\n"},
@@ -20,6 +21,9 @@ func FuzzRead(f *testing.F) {
 		{"em5", "router=10.0.0.1\nrouter=10.0.0.2\nexpiry=99999999999999999999\n"},
 		{"em6", "router=255.255.255.255\nexpiry=2000000000\n"},
 		{"em7", "router=0.0.0.0\nexpiry=2000000000\n"},
+		{"em8", "router=192.168.0.1\nexpiry=1\naddr=192.168.0.123\nstack=NetworkManager\n"},
+		{"em9", "router=192.168.0.1\nexpiry=2000000000\nstack=dhcpcd\nstack=x\n"},
+		{"em10", "router=192.168.0.1\nexpiry=1\naddr=192.168.0.255.1\n"},
 	} {
 		f.Add(s.name, s.content)
 	}
@@ -37,7 +41,8 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("Read: %v", err)
 		}
 		for _, r := range recs {
-			if !ValidIface(r.Iface) || !UsableRouter(r.Router) || !now.Before(r.Expiry) {
+			live := now.Before(r.Expiry) || UsableRouter(r.Addr)
+			if !ValidIface(r.Iface) || !UsableRouter(r.Router) || !live || !knownStack(r.Stack) || r.Addr.IsValid() && !UsableRouter(r.Addr) {
 				t.Fatalf("Read returned %+v", r)
 			}
 		}

@@ -25,6 +25,36 @@ type Record struct {
 	Iface  string
 	Router netip.Addr
 	Expiry time.Time
+	// Addr is the lease's own address, where the hook named it. The record
+	// is then live while that address is on Iface, whatever Expiry says:
+	// the client removes it when the lease ends, the kernel when the valid
+	// lifetime the client refreshes at each renewal runs out, so a renewal
+	// no hook sees (NetworkManager 1.42 runs none) does not end the record.
+	// Without it the record lives until Expiry.
+	Addr netip.Addr
+	// Stack names the DHCP client holding the lease (one of Stacks); ""
+	// reads as "dhclient", the one client that recorded before.
+	Stack string
+}
+
+// Stacks are the clients that record leases, as reports name them.
+var Stacks = []string{"dhclient", "dhcpcd", "NetworkManager"}
+
+// StackOf is r's stack as reports name it.
+func (r Record) StackOf() string {
+	if r.Stack == "" {
+		return Stacks[0]
+	}
+	return r.Stack
+}
+
+func knownStack(s string) bool {
+	for _, k := range Stacks {
+		if s == k {
+			return true
+		}
+	}
+	return s == ""
 }
 
 // MaxIfaceName is the longest Linux interface name: IFNAMSIZ (16) less its
@@ -62,6 +92,12 @@ func Write(dir string, r Record) error {
 	if !UsableRouter(r.Router) {
 		return fmt.Errorf("record lease of %s: %q is not a usable IPv4 router", r.Iface, r.Router)
 	}
+	if r.Addr.IsValid() && !UsableRouter(r.Addr) {
+		return fmt.Errorf("record lease of %s: %q is not a usable IPv4 address", r.Iface, r.Addr)
+	}
+	if !knownStack(r.Stack) {
+		return fmt.Errorf("record lease of %s: unknown stack %q", r.Iface, r.Stack)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("record lease: %w", err)
 	}
@@ -70,6 +106,12 @@ func Write(dir string, r Record) error {
 		return fmt.Errorf("record lease: %w", err)
 	}
 	_, err = fmt.Fprintf(tmp, "router=%s\nexpiry=%d\n", r.Router, r.Expiry.Unix())
+	if err == nil && r.Addr.IsValid() {
+		_, err = fmt.Fprintf(tmp, "addr=%s\n", r.Addr)
+	}
+	if err == nil && r.Stack != "" {
+		_, err = fmt.Fprintf(tmp, "stack=%s\n", r.Stack)
+	}
 	// Readable by all: a record holds nothing secret, and --check and
 	// --dry-run run without root must read what a pass reads.
 	if err == nil {
@@ -99,10 +141,12 @@ func Remove(dir, iface string) error {
 	return nil
 }
 
-// Read returns the live records in dir: expired and malformed ones are
-// skipped (a hook's record is never trusted further than it parses). A
-// missing dir is no records; a record that cannot be read is an error, or
-// a reader without permission would plan as if it were not there.
+// Read returns the records in dir that may be live: those tied to an
+// address (live while it is on the interface, which only the caller can
+// tell), and the others until they expire. Malformed ones are skipped (a
+// hook's record is never trusted further than it parses). A missing dir is
+// no records; a record that cannot be read is an error, or a reader
+// without permission would plan as if it were not there.
 func Read(dir string, now time.Time) ([]Record, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -120,7 +164,7 @@ func Read(dir string, now time.Time) ([]Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read lease of %s: %w", e.Name(), err)
 		}
-		if !ok || !now.Before(r.Expiry) {
+		if !ok || !r.Addr.IsValid() && !now.Before(r.Expiry) {
 			continue
 		}
 		r.Iface = e.Name()
@@ -160,6 +204,14 @@ func readOne(path string) (Record, bool, error) {
 				return Record{}, false, nil
 			}
 			r.Expiry = time.Unix(n, 0)
+		case "addr":
+			if r.Addr, err = netip.ParseAddr(v); err != nil || !UsableRouter(r.Addr) {
+				return Record{}, false, nil
+			}
+		case "stack":
+			if r.Stack = v; v == "" || !knownStack(v) {
+				return Record{}, false, nil
+			}
 		}
 	}
 	return r, r.Router.IsValid() && !r.Expiry.IsZero(), nil

@@ -45,6 +45,35 @@ func TestWriteReadRemove(t *testing.T) {
 	}
 }
 
+// A record tied to its lease's address outlives its expiry (the caller
+// checks the address), and names its stack; one of an unknown stack, or
+// with an address no lease holds, is not a record.
+func TestRecordTiedToAddress(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	nm := Record{Iface: "em2", Router: netip.MustParseAddr("192.168.0.1"), Expiry: now.Add(-time.Hour),
+		Addr: netip.MustParseAddr("192.168.0.123"), Stack: "NetworkManager"}
+	dc := Record{Iface: "em3", Router: netip.MustParseAddr("10.3.0.1"), Expiry: now.Add(time.Hour), Stack: "dhcpcd"}
+	for _, r := range []Record{nm, dc} {
+		if err := Write(dir, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "em4"), "router=10.4.0.1\nexpiry=9999999999\nstack=$(reboot)\n")
+	writeFile(t, filepath.Join(dir, "em5"), "router=10.5.0.1\nexpiry=1\naddr=224.0.0.1\n")
+	writeFile(t, filepath.Join(dir, "em6"), "router=10.6.0.1\nexpiry=1\naddr=fe80::1\n")
+	got, err := Read(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Record{nm, dc}, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("Read (-want +got):\n%s", diff)
+	}
+	if s := (Record{}).StackOf(); s != "dhclient" {
+		t.Errorf("a record without a stack is %q's, want dhclient's", s)
+	}
+}
+
 func TestWriteRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
 	exp := time.Now().Add(time.Hour)
@@ -55,6 +84,8 @@ func TestWriteRefusesBadInput(t *testing.T) {
 		{Iface: "em1", Router: netip.MustParseAddr("0.0.0.0"), Expiry: exp},
 		{Iface: "em1", Router: netip.MustParseAddr("224.0.0.1"), Expiry: exp},
 		{Iface: "em1", Expiry: exp},
+		{Iface: "em1", Router: netip.MustParseAddr("10.0.0.1"), Expiry: exp, Stack: "dhcpcd\nrouter=1.2.3.4"},
+		{Iface: "em1", Router: netip.MustParseAddr("10.0.0.1"), Expiry: exp, Addr: netip.MustParseAddr("fe80::1")},
 	} {
 		if err := Write(dir, r); err == nil {
 			t.Errorf("Write(%+v) accepted", r)

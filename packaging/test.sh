@@ -589,6 +589,49 @@ check "timer's pass mirrors a new address" in_container '
 	ip addr add 192.0.2.3/24 dev up0
 	systemctl start symroute-sync.service
 	ip rule show | grep -q "from 192.0.2.3 lookup '"$table"' proto symroute"'
+# The routers of links whose default main never holds, from every source
+# a plain pass reads, read by the hardened units (ProtectSystem=strict,
+# ProtectProc=invisible, RestrictAddressFamilies=AF_NETLINK for the
+# oneshot, AF_UNIX too for the listener): systemd-networkd's lease file,
+# NetworkManager's device state, the dhcpcd hook's lease record and an IPv6
+# router's neighbour entry. The hook and a flush run first, outside the
+# units: only the units' own passes can have put the defaults back.
+routers_setup='
+	for i in 1 2 3 4; do
+		ip link add gw$i type veth peer name gw${i}p; ip link set gw${i}p up; ip link set gw$i up
+		[ $i = 4 ] || ip addr add 10.91.$i.2/24 dev gw$i
+	done
+	ip -6 addr add 2001:db8:94::2/64 dev gw4 nodad
+	ip -6 neigh add fe80::1 lladdr 02:00:00:00:00:01 dev gw4 router nud permanent
+	mkdir -p /run/systemd/netif/leases /run/NetworkManager/devices
+	printf "ADDRESS=10.91.1.2\nROUTER=10.91.1.1\n" >/run/systemd/netif/leases/$(cat /sys/class/net/gw1/ifindex)
+	printf "[device]\nmanaged=true\n[dhcp4]\ndhcp4.ip_address=10.91.2.2\ndhcp4.routers=10.91.2.1\n" \
+		>/run/NetworkManager/devices/$(cat /sys/class/net/gw2/ifindex)
+	env reason=BOUND interface=gw3 new_ip_address=10.91.3.2 new_routers=10.91.3.1 new_dhcp_lease_time=3600 \
+		symroute-sync --once --trigger dhcpcd 2>/dev/null
+	grep -qx stack=dhcpcd /run/symroute/leases/gw3
+	symroute-sync --flush 2>/dev/null
+	if ip route show table all | grep -q "proto symroute"; then exit 1; fi'
+routers_check='
+	t() { echo $((1000 + $(cat /sys/class/net/$1/ifindex))); }
+	for i in 1 2 3; do
+		ip route show table $(t gw$i) | grep -q "^default via 10.91.$i.1 dev gw$i proto symroute *$" || {
+			ip route show table $(t gw$i); exit 1; }
+	done
+	ip -6 route show table $(t gw4) | grep -q "^default via fe80::1 dev gw4 proto symroute metric 1 " || {
+		ip -6 route show table $(t gw4); exit 1; }
+	symroute-sync --check'
+check "hardened oneshot: a default via each link's router, from every source" in_container "$routers_setup"'
+	systemctl start symroute-sync.service || { journalctl -u symroute-sync.service --no-pager | tail -20; exit 1; }
+	[ "$(systemctl show -P Result symroute-sync.service)" = success ]'"$routers_check"
+check "hardened listener: a default via each link's router, from every source" in_container '
+	symroute-sync --flush 2>/dev/null
+	systemctl start symroute-listen.service || { journalctl -u symroute-listen.service --no-pager | tail -20; exit 1; }'"$routers_check"
+in_container '
+	systemctl stop symroute-listen.service
+	for i in 1 2 3 4; do ip link del gw$i; done
+	rm -rf /run/systemd/netif/leases /run/NetworkManager /run/symroute/leases
+	systemctl start symroute-sync.service' || bad "clean up after the routers' checks"
 # The lock directory gone (tmpfiles not run yet, or removed by hand): the
 # hardened units still start, and their passes still take the lock.
 check "units start with /run/symroute missing" in_container '

@@ -14,8 +14,9 @@
 // library decodes is what is compared, on both sides, because its decoder
 // loses a little (a "ct set"'s source register).
 //
-// Links, addresses, rules and routes are dumped, and all writes sent, over
-// one raw NETLINK_ROUTE socket, because vishvananda/netlink both loses facts
+// Links, addresses, rules, routes and IPv6 neighbours (only the entries of
+// link-local routers are kept: the routers the links' advertisements name)
+// are dumped, and all writes sent, over one raw NETLINK_ROUTE socket, because vishvananda/netlink both loses facts
 // symroute needs and costs too much at the scale it must handle (100k
 // routes in main and as many mirrored; 4096 addresses on 64 links, where
 // its AddrList alone took longer than the kernel's dumps):

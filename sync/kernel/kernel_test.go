@@ -808,3 +808,31 @@ func TestSnapshotConf(t *testing.T) {
 		t.Errorf("all after a change: %+v, want %+v", e.snapshot(t).ConfAll, want)
 	}
 }
+
+// The routers the links' advertisements name: IPv6 neighbour entries of
+// link-local addresses flagged router, lowest address first per link; not
+// a router's entry, a global one, nor an IPv4 one. The route goes with
+// its entry.
+func TestSnapshotRARouters(t *testing.T) {
+	e := setup(t)
+	e.ip(t, `
+		-6 neigh add fe80::9 lladdr 02:00:00:00:00:09 dev a0 router nud permanent
+		-6 neigh add fe80::1 lladdr 02:00:00:00:00:01 dev a0 router nud stale
+		-6 neigh add fe80::2 lladdr 02:00:00:00:00:02 dev b0 nud permanent
+		-6 neigh add 2001:db8:2::1 lladdr 02:00:00:00:00:03 dev b0 router nud permanent
+		-6 neigh add fe80::4 lladdr 02:00:00:00:00:04 dev b0 router nud reachable
+		neigh add 10.1.0.1 lladdr 02:00:00:00:00:05 dev a0 nud permanent`)
+	ra := func(link string, gw string) plan.Router {
+		return plan.Router{Link: e.idx[link], Gw: ip(gw), Source: plan.RouterRA}
+	}
+	want := []plan.Router{ra("a0", "fe80::1"), ra("a0", "fe80::9"), ra("b0", "fe80::4")}
+	if diff := cmp.Diff(want, e.snapshot(t).Routers, eq); diff != "" {
+		t.Errorf("Routers (-want +got):\n%s", diff)
+	}
+	e.ip(t, `
+		-6 neigh del fe80::1 dev a0
+		-6 neigh del fe80::9 dev a0`)
+	if diff := cmp.Diff(want[2:], e.snapshot(t).Routers, eq); diff != "" {
+		t.Errorf("after a0's entries went (-want +got):\n%s", diff)
+	}
+}

@@ -60,6 +60,9 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	if st.Routes, st.Copies, st.DefaultTables, err = h.routes(keep); err != nil {
 		return nil, err
 	}
+	if st.Routers, err = h.raRouters(); err != nil {
+		return nil, fmt.Errorf("dump ipv6 neighbours: %w", err)
+	}
 	// Whether or not --follow-ingress is on: a pass with it off removes
 	// what it left.
 	st.Ingress = h.readIngress()

@@ -28,18 +28,30 @@ var nmConnectionDirs = []string{"/run/NetworkManager/system-connections", "/etc/
 // ReadNMRouting returns the links whose applied NetworkManager connection
 // sets a route table or routing rules; root prefixes every path ("" for
 // /). Nothing where NM does not run.
-func ReadNMRouting(root string) []plan.NMRouting {
-	devs, err := os.ReadDir(root + "/run/NetworkManager/devices")
+func ReadNMRouting(root string) []plan.NMRouting { return nmRouting(root, readNMDevices(root)) }
+
+// nmDeviceDir holds NetworkManager's state of each device, by ifindex.
+const nmDeviceDir = "/run/NetworkManager/devices"
+
+// readNMDevices reads NetworkManager's device state files under root, by
+// ifindex; nil where NM does not run.
+func readNMDevices(root string) map[int]keyfile {
+	ents, err := os.ReadDir(root + nmDeviceDir)
 	if err != nil {
 		return nil
 	}
-	uuids := map[string][]int{}
-	for _, d := range devs {
-		idx, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
+	devs := make(map[int]keyfile, len(ents))
+	for _, d := range ents {
+		if idx, err := strconv.Atoi(d.Name()); err == nil && idx > 0 {
+			devs[idx] = readKeyfile(filepath.Join(root, nmDeviceDir, d.Name()))
 		}
-		dev := readKeyfile(filepath.Join(root, "/run/NetworkManager/devices", d.Name()))
+	}
+	return devs
+}
+
+func nmRouting(root string, devs map[int]keyfile) []plan.NMRouting {
+	uuids := map[string][]int{}
+	for idx, dev := range devs {
 		if u := dev["device"]["connection-uuid"]; u != "" {
 			uuids[u] = append(uuids[u], idx)
 		}
@@ -100,11 +112,15 @@ func ownedByRoot(fi os.FileInfo) bool {
 	return ok && st.Uid == 0
 }
 
+// keyfile is a GLib key file or a systemd configuration file, by section
+// and key.
+type keyfile = map[string]map[string]string
+
 // readKeyfile reads a GLib key file or a systemd configuration file:
 // sections of key=value lines, the last value of a key winning ("#" and
 // ";" start comments; a file masked by a link to /dev/null has none).
-func readKeyfile(path string) map[string]map[string]string {
-	out := map[string]map[string]string{}
+func readKeyfile(path string) keyfile {
+	out := keyfile{}
 	b, err := readSmall(path)
 	if err != nil {
 		return out

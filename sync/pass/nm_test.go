@@ -12,16 +12,7 @@ import (
 
 func TestReadNMRouting(t *testing.T) {
 	root := t.TempDir()
-	write := func(p, s string) {
-		t.Helper()
-		f := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(p, s string) { t.Helper(); writeUnder(t, root, p, s, 0o600) }
 	if got := ReadNMRouting(root); got != nil {
 		t.Fatalf("without NetworkManager: %+v", got)
 	}

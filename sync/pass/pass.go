@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/symroute/symroute/lease"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -21,11 +20,11 @@ type Options struct {
 	LockWait time.Duration
 	// Iproute2Dirs hold rt_tables; nil means DefaultIproute2Dirs.
 	Iproute2Dirs []string
-	// LeaseDir holds the dhclient hook's lease records; "" means
-	// lease.DefaultDir.
+	// LeaseDir holds the hooks' lease records; "" means lease.DefaultDir.
 	LeaseDir string
-	// Root prefixes the paths of other programs' files a pass reads for
-	// its warnings (networkd's configuration, /proc); "" for /.
+	// Root prefixes the paths of other programs' files a pass reads (for
+	// its warnings: networkd's configuration, /proc; for the routers of
+	// leases: networkd's and NetworkManager's state); "" for /.
 	Root string
 	// Trigger names what started the pass, for the logs.
 	Trigger string
@@ -84,35 +83,13 @@ func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error
 	}
 	st.TableNames = ReadTableNames(dirs)
 	st.Networkd = ReadNetworkd(o.Root)
-	st.NMRouting = ReadNMRouting(o.Root)
-	// A record that cannot be read fails the pass: planning without it
-	// would delete the default it gives (or, for --check run without
-	// root, report drift on a host in sync).
-	if err := readLeases(st, o.LeaseDir); err != nil {
+	devs := readNMDevices(o.Root)
+	st.NMRouting = nmRouting(o.Root, devs)
+	if err := readRouters(st, o, devs); err != nil {
 		return nil, nil, plan.Plan{}, err
 	}
 	m := plan.Desire(st, o.Plan)
 	return st, m, plan.Diff(st, m), nil
-}
-
-func readLeases(st *plan.State, dir string) error {
-	if dir == "" {
-		dir = lease.DefaultDir
-	}
-	recs, err := lease.Read(dir, time.Now())
-	if err != nil || len(recs) == 0 {
-		return err
-	}
-	byName := make(map[string]int, len(st.Links))
-	for _, l := range st.Links {
-		byName[l.Name] = l.Index
-	}
-	for _, r := range recs {
-		if idx, ok := byName[r.Iface]; ok {
-			st.Routers = append(st.Routers, plan.Router{Link: idx, Gw: r.Router, Source: plan.RouterLease, Stack: "dhclient"})
-		}
-	}
-	return nil
 }
 
 // Once runs one writing pass under the lock. It returns ErrPartial (with
