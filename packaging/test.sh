@@ -448,8 +448,9 @@ out=$(in_chroot '
 ' 2>&1) || { printf '%s\n' "$out"; die "deb install and remove in the chroot"; }
 printf '%s\n' "$out"
 check "chroot: install ran no pass" sh -c 'printf "%s\n" "$0" | grep -A1 "^rules after install:" | tail -1 | grep -qx 0' "$out"
-check "chroot: the installed binary works there" sh -c 'printf "%s\n" "$0" | grep -A1 "^rules after a pass:" | tail -1 | grep -qx 1' "$out"
-check "chroot: remove ran no flush" sh -c 'printf "%s\n" "$0" | grep -A1 "^rules after remove:" | tail -1 | grep -qx 1' "$out"
+# up0's address rule and its oif rule (IPv4: ip rule show's family).
+check "chroot: the installed binary works there" sh -c 'printf "%s\n" "$0" | grep -A1 "^rules after a pass:" | tail -1 | grep -qx 2' "$out"
+check "chroot: remove ran no flush" sh -c 'printf "%s\n" "$0" | grep -A1 "^rules after remove:" | tail -1 | grep -qx 2' "$out"
 out=$(in_chroot '
 	dpkg -i /var/tmp/pkgs/'"$debname"' >/var/tmp/dpkg-i.log 2>&1 || { cat /var/tmp/dpkg-i.log; exit 1; }
 	dpkg-query -W -f="\${Conffiles}\n" symroute-sync | awk "NF { print \$1 }" | sort >/var/tmp/conffiles

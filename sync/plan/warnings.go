@@ -191,23 +191,30 @@ func (m *Mirror) warnRulesAhead(d *desirer) {
 			(r.Action == RuleActionLookup && r.Table != TableMain) {
 			continue
 		}
-		var caught []string
-		for _, our := range m.Rules {
-			// The address rules: the fwmark and oif rules have no source.
-			if our.Src.IsValid() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
-				caught = append(caught, our.Src.Addr().String())
-			}
-		}
-		if len(caught) == 0 {
+		caught := m.caught(r)
+		if caught == "" {
 			continue
-		}
-		if len(caught) > 3 {
-			caught = append(caught[:3], fmt.Sprintf("%d more", len(caught)-3))
 		}
 		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): "+
 			"traffic from %s never reaches them; give that rule a priority after %d, or narrow its selectors",
-			RuleText(r), d.o.Priority, strings.Join(caught, ", "), d.o.Priority))
+			RuleText(r), d.o.Priority, caught, d.o.Priority))
 	}
+}
+
+// caught lists the sources of symroute's address rules that a rule ahead
+// of them takes (the fwmark and oif rules have no source), the first three
+// and a count of the rest; "" for none.
+func (m *Mirror) caught(r *Rule) string {
+	var caught []string
+	for _, our := range m.Rules {
+		if our.Src.IsValid() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
+			caught = append(caught, our.Src.Addr().String())
+		}
+	}
+	if len(caught) > 3 {
+		caught = append(caught[:3], fmt.Sprintf("%d more", len(caught)-3))
+	}
+	return strings.Join(caught, ", ")
 }
 
 // warnNoWayOut warns of a routed link whose table has no default in a
@@ -242,17 +249,9 @@ func (m *Mirror) warnDefaultTablesAhead(d *desirer) {
 			r.Table == TableMain || r.Table == TableLocal || m.Owned[r.Table] {
 			continue
 		}
-		var caught []string
-		for _, our := range m.Rules {
-			if our.Src.IsValid() && our.Family == r.Family && (!r.Src.IsValid() || r.Src.Contains(our.Src.Addr())) {
-				caught = append(caught, our.Src.Addr().String())
-			}
-		}
-		if len(caught) == 0 {
+		caught := m.caught(r)
+		if caught == "" {
 			continue
-		}
-		if len(caught) > 3 {
-			caught = append(caught[:3], fmt.Sprintf("%d more", len(caught)-3))
 		}
 		what := RuleText(r)
 		if inverted {
@@ -261,7 +260,7 @@ func (m *Mirror) warnDefaultTablesAhead(d *desirer) {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's, comes before its rules (priority %d), and table %s "+
 			"holds a default: replies from %s leave by that table, not by their links (a full-tunnel VPN does this, wg-quick's or a "+
 			"Tailscale exit node's); give symroute a priority before that rule (priority = %d in symroute.conf)",
-			what, d.o.Priority, tableWord(r.Table), strings.Join(caught, ", "), max(r.Priority/2, 3)))
+			what, d.o.Priority, tableWord(r.Table), caught, max(r.Priority/2, 3)))
 	}
 }
 
