@@ -48,6 +48,8 @@ Options (also keys of the config file, without the dashes: "priority = 32765"):
                               matches a link and family wins; before a DHCP lease's router
   --gateway GLOB=first-host   the same via the first host of the link's IPv4 subnet (Azure);
                               after the leases' and advertised routers
+  --gateway GLOB=none         the link has no router on purpose (a storage network): no
+                              default, and no warning of it, whatever a lease says
   --oif-rules[=BOOL]          sockets bound to a link (ping -I, curl --interface, per-link
                               DNS) are routed by its table: "oif LINK" rules, and the link's
                               IPv6 link-local routes in its table (default on)

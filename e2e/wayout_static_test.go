@@ -8,6 +8,7 @@ package e2e
 // ingress_bed_test.go's, with em2's defaults taken out of main.
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,16 @@ func TestGatewayStatic(t *testing.T) {
 	h.pass()
 	if got := plus(h.routes("4", t2), h.routes("6", t2)...); contains(got, wayOut4) || contains(got, wayOut6) {
 		t.Errorf("em2's tables after a pass without --gateway still hold symroute's defaults:\n%s", strings.Join(got, "\n"))
+	}
+	// A link with no router on purpose, said so in the config file: no
+	// default and no warning.
+	conf := filepath.Join(t.TempDir(), "symroute.conf")
+	writeFile(t, conf, "gateway = em2=none\n", 0o600)
+	if r := h.symroute("--once", "--config", conf); r.code != 0 || r.stderr != "" {
+		t.Errorf("a pass with gateway = em2=none: want exit 0 and silence, got %s", r)
+	}
+	if got := plus(h.routes("4", t2), h.routes("6", t2)...); contains(got, wayOut4) || contains(got, wayOut6) {
+		t.Errorf("em2's tables with gateway = em2=none hold symroute's defaults:\n%s", strings.Join(got, "\n"))
 	}
 	if r := h.symroute(append([]string{"--once"}, gw...)...); r.code != 0 {
 		t.Fatal(r)

@@ -60,32 +60,37 @@ type Options struct {
 	Flush bool
 }
 
-// Gateway is one --gateway value: LINK=ADDR, or GLOB=first-host (the first
-// host of the link's IPv4 subnet, Azure's convention).
+// Gateway is one --gateway value: LINK=ADDR, GLOB=first-host (the first
+// host of the link's IPv4 subnet, Azure's convention), or GLOB=none (no
+// router on purpose: no default, and no warning of it).
 type Gateway struct {
 	Links     string // a glob, as in Exclude
 	Addr      netip.Addr
 	FirstHost bool
+	None      bool
 }
 
-// ParseGateway reads one --gateway value, LINK=ADDR or GLOB=first-host:
-// the address a unicast one (an IPv6 link-local router included), with no
-// zone (the link gives it).
+// ParseGateway reads one --gateway value, LINK=ADDR, GLOB=first-host or
+// GLOB=none: the address a unicast one (an IPv6 link-local router
+// included), with no zone (the link gives it).
 func ParseGateway(v string) (Gateway, error) {
 	links, addr, ok := strings.Cut(v, "=")
 	if !ok || links == "" || addr == "" {
-		return Gateway{}, fmt.Errorf("gateway %q: want LINK=ADDR or GLOB=first-host", v)
+		return Gateway{}, fmt.Errorf("gateway %q: want LINK=ADDR, GLOB=first-host or GLOB=none", v)
 	}
 	if _, err := path.Match(links, ""); err != nil {
 		return Gateway{}, fmt.Errorf("gateway %q: bad glob %q: %w", v, links, err)
 	}
-	if addr == "first-host" {
+	switch addr {
+	case "first-host":
 		return Gateway{Links: links, FirstHost: true}, nil
+	case "none":
+		return Gateway{Links: links, None: true}, nil
 	}
 	a, err := netip.ParseAddr(addr)
 	switch {
 	case err != nil:
-		return Gateway{}, fmt.Errorf("gateway %q: %q is neither an address nor first-host", v, addr)
+		return Gateway{}, fmt.Errorf("gateway %q: %q is neither an address, first-host nor none", v, addr)
 	case a.Zone() != "":
 		return Gateway{}, fmt.Errorf("gateway %q: no zone: the link names it", v)
 	case a.Is4In6():

@@ -230,7 +230,7 @@ func (m *Mirror) warnNoWayOut(d *desirer) {
 		}
 		m.Warnings = append(m.Warnings, fmt.Sprintf("link %s has no way out in %s: main has no default through it, and neither --gateway, "+
 			"a DHCP lease nor a router advertisement gives one, so replies from its addresses to anywhere off its subnets leave by another link; "+
-			"give it one in symroute.conf (gateway = %s=ROUTER, or on Azure gateway = %s=first-host)", name, fam, name, name))
+			"give it one in symroute.conf (gateway = %s=ROUTER, or on Azure gateway = %s=first-host), or say it has none (gateway = %s=none)", name, fam, name, name, name))
 	}
 }
 

@@ -47,6 +47,9 @@ func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[fam
 				continue
 			}
 			gw, from, ok := m.router(d, fl)
+			if !ok && from != "" {
+				continue // --gateway LINK=none: no router on purpose
+			}
 			var flags uint8
 			if ok {
 				flags, ok = m.reachable(d, fl, gw, from)
@@ -73,12 +76,18 @@ func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[fam
 }
 
 // router is the first router of a link in a family its sources give, and
-// where it comes from.
+// where it comes from; none, from "--gateway GLOB=none", where the first
+// --gateway naming the link in the family says it has none on purpose
+// (a storage or backup network), which no lease or advertisement
+// overrides.
 func (m *Mirror) router(d *desirer, fl famLink) (netip.Addr, string, bool) {
 	name := linkName(d.byIndex, fl.link)
 	for _, g := range d.o.Gateways {
-		if ok, _ := path.Match(g.Links, name); !ok || g.FirstHost || familyOf(g.Addr) != fl.fam {
+		if ok, _ := path.Match(g.Links, name); !ok || g.FirstHost || (!g.None && familyOf(g.Addr) != fl.fam) {
 			continue
+		}
+		if g.None {
+			return netip.Addr{}, "--gateway " + g.Links + "=none", false
 		}
 		return g.Addr, "--gateway " + g.Links + "=" + g.Addr.String(), true
 	}

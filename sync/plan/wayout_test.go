@@ -166,6 +166,27 @@ func TestComputeWayOut(t *testing.T) {
 			warnings: []string{noWayOutWarning("em2", "IPv4")},
 		},
 		{
+			name: "LINK=none: a link with no router on purpose (a storage network) gets no default and no warning, whatever a lease says",
+			state: func() *State {
+				st := v6(noWayOut())
+				st.Routes = append(st.Routes, Route{Family: FamilyV6, Table: TableMain, Dst: pfx("::/0"), Type: RouteUnicast,
+					Protocol: 3, Gw: ip("fe80::9"), Link: 2, Priority: 1024})
+				st.Routers = []Router{{Link: 3, Gw: ip("192.168.0.1"), Source: RouterLease}}
+				return st
+			},
+			opts: gateways("em2=none", "em*=192.168.0.1"),
+			want: []string{
+				"ip -6 route add 2001:db8:2::/64 dev em2 table 1003 proto 2 scope 0 metric 256",
+				"ip -6 rule add priority 32765 oif em2 table 1003 protocol 234",
+			},
+		},
+		{
+			name:  "LINK=none after a match of the link is not reached: the first that matches wins",
+			state: noWayOut,
+			opts:  gateways("em2=192.168.0.1", "em*=none"),
+			want:  []string{"ip -4 route add default via 192.168.0.1 dev em2 table 1003 proto 234 scope 0 metric 0"},
+		},
+		{
 			name: "a default of main through an unmanaged link gives way in the table where the key is one",
 			state: func() *State {
 				st := noWayOut()
@@ -191,14 +212,15 @@ func TestParseGateway(t *testing.T) {
 	}{
 		{in: "em2=192.168.0.1", want: Gateway{Links: "em2", Addr: ip("192.168.0.1")}},
 		{in: "eth*=first-host", want: Gateway{Links: "eth*", FirstHost: true}},
+		{in: "san*=none", want: Gateway{Links: "san*", None: true}},
 		{in: "em2=fe80::1", want: Gateway{Links: "em2", Addr: ip("fe80::1")}},
 		{in: "em2=2001:db8::1", want: Gateway{Links: "em2", Addr: ip("2001:db8::1")}},
-		{in: "em2", err: `gateway "em2": want LINK=ADDR or GLOB=first-host`},
-		{in: "=192.168.0.1", err: `gateway "=192.168.0.1": want LINK=ADDR or GLOB=first-host`},
-		{in: "em2=", err: `gateway "em2=": want LINK=ADDR or GLOB=first-host`},
+		{in: "em2", err: `gateway "em2": want LINK=ADDR, GLOB=first-host or GLOB=none`},
+		{in: "=192.168.0.1", err: `gateway "=192.168.0.1": want LINK=ADDR, GLOB=first-host or GLOB=none`},
+		{in: "em2=", err: `gateway "em2=": want LINK=ADDR, GLOB=first-host or GLOB=none`},
 		{in: "em[=192.168.0.1", err: `gateway "em[=192.168.0.1": bad glob "em["`},
-		{in: "em2=first_host", err: `gateway "em2=first_host": "first_host" is neither an address nor first-host`},
-		{in: "em2=192.168.0.0/24", err: `gateway "em2=192.168.0.0/24": "192.168.0.0/24" is neither an address nor first-host`},
+		{in: "em2=first_host", err: `gateway "em2=first_host": "first_host" is neither an address, first-host nor none`},
+		{in: "em2=192.168.0.0/24", err: `gateway "em2=192.168.0.0/24": "192.168.0.0/24" is neither an address, first-host nor none`},
 		{in: "em2=0.0.0.0", err: `gateway "em2=0.0.0.0": 0.0.0.0 is not a unicast address a route can go via`},
 		{in: "em2=::", err: `gateway "em2=::": :: is not a unicast address a route can go via`},
 		{in: "em2=224.0.0.1", err: `gateway "em2=224.0.0.1": 224.0.0.1 is not a unicast address a route can go via`},
@@ -227,5 +249,5 @@ func TestParseGateway(t *testing.T) {
 func noWayOutWarning(link, fam string) string {
 	return fmtSprintf("link %s has no way out in %s: main has no default through it, and neither --gateway, a DHCP lease nor a router "+
 		"advertisement gives one, so replies from its addresses to anywhere off its subnets leave by another link; give it one in "+
-		"symroute.conf (gateway = %[1]s=ROUTER, or on Azure gateway = %[1]s=first-host)", link, fam)
+		"symroute.conf (gateway = %[1]s=ROUTER, or on Azure gateway = %[1]s=first-host), or say it has none (gateway = %[1]s=none)", link, fam)
 }
