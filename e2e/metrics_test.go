@@ -61,6 +61,8 @@ func TestMetricsFile(t *testing.T) {
 		`symroute_link_routes{link="em1",table="` + t1 + `"}`: routes(t1),
 		`symroute_link_routes{link="em2",table="` + t2 + `"}`: routes(t2),
 		`symroute_pending_changes`:                            "0",
+		`symroute_warnings`:                                   "0",
+		`symroute_warning{id="no-way-out"}`:                   "0",
 		`symroute_last_pass_success`:                          "1",
 		`symroute_last_pass_partial`:                          "0",
 		`symroute_last_pass_changes`:                          "10", // 3 routes (a throw) and 2 rules (address, oif) per link

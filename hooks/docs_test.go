@@ -4,8 +4,9 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strings"
 	"testing"
+
+	"github.com/symroute/symroute/internal/testbed"
 )
 
 // The actions that make a pass are decided here; hooks/doc.go and the
@@ -17,18 +18,9 @@ func TestDocsNameEveryAction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("../README.md")
+	triggers, err := testbed.ReadmeSection("Triggers")
 	if err != nil {
 		t.Fatal(err)
-	}
-	triggers := string(readme)
-	i := strings.Index(triggers, "\n## Triggers\n")
-	if i < 0 {
-		t.Fatal(`README.md has no "## Triggers" section`)
-	}
-	triggers = triggers[i+1:]
-	if i := strings.Index(triggers[3:], "\n## "); i >= 0 {
-		triggers = triggers[:i+3]
 	}
 	for _, src := range []struct {
 		name string

@@ -33,9 +33,11 @@ type Link struct {
 
 // Look is what one look at the kernel found.
 type Look struct {
-	Links    []Link
-	Pending  int // changes a pass would make
-	Warnings int
+	Links   []Link
+	Pending int // changes a pass would make
+	// Warnings counts the warnings found by ID, with every ID the program
+	// knows (0 where none was found), so that an alert can name one.
+	Warnings map[string]int
 }
 
 // Pass is what the last pass did.
@@ -100,8 +102,19 @@ func writeLook(b *bytes.Buffer, look Look) {
 	}
 	gauge(b, "symroute_pending_changes", "Changes a pass would make: 0 when the kernel is in sync.")
 	fmt.Fprintf(b, "symroute_pending_changes %d\n", look.Pending)
+	ids := make([]string, 0, len(look.Warnings))
+	total := 0
+	for id, n := range look.Warnings {
+		ids = append(ids, id)
+		total += n
+	}
+	sort.Strings(ids)
 	gauge(b, "symroute_warnings", "Conditions found that may defeat symmetric routing (logged, and shown by --status).")
-	fmt.Fprintf(b, "symroute_warnings %d\n", look.Warnings)
+	fmt.Fprintf(b, "symroute_warnings %d\n", total)
+	gauge(b, "symroute_warning", "The same, by warning ID (the README's Warnings table).")
+	for _, id := range ids {
+		fmt.Fprintf(b, "symroute_warning{id=%s} %d\n", label(id), look.Warnings[id])
+	}
 }
 
 func writePass(b *bytes.Buffer, p Pass) {

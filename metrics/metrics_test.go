@@ -28,7 +28,7 @@ func collectorDir(t *testing.T) string {
 }
 
 var (
-	look = Look{Pending: 2, Warnings: 1, Links: []Link{
+	look = Look{Pending: 2, Warnings: map[string]int{"no-way-out": 1, "arp-flux": 0}, Links: []Link{
 		{Name: "lo"},
 		{Name: "em2", Table: 1003, Managed: true, Rules: 1, Routes: 2},
 		{Name: "em1", Table: 1002, Managed: true, Rules: 2, Routes: 5},
@@ -63,6 +63,8 @@ func TestText(t *testing.T) {
 		`symroute_link_routes{link="we\"ird\\",table="1009"} 0`,
 		`symroute_pending_changes 2`,
 		`symroute_warnings 1`,
+		`symroute_warning{id="arp-flux"} 0`,
+		`symroute_warning{id="no-way-out"} 1`,
 		`symroute_last_pass_success 1`,
 		`symroute_last_pass_partial 0`,
 		`symroute_last_pass_duration_seconds 0.0015`,

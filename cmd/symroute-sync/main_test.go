@@ -8,12 +8,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/symroute/symroute/internal/testbed"
 	"github.com/symroute/symroute/internal/testns"
 	"github.com/symroute/symroute/sync/fakekernel"
 	"github.com/symroute/symroute/sync/pass"
@@ -89,7 +91,8 @@ func TestOutputQuotesNames(t *testing.T) {
 }
 
 // --status as a table and as JSON, on a host one rule short of in sync:
-// em1's address rule is missing, its oif rule there.
+// em1's address rule is missing, its oif rule there; em1's router given
+// off its subnet is warned of.
 func TestStatusOutput(t *testing.T) {
 	k := &fakekernel.Kernel{State: plan.State{
 		Links: []plan.Link{{Index: 1, Name: "lo", Loopback: true}, {Index: 2, Name: "em1"}, {Index: 3, Name: "docker0"}},
@@ -103,6 +106,7 @@ func TestStatusOutput(t *testing.T) {
 	}}
 	dir := t.TempDir()
 	po := pass.Options{Plan: plan.DefaultOptions(), Iproute2Dirs: []string{dir}, LeaseDir: dir}
+	po.Plan.Gateways = []plan.Gateway{{Links: "em1", Addr: netip.MustParseAddr("172.16.0.1")}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var text, js bytes.Buffer
 	if status(k, po, false, &text, log) != 0 || status(k, po, true, &js, log) != 0 {
@@ -112,6 +116,7 @@ func TestStatusOutput(t *testing.T) {
 lo       1001   false    -                          0/0     in sync
 em1      1002   true     10.0.0.2(missing),oif em1  1/1     out of sync
 docker0  1003   false    -                          0/0     in sync
+warning: router 172.16.0.1 of link em1 (--gateway em1=172.16.0.1) is on none of its subnets: not used; give a router on one of its subnets (gateway = em1=ROUTER)
 1 changes pending (see --dry-run)
 `
 	if diff := cmp.Diff(wantText, text.String()); diff != "" {
@@ -121,13 +126,16 @@ docker0  1003   false    -                          0/0     in sync
 	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
 		t.Fatalf("--status --json: %v\n%s", err, js.String())
 	}
-	want := statusJSON{Pending: 1, Warnings: []string{}, FollowIngress: ingressJSON{Table: "absent", Mask: plan.DefaultIngressMask},
+	want := statusJSON{Pending: 1, FollowIngress: ingressJSON{Table: "absent", Mask: plan.DefaultIngressMask},
 		Links: []linkJSON{
 			{Name: "lo", Index: 1, Table: 1001, Rules: []ruleJSON{}, InSync: true},
 			{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []ruleJSON{{From: "10.0.0.2"}, {Oif: "em1", Family: "inet", Present: true}},
 				Routes: 1, WantRoutes: 1},
 			{Name: "docker0", Index: 3, Table: 1003, Rules: []ruleJSON{}, InSync: true},
-		}}
+		},
+		Warnings: []warningJSON{{ID: "router-off-subnet", Link: "em1",
+			Text: "router 172.16.0.1 of link em1 (--gateway em1=172.16.0.1) is on none of its subnets: not used",
+			Fix:  "give a router on one of its subnets (gateway = em1=ROUTER)"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("--status --json (-want +got):\n%s", diff)
 	}
@@ -135,5 +143,26 @@ docker0  1003   false    -                          0/0     in sync
 		if !strings.Contains(js.String(), key) {
 			t.Errorf("--status --json lacks %s", key)
 		}
+	}
+}
+
+// The README's Warnings table lists every warning the planner gives by its
+// ID, in plan.WarningIDs' order, and nothing else: the IDs are an
+// interface (metrics labels, --status --json).
+func TestReadmeListsEveryWarning(t *testing.T) {
+	s, err := testbed.ReadmeSection("Warnings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9-]+)` \\|").FindAllStringSubmatch(s, -1) {
+		got = append(got, m[1])
+	}
+	var want []string
+	for _, id := range plan.WarningIDs() {
+		want = append(want, string(id))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("README's Warnings table against plan.WarningIDs (-want +got):\n%s", diff)
 	}
 }

@@ -13,7 +13,13 @@ import (
 
 // lookOf is what a look at the kernel found, as gauges.
 func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics.Look {
-	look := metrics.Look{Pending: len(p.Ops), Warnings: len(p.Warnings)}
+	look := metrics.Look{Pending: len(p.Ops), Warnings: map[string]int{}}
+	for _, id := range plan.WarningIDs() {
+		look.Warnings[string(id)] = 0
+	}
+	for _, w := range p.Warnings {
+		look.Warnings[string(w.ID)]++
+	}
 	for _, l := range plan.Status(st, m, p, o) {
 		ml := metrics.Link{Name: l.Name, Table: l.Table, Managed: l.Managed, Skipped: l.Clash != "", Routes: l.Routes}
 		for _, r := range l.Rules {

@@ -16,10 +16,19 @@ import (
 // command's interface, so they live here, not in the planner.
 
 type statusJSON struct {
-	Links         []linkJSON  `json:"links"`
-	Pending       int         `json:"pending_changes"`
-	Warnings      []string    `json:"warnings"`
-	FollowIngress ingressJSON `json:"follow_ingress"`
+	Links         []linkJSON    `json:"links"`
+	Pending       int           `json:"pending_changes"`
+	Warnings      []warningJSON `json:"warnings"`
+	FollowIngress ingressJSON   `json:"follow_ingress"`
+}
+
+// warningJSON is a warning for scripts: its stable ID to match on, the
+// link it is about, what is wrong and what to do.
+type warningJSON struct {
+	ID   string `json:"id"`
+	Link string `json:"link,omitempty"`
+	Text string `json:"text"`
+	Fix  string `json:"fix,omitempty"`
 }
 
 type linkJSON struct {
@@ -79,8 +88,11 @@ type ingressJSON struct {
 }
 
 func newStatusJSON(links []plan.LinkStatus, p plan.Plan, in plan.IngressStatus) statusJSON {
-	out := statusJSON{Links: []linkJSON{}, Pending: len(p.Ops), Warnings: append([]string{}, p.Warnings...),
+	out := statusJSON{Links: []linkJSON{}, Pending: len(p.Ops), Warnings: []warningJSON{},
 		FollowIngress: ingressJSON{Enabled: in.Enabled, Table: in.Table, Mask: in.Mask, Error: in.Error}}
+	for _, w := range p.Warnings {
+		out.Warnings = append(out.Warnings, warningJSON{ID: string(w.ID), Link: w.Link, Text: w.Text, Fix: w.Fix})
+	}
 	for _, l := range links {
 		lj := linkJSON{Name: l.Name, Index: l.Index, Managed: l.Managed, Table: l.Table, Clash: l.Clash, Rules: []ruleJSON{},
 			Routes: l.Routes, WantRoutes: l.WantRoutes, InSync: l.InSync, IngressMark: l.IngressMark}

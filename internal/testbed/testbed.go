@@ -25,6 +25,30 @@ func ModuleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
+// ReadmeSection is the README's section of that title ("## TITLE" to the
+// next "## "), for the tests that keep a table of the code and the
+// README's in step.
+func ReadmeSection(title string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	i := strings.Index(s, "\n## "+title+"\n")
+	if i < 0 {
+		return "", fmt.Errorf("README.md has no %q section", "## "+title)
+	}
+	s = s[i+1:]
+	if j := strings.Index(s[3:], "\n## "); j >= 0 {
+		s = s[:j+3]
+	}
+	return s, nil
+}
+
 // PackageVersion is the version the packages and the container image
 // take: the rpm spec's Version, read as buildrpm.sh and
 // packaging/container/build.sh read it (packaging/test.sh checks that

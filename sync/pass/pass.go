@@ -287,6 +287,6 @@ func LogFindings(log *slog.Logger, p plan.Plan) {
 		log.Error(p.IngressErr)
 	}
 	for _, w := range p.Warnings {
-		log.Warn(w)
+		log.Warn(w.String(), "id", string(w.ID))
 	}
 }

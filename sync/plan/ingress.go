@@ -524,7 +524,10 @@ func (m *Mirror) newValues(o Options, eligible []int, value map[int]uint32, used
 			n++
 		}
 		if n > MarkValues(o.IngressMask) {
-			m.Warnings = append(m.Warnings, fmt.Sprintf("follow-ingress: no mark value left under mask %s for link %s: its replies are not steered (use a wider --ingress-mark-mask)", hex32(o.IngressMask), Printable(linkName(byIndex, idx))))
+			link := Printable(linkName(byIndex, idx))
+			m.Warnings = append(m.Warnings, Warning{ID: WarnNoMarkValue, Link: link,
+				Text: fmt.Sprintf("follow-ingress: no mark value left under mask %s for link %s: its replies are not steered", hex32(o.IngressMask), link),
+				Fix:  "use a wider --ingress-mark-mask"})
 			continue
 		}
 		value[idx] = MarkValue(o.IngressMask, n)

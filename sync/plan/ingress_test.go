@@ -363,7 +363,7 @@ func TestComputeIngress(t *testing.T) {
 				"sysctl -qw 'net/ipv4/conf/em2/src_valid_mark=1'",
 				"sysctl -qw 'net/ipv4/conf/em3/src_valid_mark=1'",
 			},
-			warnings: []string{"follow-ingress: no mark value left under mask 0x00000003 for link em4: its replies are not steered (use a wider --ingress-mark-mask)"},
+			warnings: []string{"follow-ingress: no mark value left under mask 0x00000003 for link em4: its replies are not steered; use a wider --ingress-mark-mask"},
 		},
 		{
 			name: "a clashing link, an excluded one and docker0 are not steered; IPv6 gets its rule",

@@ -114,7 +114,7 @@ func (c Clash) String() string {
 type Plan struct {
 	Ops      []Op
 	Clashes  []Clash
-	Warnings []string
+	Warnings []Warning
 	// IngressErr says why --follow-ingress could not be enabled; the rest
 	// of the plan stands, and the pass ends as partial.
 	IngressErr string
@@ -140,7 +140,7 @@ type Mirror struct {
 	// Clashing are tables another program uses, with the user.
 	Clashing map[uint32]string
 	Clashes  []Clash
-	Warnings []string
+	Warnings []Warning
 	// RuleProtocols is false on kernels that drop a rule's protocol
 	// (before 4.17): our rules are then told by priority and table.
 	RuleProtocols bool
@@ -213,7 +213,7 @@ func Desire(st *State, o Options) *Mirror {
 	m.desireIngress(st, o, d.byIndex, routed)
 	m.desireRoutes(d, routed)
 	m.warnHost(d, routed)
-	sort.Strings(m.Warnings)
+	sortWarnings(m.Warnings)
 	return m
 }
 
@@ -358,8 +358,9 @@ func (m *Mirror) desireRules(d *desirer) map[famLink]bool {
 			}
 		})
 		if owner != a.Link {
-			m.Warnings = append(m.Warnings, fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip,
-				linkName(d.byIndex, owner), linkName(d.byIndex, a.Link), linkName(d.byIndex, owner)))
+			m.Warnings = append(m.Warnings, Warning{ID: WarnAddressOnTwoLinks, Link: Printable(linkName(d.byIndex, a.Link)),
+				Text: fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip,
+					linkName(d.byIndex, owner), linkName(d.byIndex, a.Link), linkName(d.byIndex, owner))})
 			continue
 		}
 		t := d.o.TableOf(a.Link)
@@ -497,7 +498,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 		}
 	}
 	for why, n := range skipped {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("%d main routes not mirrored: %s", n, why.String()))
+		m.Warnings = append(m.Warnings, Warning{ID: WarnRoutesNotMirrored, Text: fmt.Sprintf("%d main routes not mirrored: %s", n, why.String())})
 	}
 	m.throws(sn, o, links)
 	m.wayOut(d, routed, mainDefault, links, defaults)

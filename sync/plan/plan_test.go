@@ -616,7 +616,7 @@ func runCompute(t *testing.T, tests []computeCase) {
 					t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
 				}
 				// In any order: Desire sorts them, and cases list them as they read.
-				if diff := cmp.Diff(tc.warnings, p.Warnings, cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				if diff := cmp.Diff(tc.warnings, warningTexts(t, p.Warnings), cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 					t.Errorf("warnings (-want +got):\n%s", diff)
 				}
 			})

@@ -12,30 +12,11 @@ import (
 // Warnings about hosts that defeat symmetric routing, each with what to
 // do. They change no plan and no exit status; a pass logs them once.
 
-// warnHost adds the warnings the kernel's state shows.
-func (m *Mirror) warnHost(d *desirer, routed map[famLink]bool) {
-	var links []int // routed IPv4 links, ascending
-	for fl := range routed {
-		if fl.fam == FamilyV4 {
-			links = append(links, fl.link)
-		}
-	}
-	sort.Ints(links)
-	m.warnArpFlux(d, links)
-	m.warnRPFilter(d, links)
-	m.warnRulesAhead(d)
-	m.warnDefaultTablesAhead(d)
-	m.warnNoWayOut(d)
-	if len(routed) > 0 {
-		m.warnNetworkd(d.st.Networkd)
-	}
-	m.warnNM(d, routed)
-}
-
 // warnNM warns of a routed link whose NetworkManager connection has its
 // own route table or routing rules: NM then puts the link's routes in that
 // table (not main, which symroute mirrors) and manages rules beside ours.
-func (m *Mirror) warnNM(d *desirer, routed map[famLink]bool) {
+func (m *Mirror) warnNM(d *desirer, routed map[famLink]bool) []Warning {
+	var ws []Warning
 	for _, n := range d.st.NMRouting {
 		if !routed[famLink{FamilyV4, n.Link}] && !routed[famLink{FamilyV6, n.Link}] {
 			continue
@@ -55,26 +36,35 @@ func (m *Mirror) warnNM(d *desirer, routed map[famLink]bool) {
 			}
 		}
 		link := Printable(linkName(d.byIndex, n.Link))
-		m.Warnings = append(m.Warnings, fmt.Sprintf("NetworkManager connection '%s' on %s has %s: NetworkManager then routes %s by tables "+
-			"and rules of its own, beside symroute's; drop them from the connection (nmcli connection modify ... ipv4.route-table 0 "+
-			"ipv4.routing-rules \"\"), or exclude %s from symroute", Printable(n.Connection), link, strings.Join(own, " and "), link, link))
+		ws = append(ws, Warning{ID: WarnNMOwnRouting, Link: link,
+			Text: fmt.Sprintf("NetworkManager connection '%s' on %s has %s: NetworkManager then routes %s by tables "+
+				"and rules of its own, beside symroute's", Printable(n.Connection), link, strings.Join(own, " and "), link),
+			Fix: fmt.Sprintf("drop them from the connection (nmcli connection modify ... ipv4.route-table 0 "+
+				"ipv4.routing-rules \"\"), or exclude %s from symroute", link)})
 	}
+	return ws
 }
 
 // warnNetworkd warns of a systemd-networkd that will delete symroute's
-// rules the next time it configures a link.
-func (m *Mirror) warnNetworkd(nd Networkd) {
+// rules the next time it configures a link: one that does not keep other
+// programs' rules, or (notYet) one that keeps them from its next start.
+func warnNetworkd(v *hostView, notYet bool) []Warning {
+	nd := v.d.st.Networkd
 	switch {
-	case !nd.Running:
-	case !nd.KeepsForeignRules:
-		m.Warnings = append(m.Warnings, "systemd-networkd runs without ManageForeignRoutingPolicyRules=no: it deletes symroute's rules "+
-			"whenever it configures a link (at its start, on networkctl reconfigure); install "+NetworkdDropIn+" (the package does) "+
-			"and restart systemd-networkd")
-	case nd.NotYet:
-		m.Warnings = append(m.Warnings, fmt.Sprintf("systemd-networkd started before %s set ManageForeignRoutingPolicyRules=no, "+
-			"and reads it only when it starts: until it restarts it deletes symroute's rules whenever it configures a link "+
-			"(the hooks put them back); restart systemd-networkd when convenient", Printable(nd.File)))
+	case len(v.routed) == 0 || !nd.Running:
+	case !nd.KeepsForeignRules && !notYet:
+		return []Warning{{ID: WarnNetworkdForeignRules,
+			Text: "systemd-networkd runs without ManageForeignRoutingPolicyRules=no: it deletes symroute's rules " +
+				"whenever it configures a link (at its start, on networkctl reconfigure)",
+			Fix: "install " + NetworkdDropIn + " (the package does) and restart systemd-networkd"}}
+	case nd.KeepsForeignRules && nd.NotYet && notYet:
+		return []Warning{{ID: WarnNetworkdNotRestarted,
+			Text: fmt.Sprintf("systemd-networkd started before %s set ManageForeignRoutingPolicyRules=no, "+
+				"and reads it only when it starts: until it restarts it deletes symroute's rules whenever it configures a link "+
+				"(the hooks put them back)", Printable(nd.File)),
+			Fix: "restart systemd-networkd when convenient"}}
 	}
+	return nil
 }
 
 // NetworkdDropIn is where the package installs its networkd.conf.d drop-in.
@@ -85,10 +75,10 @@ const NetworkdDropIn = "/usr/lib/systemd/networkd.conf.d/symroute.conf"
 // for any local address on any link unless arp_filter or arp_ignore says
 // otherwise), so that a neighbour sends one link's traffic to the other's
 // MAC, and replies leave by a link the request did not come in on.
-func (m *Mirror) warnArpFlux(d *desirer, links []int) {
+func (m *Mirror) warnArpFlux(d *desirer, links []int) []Warning {
 	all := d.st.ConfAll
 	if all.ArpFilter < 0 || all.ArpIgnore < 0 {
-		return
+		return nil
 	}
 	flux := func(l int) bool {
 		ln := d.byIndex[l]
@@ -132,6 +122,7 @@ func (m *Mirror) warnArpFlux(d *desirer, links []int) {
 	sort.Slice(pairs, func(i, j int) bool {
 		return pairs[i].a < pairs[j].a || (pairs[i].a == pairs[j].a && pairs[i].b < pairs[j].b)
 	})
+	var ws []Warning
 	for _, k := range pairs {
 		a, b := k.a, k.b
 		if !flux(a) && !flux(b) {
@@ -143,11 +134,13 @@ func (m *Mirror) warnArpFlux(d *desirer, links []int) {
 				open = append(open, Printable(linkName(d.byIndex, l)))
 			}
 		}
-		m.Warnings = append(m.Warnings, fmt.Sprintf("links %s and %s are both in %s and ARP flux is not stopped on %s: "+
-			"a neighbour may send one link's traffic to the other's MAC, and its replies then leave by the other link; "+
-			"set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or arp_filter=1)",
-			Printable(linkName(d.byIndex, a)), Printable(linkName(d.byIndex, b)), shared[k], strings.Join(open, " and ")))
+		ws = append(ws, Warning{ID: WarnArpFlux,
+			Text: fmt.Sprintf("links %s and %s are both in %s and ARP flux is not stopped on %s: "+
+				"a neighbour may send one link's traffic to the other's MAC, and its replies then leave by the other link",
+				Printable(linkName(d.byIndex, a)), Printable(linkName(d.byIndex, b)), shared[k], strings.Join(open, " and ")),
+			Fix: "set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or arp_filter=1)"})
 	}
+	return ws
 }
 
 // warnRPFilter warns of strict reverse-path filtering on a routed link of
@@ -156,21 +149,24 @@ func (m *Mirror) warnArpFlux(d *desirer, links []int) {
 // the address's rule sends its reply by the other link. --follow-ingress
 // routes such replies by the link they came in on, which the check then
 // accepts.
-func (m *Mirror) warnRPFilter(d *desirer, links []int) {
+func (m *Mirror) warnRPFilter(d *desirer, links []int) []Warning {
 	all := d.st.ConfAll.RPFilter
 	if all < 0 || len(links) < 2 || d.o.FollowIngress {
-		return
+		return nil
 	}
+	var ws []Warning
 	for _, l := range links {
 		ln := d.byIndex[l]
 		if ln == nil || max(all, int8(ln.RPFilter)) != 1 {
 			continue
 		}
 		name := Printable(ln.Name)
-		m.Warnings = append(m.Warnings, fmt.Sprintf("link %s has strict rp_filter (1): a connection arriving on %s for an address not on it "+
-			"(another uplink's, a VIP on lo) is dropped, as its reply would leave by another link; "+
-			"set net.ipv4.conf.%s.rp_filter=2 (loose), or turn on --follow-ingress", name, name, sysctlName(ln.Name)))
+		ws = append(ws, Warning{ID: WarnStrictRPFilter, Link: name,
+			Text: fmt.Sprintf("link %s has strict rp_filter (1): a connection arriving on %s for an address not on it "+
+				"(another uplink's, a VIP on lo) is dropped, as its reply would leave by another link", name, name),
+			Fix: fmt.Sprintf("set net.ipv4.conf.%s.rp_filter=2 (loose), or turn on --follow-ingress", sysctlName(ln.Name))})
 	}
+	return ws
 }
 
 // sysctlName is a link name as sysctl(8) takes it: a dot in it is written
@@ -184,7 +180,8 @@ func sysctlName(name string) string { return Printable(strings.ReplaceAll(name, 
 // defaults are; a lookup of another table (default's is most often empty) decides only
 // the destinations that table has a route for (Tailscale's "from all lookup
 // 52" takes its tailnet's), which the snapshot does not read: not warned of.
-func (m *Mirror) warnRulesAhead(d *desirer) {
+func (m *Mirror) warnRulesAhead(d *desirer) []Warning {
+	var ws []Warning
 	for i := range d.st.Rules {
 		r := &d.st.Rules[i]
 		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() || r.narrowed() || !decides(r) ||
@@ -195,10 +192,12 @@ func (m *Mirror) warnRulesAhead(d *desirer) {
 		if caught == "" {
 			continue
 		}
-		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): "+
-			"traffic from %s never reaches them; give that rule a priority after %d, or narrow its selectors",
-			RuleText(r), d.o.Priority, caught, d.o.Priority))
+		ws = append(ws, Warning{ID: WarnRuleAhead,
+			Text: fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): traffic from %s never reaches them",
+				RuleText(r), d.o.Priority, caught),
+			Fix: fmt.Sprintf("give that rule a priority after %d, or narrow its selectors", d.o.Priority)})
 	}
+	return ws
 }
 
 // caught lists the sources of symroute's address rules that a rule ahead
@@ -221,17 +220,21 @@ func (m *Mirror) caught(r *Rule) string {
 // family: main has none through it and no source gives one (wayout.go), so
 // a reply from its address to anywhere off its subnets falls through to
 // main and leaves by another link.
-func (m *Mirror) warnNoWayOut(d *desirer) {
-	fls := m.noWayOut
-	for _, fl := range fls {
+func (m *Mirror) warnNoWayOut(d *desirer) []Warning {
+	var ws []Warning
+	for _, fl := range m.noWayOut {
 		name, fam := Printable(linkName(d.byIndex, fl.link)), "IPv4"
 		if fl.fam == FamilyV6 {
 			fam = "IPv6"
 		}
-		m.Warnings = append(m.Warnings, fmt.Sprintf("link %s has no way out in %s: main has no default through it, and neither --gateway, "+
-			"a DHCP lease nor a router advertisement gives one, so replies from its addresses to anywhere off its subnets leave by another link; "+
-			"give it one in symroute.conf (gateway = %s=ROUTER, or on Azure gateway = %s=first-host), or say it has none (gateway = %s=none)", name, fam, name, name, name))
+		ws = append(ws, Warning{ID: WarnNoWayOut, Link: name,
+			Text: fmt.Sprintf("link %s has no way out in %s: main has no default through it, and neither --gateway, "+
+				"a DHCP lease nor a router advertisement gives one, so replies from its addresses to anywhere off its subnets leave by another link",
+				name, fam),
+			Fix: fmt.Sprintf("give it one in symroute.conf (gateway = %s=ROUTER, or on Azure gateway = %s=first-host), or say it has none (gateway = %s=none)",
+				name, name, name)})
 	}
+	return ws
 }
 
 // warnDefaultTablesAhead warns of another program's rule, ahead of
@@ -240,7 +243,8 @@ func (m *Mirror) warnNoWayOut(d *desirer) {
 // tunnel, "not fwmark 0xca6c lookup 51820"; a Tailscale exit node's table
 // 52). Only rules whose selectors symroute reads are judged: by source,
 // with no mark or an inverted one.
-func (m *Mirror) warnDefaultTablesAhead(d *desirer) {
+func (m *Mirror) warnDefaultTablesAhead(d *desirer) []Warning {
+	var ws []Warning
 	for i := range d.st.Rules {
 		r := &d.st.Rules[i]
 		inverted := r.Other && r.Selectors == "not"
@@ -257,11 +261,13 @@ func (m *Mirror) warnDefaultTablesAhead(d *desirer) {
 		if inverted {
 			what = strings.Replace(what, "from ", "not from ", 1)
 		}
-		m.Warnings = append(m.Warnings, fmt.Sprintf("rule '%s' is not symroute's, comes before its rules (priority %d), and table %s "+
-			"holds a default: replies from %s leave by that table, not by their links (a full-tunnel VPN does this, wg-quick's or a "+
-			"Tailscale exit node's); give symroute a priority before that rule (priority = %d in symroute.conf)",
-			what, d.o.Priority, tableWord(r.Table), caught, max(r.Priority/2, 3)))
+		ws = append(ws, Warning{ID: WarnDefaultTableAhead,
+			Text: fmt.Sprintf("rule '%s' is not symroute's, comes before its rules (priority %d), and table %s "+
+				"holds a default: replies from %s leave by that table, not by their links (a full-tunnel VPN does this, wg-quick's or a "+
+				"Tailscale exit node's)", what, d.o.Priority, tableWord(r.Table), caught),
+			Fix: fmt.Sprintf("give symroute a priority before that rule (priority = %d in symroute.conf)", max(r.Priority/2, 3))})
 	}
+	return ws
 }
 
 // Rule actions that end the lookup of a packet they select (a lookup may

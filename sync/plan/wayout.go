@@ -123,8 +123,11 @@ func (m *Mirror) firstHost(d *desirer, link int, glob string) (netip.Addr, strin
 		}
 		break
 	}
-	m.Warnings = append(m.Warnings, fmt.Sprintf("gateway %s=first-host: link %s has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it",
-		glob, Printable(linkName(d.byIndex, link))))
+	name := Printable(linkName(d.byIndex, link))
+	m.Warnings = append(m.Warnings, Warning{ID: WarnNoFirstHost, Link: name,
+		Text: fmt.Sprintf("gateway %s=first-host: link %s has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it",
+			glob, name),
+		Fix: fmt.Sprintf("give its router (gateway = %s=ROUTER)", name)})
 	return netip.Addr{}, "", false
 }
 
@@ -149,8 +152,10 @@ func (m *Mirror) reachable(d *desirer, fl famLink, gw netip.Addr, from string) (
 	if host {
 		return FlagOnlink, true
 	}
-	m.Warnings = append(m.Warnings, fmt.Sprintf("router %s of link %s (%s) is on none of its subnets: not used",
-		gw, Printable(linkName(d.byIndex, fl.link)), from))
+	name := Printable(linkName(d.byIndex, fl.link))
+	m.Warnings = append(m.Warnings, Warning{ID: WarnRouterOffSubnet, Link: name,
+		Text: fmt.Sprintf("router %s of link %s (%s) is on none of its subnets: not used", gw, name, from),
+		Fix:  fmt.Sprintf("give a router on one of its subnets (gateway = %s=ROUTER)", name)})
 	return 0, false
 }
 

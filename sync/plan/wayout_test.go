@@ -112,7 +112,7 @@ func TestComputeWayOut(t *testing.T) {
 			},
 			opts:     gateways("em2=first-host"),
 			want:     []string{},
-			warnings: []string{noWayOutWarning("em2", "IPv4"), "gateway em2=first-host: link em2 has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it"},
+			warnings: []string{noWayOutWarning("em2", "IPv4"), "gateway em2=first-host: link em2 has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it; give its router (gateway = em2=ROUTER)"},
 		},
 		{
 			name: "a lease router off a /32 address's link is reached onlink (GCP)",
@@ -129,7 +129,7 @@ func TestComputeWayOut(t *testing.T) {
 			state:    noWayOut,
 			opts:     gateways("em2=172.16.9.9"),
 			want:     []string{},
-			warnings: []string{noWayOutWarning("em2", "IPv4"), "router 172.16.9.9 of link em2 (--gateway em2=172.16.9.9) is on none of its subnets: not used"},
+			warnings: []string{noWayOutWarning("em2", "IPv4"), "router 172.16.9.9 of link em2 (--gateway em2=172.16.9.9) is on none of its subnets: not used; give a router on one of its subnets (gateway = em2=ROUTER)"},
 		},
 		{
 			name: "IPv6: an advertised router, link-local, at metric 1",
