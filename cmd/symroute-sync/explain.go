@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/symroute/symroute/config"
-	"github.com/symroute/symroute/sync/kernel"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
 )
@@ -41,40 +40,16 @@ type pathJSON struct {
 	Notes    []string `json:"notes"`
 }
 
-// explainPath is one lookup explained: the flow asked about, or the reply
-// of a connection that came in on --iif.
-type explainPath struct {
-	what string
-	e    plan.Explanation
-}
-
-func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, stdout io.Writer, log *slog.Logger) int {
+// explain renders pass.Explain's paths for people, or as JSON.
+func explain(k plan.Kernel, lk plan.Looker, po pass.Options, q config.Explain, asJSON bool, stdout io.Writer, log *slog.Logger) int {
 	st, m, _, ok := computeOrLog(k, po, log)
 	if !ok {
 		return exitFailed
 	}
-	f, what, err := explainFlow(st, q)
+	paths, errs, err := pass.Explain(st, m, lk, po.Plan, pass.Query(q))
 	if err != nil {
 		log.Error("explain", "err", err)
 		return exitFailed
-	}
-	var paths []explainPath
-	var errs []string
-	look := func(what string, f plan.Flow) {
-		r, err := k.Lookup(f)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", what, err))
-			return
-		}
-		paths = append(paths, explainPath{what, plan.Explain(st, m, po.Plan, f, r)})
-	}
-	look(what, f)
-	// With --follow-ingress, a connection that came in on the link is
-	// answered by its mark: its reply goes from the address asked about to
-	// the source.
-	if mark := m.IngressMarks[f.Iif]; f.Iif != 0 && po.Plan.FollowIngress && mark != 0 {
-		look(fmt.Sprintf("the reply to %s from %s of a connection that came in on %s (--follow-ingress mark %#x)",
-			q.From, q.Dst, plan.Printable(q.Iif), mark), plan.Flow{Dst: q.From, Src: q.Dst, Mark: mark})
 	}
 	rn := plan.NewRenderer(st)
 	if asJSON {
@@ -83,10 +58,10 @@ func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, s
 			out.Flow.From = q.From.String()
 		}
 		for _, p := range paths {
-			pj := pathJSON{What: p.what, Passed: append([]string{}, p.e.Passed...), Table: p.e.Table, TableWhy: p.e.TableWhy,
-				Route: routeText(rn, &p.e.Route), RouteWhy: p.e.RouteWhy, Notes: append([]string{}, p.e.Notes...)}
-			if p.e.Rule != nil {
-				pj.Rule, pj.RuleWhy = plan.RuleText(p.e.Rule), p.e.RuleWhy
+			pj := pathJSON{What: p.What, Passed: append([]string{}, p.Passed...), Table: p.Table, TableWhy: p.TableWhy,
+				Route: routeText(rn, &p.Route), RouteWhy: p.RouteWhy, Notes: append([]string{}, p.Notes...)}
+			if p.Rule != nil {
+				pj.Rule, pj.RuleWhy = plan.RuleText(p.Rule), p.RuleWhy
 			}
 			out.Paths = append(out.Paths, pj)
 		}
@@ -101,18 +76,18 @@ func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, s
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
-			fmt.Fprintf(stdout, "%s:\n", p.what)
-			for _, s := range p.e.Passed {
+			fmt.Fprintf(stdout, "%s:\n", p.What)
+			for _, s := range p.Passed {
 				fmt.Fprintf(stdout, "  passed %s\n", s)
 			}
-			if p.e.Rule != nil {
-				fmt.Fprintf(stdout, "  rule %s: %s\n", plan.RuleText(p.e.Rule), p.e.RuleWhy)
+			if p.Rule != nil {
+				fmt.Fprintf(stdout, "  rule %s: %s\n", plan.RuleText(p.Rule), p.RuleWhy)
 			} else {
 				fmt.Fprintf(stdout, "  rule: none symroute can tell (one with selectors it does not read)\n")
 			}
-			fmt.Fprintf(stdout, "  table %d: %s\n", p.e.Table, p.e.TableWhy)
-			fmt.Fprintf(stdout, "  route %s: %s\n", routeText(rn, &p.e.Route), p.e.RouteWhy)
-			for _, n := range p.e.Notes {
+			fmt.Fprintf(stdout, "  table %d: %s\n", p.Table, p.TableWhy)
+			fmt.Fprintf(stdout, "  route %s: %s\n", routeText(rn, &p.Route), p.RouteWhy)
+			for _, n := range p.Notes {
 				fmt.Fprintf(stdout, "  note: %s\n", n)
 			}
 		}
@@ -124,34 +99,6 @@ func explain(k *kernel.Handle, po pass.Options, q config.Explain, asJSON bool, s
 		return exitFailed
 	}
 	return exitOK
-}
-
-// explainFlow is the flow q asks about, its links found in st, and its
-// words.
-func explainFlow(st *plan.State, q config.Explain) (plan.Flow, string, error) {
-	f := plan.Flow{Dst: q.Dst, Src: q.From}
-	what := "a packet to " + q.Dst.String()
-	if q.From.IsValid() {
-		what += " from " + q.From.String()
-	}
-	for _, l := range []struct {
-		name, flag, words string
-		idx               *int
-	}{{q.Iif, "iif", " arriving on ", &f.Iif}, {q.Oif, "oif", " sent by a socket bound to ", &f.Oif}} {
-		if l.name == "" {
-			continue
-		}
-		for i := range st.Links {
-			if st.Links[i].Name == l.name {
-				*l.idx = st.Links[i].Index
-			}
-		}
-		if *l.idx == 0 {
-			return f, "", fmt.Errorf("--%s %s: no such link", l.flag, plan.Printable(l.name))
-		}
-		what += l.words + plan.Printable(l.name)
-	}
-	return f, what, nil
 }
 
 // routeText is r as ip-route(8) lists it: the rendering of its add, less

@@ -12,7 +12,6 @@ import (
 	"github.com/symroute/symroute/config"
 	"github.com/symroute/symroute/dispatch"
 	"github.com/symroute/symroute/hooks"
-	"github.com/symroute/symroute/lease"
 	"github.com/symroute/symroute/metrics"
 	"github.com/symroute/symroute/sync/kernel"
 	"github.com/symroute/symroute/sync/pass"
@@ -34,12 +33,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// exit and hookDeadline are variables for the tests.
-var (
-	exit         = os.Exit
-	hookDeadline = hooks.Deadline
-)
-
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Parse(args)
 	if err != nil {
@@ -57,32 +50,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.Verbose)
 
-	// A hook's call (--trigger): decided before anything is opened, so an
-	// ignored action costs no netlink socket. No pass, or malformed input,
-	// exits 0: a hook must never fail the stack that called it.
-	var trig *hooks.Trigger
+	// A pass run by hand, or by the timer, logs trigger=manual; a hook's
+	// names the hook, and waits a bounded time for the lock.
+	trigger, lockWait := "manual", time.Duration(0)
 	if cfg.Trigger != "" {
-		t := hooks.Decide(cfg.Trigger, cfg.TriggerArgs, os.Environ(), time.Now())
-		t.Log(log)
-		if !t.Pass {
+		t, stop := hook(cfg, log)
+		if t == nil {
 			return exitOK
 		}
-		// A hook returns to the stack that called it in bounded time,
-		// whatever the pass is doing: past the deadline the rest is the
-		// next pass's.
-		deadline := time.AfterFunc(hookDeadline, func() {
-			log.Warn("hook's pass still running at its deadline: leaving the rest to the next pass", "trigger", t.String(), "deadline", hookDeadline)
-			exit(exitOK)
-		})
-		defer deadline.Stop()
-		// Recorded before the lock: if this pass gives up waiting, the
-		// next one (the timer's at worst) still reads the record.
-		if !cfg.DryRun {
-			if err := t.ApplyLease(lease.DefaultDir); err != nil {
-				log.Error("lease record", "trigger", t.String(), "err", err)
-			}
-		}
-		trig = &t
+		defer stop()
+		trigger, lockWait = t.String(), hooks.LockWait
 	}
 
 	k, err := kernel.Open(kernel.Options{})
@@ -91,11 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer k.Close()
-	po := pass.Options{Plan: cfg.Options, LockFile: cfg.LockFile, Trigger: cfg.Trigger, Log: log}
-	if trig != nil {
-		// Bounded: the hook's caller waits for us.
-		po.Trigger, po.LockWait = trig.String(), hooks.LockWait
-	}
+	po := passOptions(cfg, trigger, lockWait, log)
 
 	switch {
 	case cfg.DryRun:
@@ -103,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.Mode == config.ModeCheck:
 		return check(k, po, cfg.MetricsFile, stdout, log)
 	case cfg.Mode == config.ModeExplain:
-		return explain(k, po, cfg.Explain, cfg.JSON, stdout, log)
+		return explain(k, k, po, cfg.Explain, cfg.JSON, stdout, log)
 	case cfg.Mode == config.ModeStatus:
 		return status(k, po, cfg.JSON, stdout, log)
 	case cfg.Mode == config.ModeOnce:
@@ -126,7 +99,7 @@ func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) 
 	cur.Store(cfg)
 	pass1 := func(trigger string) error {
 		c := cur.Load()
-		po := pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: dispatch.LockWait, Trigger: trigger, Log: log}
+		po := passOptions(c, trigger, dispatch.LockWait, log)
 		t0 := time.Now()
 		res, err := pass.Once(k, po)
 		passMetrics(k, po, c.MetricsFile, t0, res, err, log)
@@ -142,6 +115,13 @@ func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) 
 		log.Info("reload: configuration read", "file", c.ConfigFile)
 		return nil
 	})
+}
+
+// passOptions are a pass's options, from the configuration of the moment,
+// for what triggered it, waiting up to lockWait for another pass's lock
+// (0: as long as it takes).
+func passOptions(c *config.Config, trigger string, lockWait time.Duration, log *slog.Logger) pass.Options {
+	return pass.Options{Plan: c.Options, LockFile: c.LockFile, LockWait: lockWait, Trigger: trigger, Log: log}
 }
 
 // newLogger logs to stderr; under journald (JOURNAL_STREAM set) without

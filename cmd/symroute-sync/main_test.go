@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -164,5 +165,48 @@ func TestReadmeListsEveryWarning(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("README's Warnings table against plan.WarningIDs (-want +got):\n%s", diff)
+	}
+}
+
+// A pass run by hand says so in its log lines (trigger=manual); a hook's
+// names the hook.
+func TestManualPassTrigger(t *testing.T) {
+	ns := testns.New(t)
+	testns.Run(t, ns, "ip", "link", "add", "em1", "type", "veth", "peer", "name", "em1p") // no dummy module here
+	testns.Run(t, ns, "ip", "addr", "add", "10.0.0.2/24", "dev", "em1")
+	testns.Run(t, ns, "ip", "link", "set", "em1", "up")
+	testns.Run(t, ns, "ip", "link", "set", "em1p", "up")
+	dir := t.TempDir()
+	lockPath, conf := filepath.Join(dir, "sync.lock"), filepath.Join(dir, "symroute.conf")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--once"}, "trigger=manual"},
+		{[]string{"--flush"}, "trigger=manual"},
+		{[]string{"--once", "--trigger", "timer"}, "trigger=timer"},
+	} {
+		var stderr bytes.Buffer
+		var code int
+		if err := testns.Do(ns, func() error {
+			code = run(append(tc.args, "--config", conf, "--lock-file", lockPath), io.Discard, &stderr)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if code != 0 || len(lines) == 0 || lines[0] == "" {
+			t.Fatalf("%v: exit %d, want 0 and changes logged:\n%s", tc.args, code, stderr.String())
+		}
+		for _, l := range lines {
+			if strings.Contains(l, "msg=applied") && !strings.Contains(l, tc.want) {
+				t.Errorf("%v: a change logged without %s: %s", tc.args, tc.want, l)
+			}
+		}
+		// Something for the next pass to do.
+		testns.Run(t, ns, "ip", "addr", "add", fmt.Sprintf("10.0.%d.2/24", i+1), "dev", "em1")
 	}
 }

@@ -19,6 +19,13 @@ type Kernel interface {
 	Apply(ops []Op) []error
 }
 
+// Looker is the kernel's own route lookup (RTM_GETROUTE): which route a
+// flow takes, its table included. --explain asks it, then the planner
+// says why (Explain).
+type Looker interface {
+	Lookup(f Flow) (Route, error)
+}
+
 // Watcher is what a Kernel may offer besides: a watch on the kernel's
 // changes. A pass that watched from before its snapshot to after its apply,
 // and saw nothing but its own writes, knows the kernel is now what it
