@@ -49,10 +49,10 @@ func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	ruleTables := plan.RuleTables(st.Rules)
 	for _, r := range k.State.Routes {
 		if r.Dst.Bits() == 0 && r.Type != plan.RouteThrow {
-			if st.DefaultTables == nil {
-				st.DefaultTables = map[uint32]bool{}
+			if st.Host.DefaultTables == nil {
+				st.Host.DefaultTables = map[uint32]bool{}
 			}
-			st.DefaultTables[r.Table] = true
+			st.Host.DefaultTables[r.Table] = true
 		}
 		if plan.KeepTable(r.Table, o.TableBase, ruleTables) {
 			r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)

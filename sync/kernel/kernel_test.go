@@ -800,12 +800,12 @@ func TestSnapshotConf(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("links' rp_filter, arp_filter, arp_ignore (-want +got):\n%s", diff)
 	}
-	if want := (plan.ConfAll{RPFilter: 2, ArpIgnore: 1, ArpFilter: 0}); st.ConfAll != want {
-		t.Errorf("all: %+v, want %+v", st.ConfAll, want)
+	if want := (plan.ConfAll{RPFilter: 2, ArpIgnore: 1, ArpFilter: 0}); st.Host.ConfAll != want {
+		t.Errorf("all: %+v, want %+v", st.Host.ConfAll, want)
 	}
 	testns.Run(t, e.ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.all.arp_ignore=0", "net.ipv4.conf.all.arp_filter=1")
-	if want := (plan.ConfAll{RPFilter: 0, ArpIgnore: 0, ArpFilter: 1}); e.snapshot(t).ConfAll != want {
-		t.Errorf("all after a change: %+v, want %+v", e.snapshot(t).ConfAll, want)
+	if want := (plan.ConfAll{RPFilter: 0, ArpIgnore: 0, ArpFilter: 1}); e.snapshot(t).Host.ConfAll != want {
+		t.Errorf("all after a change: %+v, want %+v", e.snapshot(t).Host.ConfAll, want)
 	}
 }
 

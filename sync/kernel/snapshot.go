@@ -57,7 +57,7 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	// Rules first: the tables they look up decide which routes are kept.
 	ruleTables := plan.RuleTables(st.Rules)
 	keep := func(t uint32) bool { return plan.KeepTable(t, base, ruleTables) }
-	if st.Routes, st.Copies, st.DefaultTables, err = h.routes(keep); err != nil {
+	if st.Routes, st.Copies, st.Host.DefaultTables, err = h.routes(keep); err != nil {
 		return nil, err
 	}
 	if st.Routers, err = h.raRouters(); err != nil {
@@ -66,7 +66,7 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	// Whether or not --follow-ingress is on: a pass with it off removes
 	// what it left.
 	st.Ingress = h.readIngress()
-	st.ConfAll = h.confAll()
+	st.Host.ConfAll = h.confAll()
 	return st, nil
 }
 

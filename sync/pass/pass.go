@@ -82,9 +82,9 @@ func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error
 		dirs = DefaultIproute2Dirs
 	}
 	st.TableNames = ReadTableNames(dirs)
-	st.Networkd = ReadNetworkd(o.Root)
+	st.Host.Networkd = ReadNetworkd(o.Root)
 	devs := readNMDevices(o.Root)
-	st.NMRouting = nmRouting(o.Root, devs)
+	st.Host.NMRouting = nmRouting(o.Root, devs)
 	if err := readRouters(st, o, devs); err != nil {
 		return nil, nil, plan.Plan{}, err
 	}

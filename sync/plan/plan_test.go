@@ -536,7 +536,7 @@ func TestCompute(t *testing.T) {
 			state: func() *State {
 				st := seedSynced()
 				st.Addrs = append(st.Addrs, Addr{Link: 3, Prefix: pfx("10.0.0.2/16")})
-				st.ConfAll.ArpIgnore = 1 // no ARP flux warning (TestWarnings)
+				st.Host.ConfAll.ArpIgnore = 1 // no ARP flux warning (TestWarnings)
 				return st
 			},
 			want:     []string{},

@@ -64,7 +64,7 @@ type Link struct {
 	// turns it on).
 	SrcValidMark bool
 	// ArpFilter, ArpIgnore and RPFilter are the link's own IPv4 settings
-	// (net.ipv4.conf.LINK.*); the kernel combines each with State.ConfAll's.
+	// (net.ipv4.conf.LINK.*); the kernel combines each with State.Host.ConfAll's.
 	ArpFilter, ArpIgnore, RPFilter uint8
 }
 
@@ -214,9 +214,6 @@ type State struct {
 	// route of Routes (see Copy). A route is in Routes or in Copies, never
 	// both; Copies never name the main table.
 	Copies []Copy
-	// DefaultTables are the tables holding a default route other than a
-	// throw, kept or not: for a warning.
-	DefaultTables map[uint32]bool
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.
 	TableNames map[uint32]string
@@ -227,12 +224,24 @@ type State struct {
 	Routers []Router
 	// Ingress is symroute's nftables table as the kernel has it.
 	Ingress IngressState
-	// ConfAll are the IPv4 "all" settings, for warnings.
+	// Host is what the warnings read of the host besides (warnkinds.go):
+	// their one input beside the state above.
+	Host HostFacts
+}
+
+// HostFacts are what the warnings read of the host besides its links,
+// addresses, rules and routes: the kernel adapter's snapshot fills
+// ConfAll and DefaultTables, the pass the rest from other programs' files.
+type HostFacts struct {
+	// ConfAll are the IPv4 "all" settings.
 	ConfAll ConfAll
-	// Networkd is what systemd-networkd here keeps, for a warning.
+	// DefaultTables are the tables holding a default route other than a
+	// throw, kept or not.
+	DefaultTables map[uint32]bool
+	// Networkd is what systemd-networkd here keeps.
 	Networkd Networkd
 	// NMRouting are the links whose NetworkManager connection has its own
-	// route table or routing rules, for a warning.
+	// route table or routing rules.
 	NMRouting []NMRouting
 }
 

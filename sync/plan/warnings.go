@@ -17,7 +17,7 @@ import (
 // table (not main, which symroute mirrors) and manages rules beside ours.
 func (m *Mirror) warnNM(d *desirer, routed map[famLink]bool) []Warning {
 	var ws []Warning
-	for _, n := range d.st.NMRouting {
+	for _, n := range d.st.Host.NMRouting {
 		if !routed[famLink{FamilyV4, n.Link}] && !routed[famLink{FamilyV6, n.Link}] {
 			continue
 		}
@@ -49,7 +49,7 @@ func (m *Mirror) warnNM(d *desirer, routed map[famLink]bool) []Warning {
 // rules the next time it configures a link: one that does not keep other
 // programs' rules, or (notYet) one that keeps them from its next start.
 func warnNetworkd(v *hostView, notYet bool) []Warning {
-	nd := v.d.st.Networkd
+	nd := v.d.st.Host.Networkd
 	switch {
 	case len(v.routed) == 0 || !nd.Running:
 	case !nd.KeepsForeignRules && !notYet:
@@ -76,7 +76,7 @@ const NetworkdDropIn = "/usr/lib/systemd/networkd.conf.d/symroute.conf"
 // otherwise), so that a neighbour sends one link's traffic to the other's
 // MAC, and replies leave by a link the request did not come in on.
 func (m *Mirror) warnArpFlux(d *desirer, links []int) []Warning {
-	all := d.st.ConfAll
+	all := d.st.Host.ConfAll
 	if all.ArpFilter < 0 || all.ArpIgnore < 0 {
 		return nil
 	}
@@ -150,7 +150,7 @@ func (m *Mirror) warnArpFlux(d *desirer, links []int) []Warning {
 // routes such replies by the link they came in on, which the check then
 // accepts.
 func (m *Mirror) warnRPFilter(d *desirer, links []int) []Warning {
-	all := d.st.ConfAll.RPFilter
+	all := d.st.Host.ConfAll.RPFilter
 	if all < 0 || len(links) < 2 || d.o.FollowIngress {
 		return nil
 	}
@@ -249,7 +249,7 @@ func (m *Mirror) warnDefaultTablesAhead(d *desirer) []Warning {
 		r := &d.st.Rules[i]
 		inverted := r.Other && r.Selectors == "not"
 		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Action != RuleActionLookup || r.narrowed() ||
-			(r.Other && !inverted) || (r.HasMark() && !inverted) || !d.st.DefaultTables[r.Table] ||
+			(r.Other && !inverted) || (r.HasMark() && !inverted) || !d.st.Host.DefaultTables[r.Table] ||
 			r.Table == TableMain || r.Table == TableLocal || m.Owned[r.Table] {
 			continue
 		}

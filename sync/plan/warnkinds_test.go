@@ -37,27 +37,27 @@ func TestWarningKinds(t *testing.T) {
 	}{
 		WarnArpFlux: {
 			state: func(st *State) {
-				st.ConfAll.ArpIgnore = 0
+				st.Host.ConfAll.ArpIgnore = 0
 				st.Addrs = append(st.Addrs, Addr{Link: 3, Prefix: pfx("10.0.0.3/16")})
 			},
 			want: want{"", "links em1 and em2 are both in 10.0.0.0/16 and ARP flux is not stopped on em1 and em2", "set net.ipv4.conf.all.arp_ignore=1"},
 		},
 		WarnStrictRPFilter: {
-			state: func(st *State) { st.ConfAll.RPFilter, st.Links[2].RPFilter = 0, 1 },
+			state: func(st *State) { st.Host.ConfAll.RPFilter, st.Links[2].RPFilter = 0, 1 },
 			want:  want{"em2", "link em2 has strict rp_filter (1)", "set net.ipv4.conf.em2.rp_filter=2"},
 		},
 		WarnNetworkdForeignRules: {
-			state: func(st *State) { st.Networkd = Networkd{Running: true} },
+			state: func(st *State) { st.Host.Networkd = Networkd{Running: true} },
 			want:  want{"", "systemd-networkd runs without ManageForeignRoutingPolicyRules=no", "install " + NetworkdDropIn},
 		},
 		WarnNetworkdNotRestarted: {
 			state: func(st *State) {
-				st.Networkd = Networkd{Running: true, KeepsForeignRules: true, NotYet: true, File: "/etc/systemd/networkd.conf"}
+				st.Host.Networkd = Networkd{Running: true, KeepsForeignRules: true, NotYet: true, File: "/etc/systemd/networkd.conf"}
 			},
 			want: want{"", "systemd-networkd started before /etc/systemd/networkd.conf set", "restart systemd-networkd"},
 		},
 		WarnNMOwnRouting: {
-			state: func(st *State) { st.NMRouting = []NMRouting{{Link: 3, Connection: "uplink2", Table4: 200}} },
+			state: func(st *State) { st.Host.NMRouting = []NMRouting{{Link: 3, Connection: "uplink2", Table4: 200}} },
 			want:  want{"em2", "NetworkManager connection 'uplink2' on em2 has ipv4.route-table 200", "drop them from the connection"},
 		},
 		WarnRuleAhead: {
@@ -69,7 +69,7 @@ func TestWarningKinds(t *testing.T) {
 		WarnDefaultTableAhead: {
 			state: func(st *State) {
 				st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: 100, Table: 51820, Action: RuleActionLookup})
-				st.DefaultTables = map[uint32]bool{51820: true}
+				st.Host.DefaultTables = map[uint32]bool{51820: true}
 			},
 			want: want{"", "rule '100: from all lookup 51820' is not symroute's, comes before its rules", "give symroute a priority before that rule (priority = 50"},
 		},
@@ -117,7 +117,7 @@ func TestWarningKinds(t *testing.T) {
 				t.Fatalf("no case for warning %s", k.ID)
 			}
 			st := seedSynced()
-			st.ConfAll.ArpIgnore = 1 // no ARP flux but where a case makes it
+			st.Host.ConfAll.ArpIgnore = 1 // no ARP flux but where a case makes it
 			tc.state(st)
 			o := DefaultOptions()
 			if tc.opts != nil {
