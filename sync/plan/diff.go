@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -34,15 +35,10 @@ func (r *Route) equalBut(o *Route) bool {
 	if r.Family != o.Family || r.Dst != o.Dst || r.Tos != o.Tos ||
 		r.Priority != o.Priority || r.Type != o.Type || r.Protocol != o.Protocol ||
 		r.Scope != o.Scope || r.Gw != o.Gw || r.Link != o.Link || r.Src != o.Src ||
-		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
+		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics {
 		return false
 	}
-	for i := range r.Nexthops {
-		if r.Nexthops[i] != o.Nexthops[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(r.Nexthops, o.Nexthops)
 }
 
 // gatewayed routes depend on a link route of the same table being there
