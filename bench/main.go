@@ -96,34 +96,62 @@ func run(cfg config) error {
 	cleanups.Add(func() { os.RemoveAll(tmp) })
 
 	e := &env{cfg: cfg, tmp: tmp}
-	if e.dumpOnly, err = build(tmp, "./bench/dumponly", "dumponly"); err != nil {
+	if err := e.buildFloors(); err != nil {
 		return err
 	}
-	if e.insertOnly, err = build(tmp, "./bench/insertonly", "insertonly"); err != nil {
-		return err
-	}
-	var oursErr error
-	switch {
-	case cfg.bin != "":
-		if e.ours, oursErr = filepath.Abs(cfg.bin); oursErr == nil {
-			_, oursErr = os.Stat(e.ours)
-		}
-	default:
-		e.ours, oursErr = build(tmp, "./cmd/symroute-sync", "symroute-sync")
-	}
+	oursErr := e.findOurs()
 	if oursErr != nil {
 		// The reference side and the setup are still worth seeing; the run fails at the end.
 		e.ours = ""
 		progress("symroute-sync unavailable, timing the reference side only: %v", oursErr)
 	}
+	rows, err := e.runScenarios()
+	if err != nil {
+		return err
+	}
+	if err := e.report(rows); err != nil {
+		return err
+	}
+	fmt.Printf("total %s\n", time.Since(start).Round(time.Second))
+	if oursErr != nil {
+		return fmt.Errorf("symroute-sync not timed: %w", oursErr)
+	}
+	return nil
+}
 
+// buildFloors builds the programs that time the floors: bench/dumponly and bench/insertonly.
+func (e *env) buildFloors() error {
+	var err error
+	if e.dumpOnly, err = build(e.tmp, "./bench/dumponly", "dumponly"); err != nil {
+		return err
+	}
+	e.insertOnly, err = build(e.tmp, "./bench/insertonly", "insertonly")
+	return err
+}
+
+// findOurs sets e.ours to the symroute-sync to time: -bin's, or one built from this tree.
+func (e *env) findOurs() error {
+	var err error
+	if e.cfg.bin != "" {
+		if e.ours, err = filepath.Abs(e.cfg.bin); err == nil {
+			_, err = os.Stat(e.ours)
+		}
+		return err
+	}
+	e.ours, err = build(e.tmp, "./cmd/symroute-sync", "symroute-sync")
+	return err
+}
+
+// runScenarios runs the scenarios chosen and returns their rows, in order.
+func (e *env) runScenarios() ([]row, error) {
+	cfg := e.cfg
 	// Names carry the pid so that concurrent or crashed runs never collide.
 	prefix := fmt.Sprintf("symroute-bench-%d", os.Getpid())
 	var rows []row
 	if cfg.scenarios["1"] {
 		rs, err := e.small(prefix + "-small")
 		if err != nil {
-			return fmt.Errorf("scenario 1: %w", err)
+			return nil, fmt.Errorf("scenario 1: %w", err)
 		}
 		rows = append(rows, rs...)
 	}
@@ -137,18 +165,22 @@ func run(cfg config) error {
 		}
 		rs, err := e.big(fmt.Sprintf("%s-big%d", prefix, i), n, cfg.scenarios)
 		if err != nil {
-			return fmt.Errorf("scenarios 2-4 at %s routes: %w", fmtCount(n), err)
+			return nil, fmt.Errorf("scenarios 2-4 at %s routes: %w", fmtCount(n), err)
 		}
 		rows = append(rows, rs...)
 	}
 	if cfg.scenarios["5"] {
 		rs, err := e.manyAddrs(prefix+"-many", 64, 64)
 		if err != nil {
-			return fmt.Errorf("scenario 5: %w", err)
+			return nil, fmt.Errorf("scenario 5: %w", err)
 		}
 		rows = append(rows, rs...)
 	}
+	return rows, nil
+}
 
+// report prints the table of rows and what its columns mean.
+func (e *env) report(rows []row) error {
 	fmt.Println()
 	if err := printTable(os.Stdout, rows); err != nil {
 		return fmt.Errorf("print table: %w", err)
@@ -165,10 +197,6 @@ func run(cfg config) error {
 	fmt.Printf("peak RSS: the child's ru_maxrss, which Linux never lets fall below the forking parent's peak RSS; floor (what true reports): %s\n", strings.Join(e.floors, ", "))
 	for _, n := range e.notes {
 		fmt.Println("note:", n)
-	}
-	fmt.Printf("total %s\n", time.Since(start).Round(time.Second))
-	if oursErr != nil {
-		return fmt.Errorf("symroute-sync not timed: %w", oursErr)
 	}
 	return nil
 }

@@ -43,14 +43,38 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 	if err := addNetns(t.peer); err != nil {
 		return nil, err
 	}
-	// No DAD on the host: a link-local address that finishes it adds its local route while
-	// the no-op runs are monitored, a change that is the kernel's, not ours.
+	if err := t.disableDAD(); err != nil {
+		return nil, err
+	}
+	if err := t.setupLinks(); err != nil {
+		return nil, err
+	}
+	mainPath := filepath.Join(tmp, ns+"-main.batch")
+	t.refBatch = filepath.Join(tmp, ns+"-ref.batch")
+	if err := t.writeBatches(mainPath, small, routes); err != nil {
+		return nil, err
+	}
+	if err := ipIn(t.ns, "-batch", mainPath); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// disableDAD turns off DAD on the host: a link-local address that finishes it adds its local
+// route while the no-op runs are monitored, a change that is the kernel's, not ours.
+func (t *topology) disableDAD() error {
 	for _, k := range []string{"all", "default"} {
 		key := "net.ipv6.conf." + k + ".accept_dad=0"
 		if out, err := exec.Command("ip", "netns", "exec", t.ns, "sysctl", "-qw", key).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("sysctl %s in %s: %w: %s", key, t.ns, err, out)
+			return fmt.Errorf("sysctl %s in %s: %w: %s", key, t.ns, err, out)
 		}
 	}
+	return nil
+}
+
+// setupLinks makes em1 and em2, their peer ends up in the peer namespace, with their addresses,
+// and notes their tables.
+func (t *topology) setupLinks() error {
 	type link struct {
 		name, peerEnd, addr4, addr6, metric string
 	}
@@ -61,10 +85,10 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 	steps := [][]string{{"link", "set", "lo", "up"}}
 	for _, l := range links {
 		if err := ipIn(t.ns, "link", "add", l.name, "type", "veth", "peer", "name", l.peerEnd, "netns", t.peer); err != nil {
-			return nil, err
+			return err
 		}
 		if err := ipIn(t.peer, "link", "set", l.peerEnd, "up"); err != nil {
-			return nil, err
+			return err
 		}
 		// Address metrics give the connected routes the link's metric, as NetworkManager does.
 		// nodad: a tentative IPv6 address has no rule yet, so it must be usable at once.
@@ -76,41 +100,67 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 	}
 	for _, s := range steps {
 		if err := ipIn(t.ns, s...); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i, l := range links {
 		idx, err := ifindex(t.ns, l.name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		t.tables[i] = 1000 + idx
 	}
+	return nil
+}
 
-	mainPath := filepath.Join(tmp, ns+"-main.batch")
-	t.refBatch = filepath.Join(tmp, ns+"-ref.batch")
+// writeBatches writes the main routes into mainPath and their mirror into t.refBatch.
+func (t *topology) writeBatches(mainPath string, small bool, routes int) error {
 	mainB, err := newBatch(mainPath)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	refB, err := newBatch(t.refBatch)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	suffix := [2]string{fmt.Sprintf(" table %d\n", t.tables[0]), fmt.Sprintf(" table %d\n", t.tables[1])}
-	// route adds one main route and its copy in the link's table, as symroute would make it.
-	// It takes bytes so that 100k routes make no garbage: the parent's peak RSS is the floor of
-	// every child's ru_maxrss (see rssFloor).
-	route := func(link int, spec []byte) {
-		mainB.write("route add ", spec, "\n")
-		refB.write("route add ", spec, suffix[link])
-		t.refLines[link]++
+	w := &routeBatches{t: t, main: mainB, ref: refB,
+		suffix: [2]string{fmt.Sprintf(" table %d\n", t.tables[0]), fmt.Sprintf(" table %d\n", t.tables[1])}}
+	w.kernelCopies()
+	w.defaults()
+	if small {
+		w.smallExtras()
 	}
-	routef := func(link int, format string, args ...any) {
-		route(link, fmt.Appendf(nil, format, args...))
+	w.bulk(routes)
+	if err := mainB.close(); err != nil {
+		return err
 	}
-	// The kernel makes the connected routes in main; the reference has to add their copies,
-	// and the throws of the other link's.
+	return refB.close()
+}
+
+// routeBatches are the two batch files of a host: main's routes, and the reference's copies
+// of them in the links' tables.
+type routeBatches struct {
+	t         *topology
+	main, ref *batch
+	suffix    [2]string // " table N\n" of em1's table, em2's
+}
+
+// route adds one main route and its copy in the link's table, as symroute would make it.
+// It takes bytes so that 100k routes make no garbage: the parent's peak RSS is the floor of
+// every child's ru_maxrss (see rssFloor).
+func (w *routeBatches) route(link int, spec []byte) {
+	w.main.write("route add ", spec, "\n")
+	w.ref.write("route add ", spec, w.suffix[link])
+	w.t.refLines[link]++
+}
+
+func (w *routeBatches) routef(link int, format string, args ...any) {
+	w.route(link, fmt.Appendf(nil, format, args...))
+}
+
+// kernelCopies adds the reference's copies of the connected routes, which the kernel makes in
+// main, and the throws of the other link's.
+func (w *routeBatches) kernelCopies() {
 	for _, c := range []struct {
 		link int
 		spec string
@@ -129,22 +179,32 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 		{0, "fe80::/64 dev em1 proto kernel metric 256"},
 		{1, "fe80::/64 dev em2 proto kernel metric 256"},
 	} {
-		refB.write("route add ", []byte(c.spec), suffix[c.link])
-		t.refLines[c.link]++
+		w.ref.write("route add ", []byte(c.spec), w.suffix[c.link])
+		w.t.refLines[c.link]++
 	}
+}
+
+// defaults adds each link's defaults, IPv4 and IPv6.
+func (w *routeBatches) defaults() {
 	// ::/0, not "default": in a batch line there is no -6, and iproute2 reads a bare default as IPv4.
-	routef(0, "default via 10.0.0.1 dev em1 metric 105")
-	routef(0, "::/0 via 2001:db8:1::1 dev em1 metric 105")
-	routef(1, "default via 192.168.0.1 dev em2 metric 106")
-	routef(1, "::/0 via 2001:db8:2::1 dev em2 metric 106")
-	if small {
-		for i := 1; i <= 5; i++ {
-			routef(0, "198.18.%d.0/24 via 10.0.0.1 dev em1 metric 105", i)
-			routef(1, "172.20.%d.0/24 via 192.168.0.1 dev em2 metric 106", i)
-		}
-		routef(0, "2001:db8:100::/48 via 2001:db8:1::1 dev em1 metric 105")
-		routef(1, "2001:db8:200::/48 via 2001:db8:2::1 dev em2 metric 106")
+	w.routef(0, "default via 10.0.0.1 dev em1 metric 105")
+	w.routef(0, "::/0 via 2001:db8:1::1 dev em1 metric 105")
+	w.routef(1, "default via 192.168.0.1 dev em2 metric 106")
+	w.routef(1, "::/0 via 2001:db8:2::1 dev em2 metric 106")
+}
+
+// smallExtras adds the small host's few /24s and a /48 per link.
+func (w *routeBatches) smallExtras() {
+	for i := 1; i <= 5; i++ {
+		w.routef(0, "198.18.%d.0/24 via 10.0.0.1 dev em1 metric 105", i)
+		w.routef(1, "172.20.%d.0/24 via 192.168.0.1 dev em2 metric 106", i)
 	}
+	w.routef(0, "2001:db8:100::/48 via 2001:db8:1::1 dev em1 metric 105")
+	w.routef(1, "2001:db8:200::/48 via 2001:db8:2::1 dev em2 metric 106")
+}
+
+// bulk adds routes bulk routes, half via each link.
+func (w *routeBatches) bulk(routes int) {
 	var spec []byte
 	n1 := routes / 2
 	for i := 0; i < n1; i++ {
@@ -156,24 +216,14 @@ func setupTopology(ns, tmp string, small bool, routes int) (*topology, error) {
 			spec = appendIPv4(spec[:0], 10<<24|1<<16+uint32(i))
 			spec = append(spec, "/32 via 10.0.0.1 dev em1"...)
 		}
-		route(0, spec)
+		w.route(0, spec)
 	}
 	for i := 0; i < routes-n1; i++ {
 		// 172.16.0.0/12 upwards: far from em2's extras in 172.20.0.0/16.
 		spec = appendIPv4(spec[:0], 172<<24|16<<16+uint32(i))
 		spec = append(spec, "/32 via 192.168.0.1 dev em2"...)
-		route(1, spec)
+		w.route(1, spec)
 	}
-	if err := mainB.close(); err != nil {
-		return nil, err
-	}
-	if err := refB.close(); err != nil {
-		return nil, err
-	}
-	if err := ipIn(t.ns, "-batch", mainPath); err != nil {
-		return nil, err
-	}
-	return t, nil
 }
 
 // batch writes an `ip -batch` file, streamed so that 100k lines never sit in memory.

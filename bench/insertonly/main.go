@@ -116,87 +116,111 @@ func flush(fd int, b []byte, last uint32, rbuf []byte) error {
 	}
 }
 
+// routeSpec is a route as one `route add` line of an ip -batch file gives it.
+type routeSpec struct {
+	dst                    netip.Prefix
+	fam, proto, scope, typ uint8
+	gw, src                netip.Addr
+	oif, table, metric     uint32
+}
+
 func appendRoute(b []byte, line string, seq uint32, ifindex map[string]int) ([]byte, error) {
+	r, err := parseRoute(line, ifindex)
+	if err != nil {
+		return b, err
+	}
+	return r.appendNewRoute(b, seq), nil
+}
+
+// parseRoute reads a `route add` line; ifindex caches the links' indices by name.
+func parseRoute(line string, ifindex map[string]int) (routeSpec, error) {
 	f := strings.Fields(line)
 	if len(f) < 3 || f[0] != "route" || f[1] != "add" {
-		return b, errors.New("not a route add")
+		return routeSpec{}, errors.New("not a route add")
 	}
-	typ := uint8(unix.RTN_UNICAST)
+	r := routeSpec{typ: unix.RTN_UNICAST, proto: unix.RTPROT_BOOT, scope: unix.RT_SCOPE_UNIVERSE}
 	if f[2] == "throw" && len(f) > 3 {
-		typ, f = unix.RTN_THROW, append(f[:2], f[3:]...)
+		r.typ, f = unix.RTN_THROW, append(f[:2], f[3:]...)
 	}
 	dst, err := netip.ParsePrefix(f[2])
 	if f[2] == "default" {
 		dst, err = netip.MustParsePrefix("0.0.0.0/0"), nil
 	}
 	if err != nil {
-		return b, err
+		return routeSpec{}, err
 	}
-	fam := uint8(unix.AF_INET)
+	r.dst, r.fam = dst, unix.AF_INET
 	if dst.Addr().Is6() {
-		fam = unix.AF_INET6
+		r.fam = unix.AF_INET6
 	}
-	proto, scope := uint8(unix.RTPROT_BOOT), uint8(unix.RT_SCOPE_UNIVERSE)
-	var gw, src netip.Addr
-	var oif, table, metric uint32
-	num := func(s string) (uint32, error) { v, err := strconv.ParseUint(s, 10, 32); return uint32(v), err }
 	for i := 3; i+1 < len(f); i += 2 {
-		v := f[i+1]
-		switch f[i] {
-		case "via":
-			gw, err = netip.ParseAddr(v)
-		case "dev":
-			if ifindex[v] == 0 {
-				ifi, e := net.InterfaceByName(v)
-				if e != nil {
-					return b, e
-				}
-				ifindex[v] = ifi.Index
-			}
-			oif = uint32(ifindex[v])
-		case "proto":
-			proto, err = byte8(v, "kernel", unix.RTPROT_KERNEL)
-		case "scope":
-			scope, err = byte8(v, "link", unix.RT_SCOPE_LINK)
-		case "src":
-			src, err = netip.ParseAddr(v)
-		case "metric":
-			metric, err = num(v)
-		case "table":
-			table, err = num(v)
-		default:
-			return b, fmt.Errorf("unknown word %q", f[i])
-		}
-		if err != nil {
-			return b, err
+		if err := r.set(f[i], f[i+1], ifindex); err != nil {
+			return routeSpec{}, err
 		}
 	}
+	return r, nil
+}
+
+// set reads the value v of the word word into r.
+func (r *routeSpec) set(word, v string, ifindex map[string]int) error {
+	num := func(s string) (uint32, error) { v, err := strconv.ParseUint(s, 10, 32); return uint32(v), err }
+	var err error
+	switch word {
+	case "via":
+		r.gw, err = netip.ParseAddr(v)
+	case "dev":
+		if ifindex[v] == 0 {
+			ifi, e := net.InterfaceByName(v)
+			if e != nil {
+				return e
+			}
+			ifindex[v] = ifi.Index
+		}
+		r.oif = uint32(ifindex[v])
+	case "proto":
+		r.proto, err = byte8(v, "kernel", unix.RTPROT_KERNEL)
+	case "scope":
+		r.scope, err = byte8(v, "link", unix.RT_SCOPE_LINK)
+	case "src":
+		r.src, err = netip.ParseAddr(v)
+	case "metric":
+		r.metric, err = num(v)
+	case "table":
+		r.table, err = num(v)
+	default:
+		return fmt.Errorf("unknown word %q", word)
+	}
+	return err
+}
+
+// appendNewRoute appends r as an RTM_NEWROUTE request of sequence number seq.
+func (r *routeSpec) appendNewRoute(b []byte, seq uint32) []byte {
 	start := len(b)
 	b = ne.AppendUint32(b, 0)
 	b = ne.AppendUint16(b, unix.RTM_NEWROUTE)
 	b = ne.AppendUint16(b, unix.NLM_F_REQUEST|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	b = ne.AppendUint32(b, seq)
 	b = ne.AppendUint32(b, 0)
-	b = append(b, fam, uint8(dst.Bits()), 0, 0, 0, proto, scope, typ)
+	b = append(b, r.fam, uint8(r.dst.Bits()), 0, 0, 0, r.proto, r.scope, r.typ)
 	b = ne.AppendUint32(b, 0)
-	b = attr32(b, unix.RTA_TABLE, table)
-	if dst.Bits() > 0 {
-		b = attr(b, unix.RTA_DST, dst.Addr().AsSlice())
+	b = attr32(b, unix.RTA_TABLE, r.table)
+	if r.dst.Bits() > 0 {
+		b = attr(b, unix.RTA_DST, r.dst.Addr().AsSlice())
 	}
-	if metric != 0 {
-		b = attr32(b, unix.RTA_PRIORITY, metric)
+	if r.metric != 0 {
+		b = attr32(b, unix.RTA_PRIORITY, r.metric)
 	}
-	if gw.IsValid() {
-		b = attr(b, unix.RTA_GATEWAY, gw.AsSlice())
+	if r.gw.IsValid() {
+		b = attr(b, unix.RTA_GATEWAY, r.gw.AsSlice())
 	}
-	if oif != 0 {
-		b = attr32(b, unix.RTA_OIF, oif)
+	if r.oif != 0 {
+		b = attr32(b, unix.RTA_OIF, r.oif)
 	}
-	if src.IsValid() {
-		b = attr(b, unix.RTA_PREFSRC, src.AsSlice())
+	if r.src.IsValid() {
+		b = attr(b, unix.RTA_PREFSRC, r.src.AsSlice())
 	}
 	ne.PutUint32(b[start:], uint32(len(b)-start))
-	return b, nil
+	return b
 }
 
 // byte8 reads a one-byte field given as a number or as its one name here.

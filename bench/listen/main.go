@@ -93,14 +93,11 @@ func run(bin string, idle time.Duration, runs int) error {
 	if err != nil {
 		return err
 	}
-	nm, err := dbus.Connect(busAddr)
+	nm, err := ownNM(busAddr)
 	if err != nil {
-		return fmt.Errorf("connect to the private bus: %w", err)
+		return err
 	}
 	defer nm.Close()
-	if r, err := nm.RequestName(nmName, dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
-		return fmt.Errorf("own %s: %v %v", nmName, r, err)
-	}
 
 	l, err := startListener(tmp, host, bin, busAddr)
 	if err != nil {
@@ -109,34 +106,74 @@ func run(bin string, idle time.Duration, runs int) error {
 	if err := l.settled(); err != nil {
 		return err
 	}
-	rssIdle := l.status("VmRSS")
+	r := results{host: host, bin: bin, idle: idle, runs: runs, rssIdle: l.status("VmRSS")}
+	r.idleCPU, r.idleSwitches, r.idlePasses = idleCPU(l, idle)
+	if r.burstPasses, r.burstSignals, err = burst(nm, l); err != nil {
+		return err
+	}
+	if r.lat, err = latency(host, nm, l, runs); err != nil {
+		return err
+	}
+	r.rssAfter = l.status("VmRSS")
+	r.passTook = l.medianTook()
+	r.print()
+	return nil
+}
 
+// ownNM connects to the private bus and owns NetworkManager's name on it, to send its signals.
+func ownNM(busAddr string) (*dbus.Conn, error) {
+	nm, err := dbus.Connect(busAddr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the private bus: %w", err)
+	}
+	if r, err := nm.RequestName(nmName, dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
+		nm.Close()
+		return nil, fmt.Errorf("own %s: %v %v", nmName, r, err)
+	}
+	return nm, nil
+}
+
+// idleCPU leaves the settled listener alone for idle and returns the CPU time it took, its
+// context switches and its passes meanwhile.
+func idleCPU(l *listener, idle time.Duration) (time.Duration, int, int) {
 	fmt.Fprintf(os.Stderr, "idle for %v...\n", idle)
 	cpu0, cs0 := l.cpu()
 	p0 := l.passes()
 	time.Sleep(idle)
 	cpu1, cs1 := l.cpu()
-	idlePasses := l.passes() - p0
+	return cpu1 - cpu0, cs1 - cs0, l.passes() - p0
+}
 
-	// The burst: 1000 signals back to back.
+// burst sends 1000 signals back to back and returns the passes and signals the listener
+// counted once settled.
+func burst(nm *dbus.Conn, l *listener) (passes, signals int, err error) {
 	p0, s0 := l.passes(), l.signals()
 	for i := 0; i < 1000; i++ {
 		if err := nm.Emit(devPath, nmName+".Device.StateChanged", uint32(100), uint32(90), uint32(i)); err != nil {
-			return fmt.Errorf("emit: %w", err)
+			return 0, 0, fmt.Errorf("emit: %w", err)
 		}
 	}
 	if err := l.settled(); err != nil {
-		return err
+		return 0, 0, err
 	}
-	burstPasses, burstSignals := l.passes()-p0, l.signals()-s0
+	return l.passes() - p0, l.signals() - s0, nil
+}
 
-	lat, err := latency(host, nm, l, runs)
-	if err != nil {
-		return err
-	}
-	rssAfter := l.status("VmRSS")
-	passTook := l.medianTook()
+// results are what run measured, for print.
+type results struct {
+	host, bin                 string
+	idle                      time.Duration
+	runs                      int
+	rssIdle, rssAfter         string // VmRSS
+	idleCPU                   time.Duration
+	idleSwitches, idlePasses  int
+	burstPasses, burstSignals int
+	lat                       []time.Duration // sorted
+	passTook                  time.Duration
+}
 
+// print prints r as a table, each measure against its target.
+func (r *results) print() {
 	verdict := func(ok bool) string {
 		if ok {
 			return "ok"
@@ -144,19 +181,19 @@ func run(bin string, idle time.Duration, runs int) error {
 		return "MISSED"
 	}
 	kib := func(s string) float64 { f, _ := strconv.ParseFloat(strings.Fields(s + " 0")[0], 64); return f / 1024 }
-	fmt.Printf("\nsymroute-sync --listen, host with em1 and em2 (%s)\n", host)
+	lat := r.lat
+	fmt.Printf("\nsymroute-sync --listen, host with em1 and em2 (%s)\n", r.host)
 	fmt.Printf("%-44s %-22s %-20s %s\n", "measure", "value", "target", "")
-	fmt.Printf("%-44s %-22s %-20s %s\n", "idle RSS (VmRSS, settled)", fmt.Sprintf("%.1f MiB", kib(rssIdle)), "<= 12 MiB", verdict(kib(rssIdle) <= 12))
-	fmt.Printf("%-44s %-22s %-20s %s\n", "RSS after burst and latency runs", fmt.Sprintf("%.1f MiB", kib(rssAfter)), "", "")
-	fmt.Printf("%-44s %-22s %-20s %s\n", fmt.Sprintf("CPU time over %v idle", idle), (cpu1 - cpu0).String(), "~0", verdict(cpu1-cpu0 <= 50*time.Millisecond && idlePasses == 0))
-	fmt.Printf("%-44s %-22s %-20s %s\n", "  context switches, passes meanwhile", fmt.Sprintf("%d, %d", cs1-cs0, idlePasses), "", "")
-	fmt.Printf("%-44s %-22s %-20s %s\n", "passes from a burst of 1000 signals", fmt.Sprintf("%d (%d signals)", burstPasses, burstSignals), "<= 3", verdict(burstPasses >= 1 && burstPasses <= 3 && burstSignals == 1000))
+	fmt.Printf("%-44s %-22s %-20s %s\n", "idle RSS (VmRSS, settled)", fmt.Sprintf("%.1f MiB", kib(r.rssIdle)), "<= 12 MiB", verdict(kib(r.rssIdle) <= 12))
+	fmt.Printf("%-44s %-22s %-20s %s\n", "RSS after burst and latency runs", fmt.Sprintf("%.1f MiB", kib(r.rssAfter)), "", "")
+	fmt.Printf("%-44s %-22s %-20s %s\n", fmt.Sprintf("CPU time over %v idle", r.idle), r.idleCPU.String(), "~0", verdict(r.idleCPU <= 50*time.Millisecond && r.idlePasses == 0))
+	fmt.Printf("%-44s %-22s %-20s %s\n", "  context switches, passes meanwhile", fmt.Sprintf("%d, %d", r.idleSwitches, r.idlePasses), "", "")
+	fmt.Printf("%-44s %-22s %-20s %s\n", "passes from a burst of 1000 signals", fmt.Sprintf("%d (%d signals)", r.burstPasses, r.burstSignals), "<= 3", verdict(r.burstPasses >= 1 && r.burstPasses <= 3 && r.burstSignals == 1000))
 	med := testbed.Median(lat)
-	fmt.Printf("%-44s %-22s %-20s %s\n", fmt.Sprintf("signal -> converged, median of %d", runs), fmt.Sprintf("%v (%v-%v)", med.Round(time.Millisecond), lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond)),
-		fmt.Sprintf("<= %v + pass", quiet), verdict(med <= quiet+passTook+50*time.Millisecond))
-	fmt.Printf("%-44s %-22s\n", "  one pass (median, listener's log)", passTook.Round(10*time.Microsecond).String())
-	fmt.Printf("listener: %s --listen -v (quiet window %v); Go runtime housekeeping (forced GC every 2 min) may show as a few ms\n", bin, quiet)
-	return nil
+	fmt.Printf("%-44s %-22s %-20s %s\n", fmt.Sprintf("signal -> converged, median of %d", r.runs), fmt.Sprintf("%v (%v-%v)", med.Round(time.Millisecond), lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond)),
+		fmt.Sprintf("<= %v + pass", quiet), verdict(med <= quiet+r.passTook+50*time.Millisecond))
+	fmt.Printf("%-44s %-22s\n", "  one pass (median, listener's log)", r.passTook.Round(10*time.Microsecond).String())
+	fmt.Printf("listener: %s --listen -v (quiet window %v); Go runtime housekeeping (forced GC every 2 min) may show as a few ms\n", r.bin, quiet)
 }
 
 func build(tmp string) (string, error) {

@@ -27,7 +27,6 @@ const (
 	ackSlots = batchMsgs
 
 	nlaTypeMask = 0x3fff // clears NLA_F_NESTED and NLA_F_NET_BYTEORDER
-	nlmFCapped  = 0x100  // NLM_F_CAPPED: the ack carries only the request's header
 )
 
 // errInterrupted is NLM_F_DUMP_INTR: the kernel's tables changed while it
@@ -109,8 +108,6 @@ func (c *conn) recv(flags int) ([]byte, error) {
 	}
 }
 
-const msgWaitForOne = 0x10000 // MSG_WAITFORONE, not in x/sys/unix
-
 // mmsghdr is struct mmsghdr; Go pads it as C does.
 type mmsghdr struct {
 	hdr unix.Msghdr
@@ -138,7 +135,7 @@ func (c *conn) recvMany(flags int) ([][]byte, error) {
 			c.mm[i].hdr.Flags = 0
 		}
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&c.mm[0])),
-			uintptr(len(c.mm)), uintptr(flags|msgWaitForOne|unix.MSG_TRUNC), 0, 0)
+			uintptr(len(c.mm)), uintptr(flags|unix.MSG_WAITFORONE|unix.MSG_TRUNC), 0, 0)
 		switch {
 		case e == unix.EINTR:
 			continue
@@ -336,7 +333,7 @@ func ackError(h msgHdr, body []byte) error {
 	}
 	// The TLVs follow the echoed request: its header only when capped.
 	off := unix.SizeofNlMsgerr
-	if h.Flags&nlmFCapped == 0 {
+	if h.Flags&unix.NLM_F_CAPPED == 0 {
 		off = 4 + align4(int(ne.Uint32(body[4:])))
 	}
 	if off > len(body) {

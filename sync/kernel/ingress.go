@@ -194,9 +194,35 @@ func (h *Handle) readIngress() plan.IngressState {
 	if use := binary.BigEndian.Uint32(binaryutil.NativeEndian.PutUint32(t.Use)); use != nftTableUse {
 		drift("it holds %d chains and sets, not %d", use, nftTableUse)
 	}
+	if err := h.readIngressSets(rec, drift); err != nil {
+		return plan.IngressState{Err: err}
+	}
+	rules, err := h.readIngressChains(rec, drift)
+	if err != nil {
+		return plan.IngressState{Err: err}
+	}
+	if rec.Mask == 0 {
+		// Not guessed from the values: a record without its mask is
+		// not sane (plan.Ingress.Insane), and forgets nothing.
+		drift("no rule says which mark bits it uses")
+	}
+	if st.Drift == "" {
+		if err := compareIngress(rec, rules, drift); err != nil {
+			return plan.IngressState{Err: err}
+		}
+	}
+	return st
+}
+
+// driftFunc notes a way the table is not symroute's; the first one noted
+// is the one told.
+type driftFunc func(format string, a ...any)
+
+// readIngressSets reads the src_valid_mark and retired sets into rec.
+func (h *Handle) readIngressSets(rec *plan.Ingress, drift driftFunc) error {
 	sets, err := h.nft.GetSets(nftTable)
 	if err != nil {
-		return plan.IngressState{Err: fmt.Errorf("read sets of %s %s: %w", plan.NftFamily, plan.NftTable, err)}
+		return fmt.Errorf("read sets of %s %s: %w", plan.NftFamily, plan.NftTable, err)
 	}
 	for _, s := range sets {
 		want, into := nftSrcValidMark, func(v uint32) { rec.SrcValidMark = append(rec.SrcValidMark, int(v)) }
@@ -209,7 +235,7 @@ func (h *Handle) readIngress() plan.IngressState {
 		}
 		els, err := h.nft.GetSetElements(s)
 		if err != nil {
-			return plan.IngressState{Err: fmt.Errorf("read set %s: %w", s.Name, err)}
+			return fmt.Errorf("read set %s: %w", s.Name, err)
 		}
 		for _, e := range els {
 			if len(e.Key) != 4 {
@@ -221,7 +247,13 @@ func (h *Handle) readIngress() plan.IngressState {
 	}
 	sort.Ints(rec.SrcValidMark)
 	sort.Slice(rec.Retired, func(i, j int) bool { return rec.Retired[i] < rec.Retired[j] })
+	return nil
+}
 
+// readIngressChains reads the chains: the links and the mask of the
+// prerouting chain's rules into rec, and every chain's rules as the
+// kernel holds them, to compare with what the record makes.
+func (h *Handle) readIngressChains(rec *plan.Ingress, drift driftFunc) (map[plan.IngressChain][][]byte, error) {
 	rules := map[plan.IngressChain][][]byte{}
 	for _, c := range plan.IngressChains {
 		want := nftChains[c]
@@ -236,7 +268,7 @@ func (h *Handle) readIngress() plan.IngressState {
 		}
 		rs, err := h.nft.GetRules(nftTable, ch)
 		if err != nil {
-			return plan.IngressState{Err: fmt.Errorf("read chain %s: %w", want.Name, err)}
+			return nil, fmt.Errorf("read chain %s: %w", want.Name, err)
 		}
 		for _, r := range rs {
 			b, err := exprBytes(r.Exprs)
@@ -245,48 +277,51 @@ func (h *Handle) readIngress() plan.IngressState {
 				continue
 			}
 			rules[c] = append(rules[c], b)
-			if c != plan.ChainPrerouting {
-				continue
-			}
-			if l, mask, ok := rememberOf(r.Exprs); ok {
-				rec.Links = append(rec.Links, l)
-				rec.Mask |= mask
-			} else if mask, ok := maskOf(r.Exprs); ok {
-				rec.Mask |= mask
+			if c == plan.ChainPrerouting {
+				recordRule(rec, r.Exprs)
 			}
 		}
 	}
 	sort.Slice(rec.Links, func(i, j int) bool { return rec.Links[i].Index < rec.Links[j].Index })
-	if rec.Mask == 0 {
-		// Not guessed from the values: a record without its mask is
-		// not sane (plan.Ingress.Insane), and forgets nothing.
-		drift("no rule says which mark bits it uses")
+	return rules, nil
+}
+
+// recordRule adds what a prerouting rule tells of the record to rec: a
+// Remember rule's link and mask, a SkipForgotten rule's mask.
+func recordRule(rec *plan.Ingress, es []expr.Any) {
+	if l, mask, ok := rememberOf(es); ok {
+		rec.Links = append(rec.Links, l)
+		rec.Mask |= mask
+	} else if mask, ok := maskOf(es); ok {
+		rec.Mask |= mask
 	}
-	if st.Drift == "" {
-		want := map[plan.IngressChain][][]byte{}
-		for _, r := range rec.Rules() {
-			es, err := decoded(compile(r, rec.Mask))
-			if err != nil {
-				return plan.IngressState{Err: fmt.Errorf("compile %s: %w", r.Nft(rec.Mask), err)}
-			}
-			b, _ := exprBytes(es)
-			want[r.Chain] = append(want[r.Chain], b)
+}
+
+// compareIngress notes a drift where the rules read are not, chain by
+// chain and in order, the rules that rec makes.
+func compareIngress(rec *plan.Ingress, rules map[plan.IngressChain][][]byte, drift driftFunc) error {
+	want := map[plan.IngressChain][][]byte{}
+	for _, r := range rec.Rules() {
+		es, err := decoded(compile(r, rec.Mask))
+		if err != nil {
+			return fmt.Errorf("compile %s: %w", r.Nft(rec.Mask), err)
 		}
-	chains:
-		for _, c := range plan.IngressChains {
-			if len(want[c]) != len(rules[c]) {
-				drift("chain %s holds %d rules, not %d", c, len(rules[c]), len(want[c]))
-				break
-			}
-			for i := range want[c] {
-				if !bytes.Equal(want[c][i], rules[c][i]) {
-					drift("rule %d of chain %s is not symroute's", i+1, c)
-					break chains
-				}
+		b, _ := exprBytes(es)
+		want[r.Chain] = append(want[r.Chain], b)
+	}
+	for _, c := range plan.IngressChains {
+		if len(want[c]) != len(rules[c]) {
+			drift("chain %s holds %d rules, not %d", c, len(rules[c]), len(want[c]))
+			return nil
+		}
+		for i := range want[c] {
+			if !bytes.Equal(want[c][i], rules[c][i]) {
+				drift("rule %d of chain %s is not symroute's", i+1, c)
+				return nil
 			}
 		}
 	}
-	return st
+	return nil
 }
 
 // rememberOf recognises a Remember rule and returns its link, value and

@@ -238,7 +238,7 @@ func TestAckError(t *testing.T) {
 	body := ne.AppendUint32(nil, uint32(-errno))
 	body = appendMsgHdr(body, unix.RTM_NEWROUTE, unix.NLM_F_REQUEST, 7)
 	body = appendAttr(body, unix.NLMSGERR_ATTR_MSG, []byte("Nexthop device is not up\x00"))
-	err := ackError(msgHdr{Type: unix.NLMSG_ERROR, Flags: unix.NLM_F_ACK_TLVS | nlmFCapped}, body)
+	err := ackError(msgHdr{Type: unix.NLMSG_ERROR, Flags: unix.NLM_F_ACK_TLVS | unix.NLM_F_CAPPED}, body)
 	if !errors.Is(err, unix.EINVAL) || err.Error() != "invalid argument (Nexthop device is not up)" {
 		t.Errorf("got %v", err)
 	}

@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -34,15 +35,10 @@ func (r *Route) equalBut(o *Route) bool {
 	if r.Family != o.Family || r.Dst != o.Dst || r.Tos != o.Tos ||
 		r.Priority != o.Priority || r.Type != o.Type || r.Protocol != o.Protocol ||
 		r.Scope != o.Scope || r.Gw != o.Gw || r.Link != o.Link || r.Src != o.Src ||
-		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics || len(r.Nexthops) != len(o.Nexthops) {
+		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics {
 		return false
 	}
-	for i := range r.Nexthops {
-		if r.Nexthops[i] != o.Nexthops[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(r.Nexthops, o.Nexthops)
 }
 
 // gatewayed routes depend on a link route of the same table being there
@@ -264,13 +260,17 @@ func group(n int, of func(int) (uint32, bool), g map[uint32]*[]int32) {
 	}
 }
 
-// differ diffs one table at a time.
+// differ diffs one table at a time. Routes that exist only as indices (a
+// Copy of a main route, a wanted copy) are materialised into its scratch
+// routes, reused from route to route rather than allocated for each.
 type differ struct {
-	st   *State
-	m    *Mirror
-	tmp  Route
-	tmp2 Route
-	tmp3 Route
+	st *State
+	m  *Mirror
+	// haveCopy holds a Copy of cur, materialised (see have).
+	haveCopy Route
+	// wanted holds a wanted route, materialised; keyHolder the wanted
+	// route that already holds its key, when two want one key.
+	wanted, keyHolder Route
 }
 
 // lookAhead is how far the diff's walk looks for its step again: far
@@ -294,21 +294,21 @@ func (d *differ) have(i int32, scratch *Route) (*Route, int32) {
 // the two line up: they are walked side by side. Where they fall out of
 // step (a route added, gone or changed: a changed route is no Copy and is
 // held apart), the walk looks a few routes ahead on each side to step in
-// again, and leaves what it passes over to a map that pairs up the rest.
-// A Copy of the very main route a wanted route copies is that route:
-// nothing is compared.
+// again, and leaves what it passes over to pairByKey. A Copy of the very
+// main route a wanted route copies is that route: nothing is compared.
+// The walk stays here rather than in a helper that returns what it left,
+// so that those lists can stay on this stack.
 func (d *differ) table(cur, want []int32, emit func(Op)) {
 	m := d.m
 	var leftCur, leftWant []int32
 	i, j := 0, 0
-walk:
 	for i < len(cur) && j < len(want) {
 		w := m.want[want[j]]
 		src := m.source(w)
 		if j+1 < len(want) && src.sameKey(m.source(m.want[want[j+1]])) {
 			break // two wanted routes with one key: the map decides
 		}
-		c, of := d.have(cur[i], &d.tmp3)
+		c, of := d.have(cur[i], &d.haveCopy)
 		switch {
 		case of >= 0 && w.alt < 0 && of == w.src:
 		case c.sameKey(src) && c.equalBut(src):
@@ -321,19 +321,15 @@ walk:
 		default:
 			// Out of step: c further on in want (routes added before it),
 			// or src further on in cur (routes gone before it)?
-			for k := j + 1; k < len(want) && k <= j+lookAhead; k++ {
-				if c.sameKey(m.source(m.want[want[k]])) {
-					leftWant = append(leftWant, want[j:k]...)
-					j = k
-					continue walk
-				}
+			if k := d.aheadInWant(c, want, j); k >= 0 {
+				leftWant = append(leftWant, want[j:k]...)
+				j = k
+				continue
 			}
-			for k := i + 1; k < len(cur) && k <= i+lookAhead; k++ {
-				if n, _ := d.have(cur[k], &d.tmp3); n.sameKey(src) {
-					leftCur = append(leftCur, cur[i:k]...)
-					i = k
-					continue walk
-				}
+			if k := d.aheadInCur(src, cur, i); k >= 0 {
+				leftCur = append(leftCur, cur[i:k]...)
+				i = k
+				continue
 			}
 			leftCur, leftWant = append(leftCur, cur[i]), append(leftWant, want[j])
 		}
@@ -343,34 +339,46 @@ walk:
 	if len(cur) == 0 && len(want) == 0 {
 		return
 	}
+	d.pairByKey(cur, want, emit)
+}
+
+// aheadInWant returns the index in want, within lookAhead after j, of
+// the first route with c's key; -1 if there is none.
+func (d *differ) aheadInWant(c *Route, want []int32, j int) int {
+	for k := j + 1; k < len(want) && k <= j+lookAhead; k++ {
+		if c.sameKey(d.m.source(d.m.want[want[k]])) {
+			return k
+		}
+	}
+	return -1
+}
+
+// aheadInCur returns the index in cur, within lookAhead after i, of the
+// first route with src's key; -1 if there is none. It reuses haveCopy.
+func (d *differ) aheadInCur(src *Route, cur []int32, i int) int {
+	for k := i + 1; k < len(cur) && k <= i+lookAhead; k++ {
+		if n, _ := d.have(cur[k], &d.haveCopy); n.sameKey(src) {
+			return k
+		}
+	}
+	return -1
+}
+
+// pairByKey pairs the routes cur with want by key and emits the deletes,
+// replaces and adds that make them equal.
+func (d *differ) pairByKey(cur, want []int32, emit func(Op)) {
+	m := d.m
+	// Made here rather than by the helpers, so that they can stay on this
+	// stack.
 	byKey := make(map[hashKey]int32, len(want))
-	for j, wi := range want {
-		k := m.key(m.want[wi]).hash()
-		if prev, dup := byKey[k]; dup {
-			// Two main routes with one key land in one table (a route via
-			// the link and one via an unmanaged link): the link's own wins.
-			if !m.ownRoute(m.route(m.want[wi], &d.tmp)) || m.ownRoute(m.route(m.want[want[prev]], &d.tmp2)) {
-				continue
-			}
-		}
-		byKey[k] = int32(j)
-	}
-	// Exact matches first: a route of a key held twice (ours and another
-	// program's appended one) is paired with the one equal to it, and the
-	// other is deleted; in the order read, ours could be deleted instead.
-	matched := make([]bool, len(want))
-	exact := make([]bool, len(cur))
-	for x, ci := range cur {
-		c, _ := d.have(ci, &d.tmp3)
-		if j, ok := byKey[c.Key().hash()]; ok && !matched[j] && c.Equal(m.route(m.want[want[j]], &d.tmp)) {
-			matched[j], exact[x] = true, true
-		}
-	}
+	d.indexByKey(want, byKey)
+	matched, exact := make([]bool, len(want)), make([]bool, len(cur))
+	d.pairExact(cur, want, byKey, matched, exact)
 	for x, ci := range cur {
 		if exact[x] {
 			continue
 		}
-		c, of := d.have(ci, &d.tmp3)
+		c, of := d.have(ci, &d.haveCopy)
 		j, ok := byKey[c.Key().hash()]
 		if !ok || matched[j] {
 			op := Op{Kind: RouteDel, Route: c}
@@ -381,13 +389,44 @@ walk:
 			continue
 		}
 		matched[j] = true
-		if !c.Equal(m.route(m.want[want[j]], &d.tmp)) {
+		if !c.Equal(m.route(m.want[want[j]], &d.wanted)) {
 			emit(m.op(RouteReplace, m.want[want[j]]))
 		}
 	}
 	for j, wi := range want {
 		if !matched[j] && byKey[m.key(m.want[wi]).hash()] == int32(j) {
 			emit(m.op(RouteAdd, m.want[wi]))
+		}
+	}
+}
+
+// indexByKey maps the key of each route of want to its index in want.
+func (d *differ) indexByKey(want []int32, byKey map[hashKey]int32) {
+	m := d.m
+	for j, wi := range want {
+		k := m.key(m.want[wi]).hash()
+		if prev, dup := byKey[k]; dup {
+			// Two main routes with one key land in one table (a route via
+			// the link and one via an unmanaged link): the link's own wins.
+			if !m.ownRoute(m.route(m.want[wi], &d.wanted)) || m.ownRoute(m.route(m.want[want[prev]], &d.keyHolder)) {
+				continue
+			}
+		}
+		byKey[k] = int32(j)
+	}
+}
+
+// pairExact pairs the routes of cur equal to the wanted route of their key
+// first: a route of a key held twice (ours and another program's appended
+// one) is paired with the one equal to it, and the other is deleted; in
+// the order read, ours could be deleted instead. It marks which of want
+// (matched) and of cur (exact) are paired.
+func (d *differ) pairExact(cur, want []int32, byKey map[hashKey]int32, matched, exact []bool) {
+	m := d.m
+	for x, ci := range cur {
+		c, _ := d.have(ci, &d.haveCopy)
+		if j, ok := byKey[c.Key().hash()]; ok && !matched[j] && c.Equal(m.route(m.want[want[j]], &d.wanted)) {
+			matched[j], exact[x] = true, true
 		}
 	}
 }

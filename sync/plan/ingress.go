@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,26 +59,8 @@ func (t *Ingress) Equal(o *Ingress) bool {
 	if t == nil || o == nil {
 		return t == o
 	}
-	if t.Mask != o.Mask || len(t.Links) != len(o.Links) || len(t.SrcValidMark) != len(o.SrcValidMark) ||
-		len(t.Retired) != len(o.Retired) {
-		return false
-	}
-	for i := range t.Retired {
-		if t.Retired[i] != o.Retired[i] {
-			return false
-		}
-	}
-	for i := range t.Links {
-		if t.Links[i] != o.Links[i] {
-			return false
-		}
-	}
-	for i := range t.SrcValidMark {
-		if t.SrcValidMark[i] != o.SrcValidMark[i] {
-			return false
-		}
-	}
-	return true
+	return t.Mask == o.Mask && slices.Equal(t.Links, o.Links) && slices.Equal(t.SrcValidMark, o.SrcValidMark) &&
+		slices.Equal(t.Retired, o.Retired)
 }
 
 // Insane says why the record cannot be trusted to forget conntrack entries
