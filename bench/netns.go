@@ -198,7 +198,7 @@ func (r *runner) output(argv ...string) (string, error) {
 }
 
 // countLines runs an untimed helper inside the namespace and counts its output lines, streaming,
-// so that 100k routes never sit in this process's memory (see rssFloor).
+// so that 100k routes never sit in this process's memory (see recordFloor).
 func (r *runner) countLines(argv ...string) (int, error) {
 	if err := r.check(); err != nil {
 		return 0, err

@@ -147,7 +147,7 @@ type routeBatches struct {
 
 // route adds one main route and its copy in the link's table, as symroute would make it.
 // It takes bytes so that 100k routes make no garbage: the parent's peak RSS is the floor of
-// every child's ru_maxrss (see rssFloor).
+// every child's ru_maxrss (see recordFloor).
 func (w *routeBatches) route(link int, spec []byte) {
 	w.main.write("route add ", spec, "\n")
 	w.ref.write("route add ", spec, w.suffix[link])

@@ -257,7 +257,7 @@ type listener struct {
 	lines []string
 }
 
-var passLine = regexp.MustCompile(`msg="listener pass" signals=(\d+) took=(\S+)`)
+var passLine = regexp.MustCompile(`msg="listener pass"(?: trigger=\S+)? signals=(\d+) took=(\S+)`)
 
 func startListener(tmp, host, bin, busAddr string) (*listener, error) {
 	conf := filepath.Join(tmp, "symroute.conf")

@@ -39,7 +39,8 @@ func BenchmarkComputeFirst100k(b *testing.B) {
 	}
 	st.Routes = main
 	st.Rules = defaultRules()
-	benchCompute(b, st, 100006)
+	// The copies, and each link's address and oif rules.
+	benchCompute(b, st, 100010)
 }
 
 // One main route changed its gateway since the last pass: its copy is no
@@ -95,6 +96,7 @@ func manyLinks(links, addrs int) *State {
 			st.Rules = append(st.Rules, Rule{Family: FamilyV4, Priority: DefaultPriority, Src: netip.PrefixFrom(addr, 32),
 				Table: table, Action: RuleActionLookup, Protocol: Protocol})
 		}
+		st.Rules = append(st.Rules, oifRule(FamilyV4, "em"+strconv.Itoa(l), table))
 		gw := netip.AddrFrom4([4]byte{10, byte(l >> 8), byte(l), 1})
 		for _, r := range []Route{
 			{Family: FamilyV4, Dst: net, Type: RouteUnicast, Protocol: 2, Scope: ScopeLink, Link: idx, Src: net.Addr().Next().Next()},
