@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -221,26 +220,4 @@ func routeLinks(r *Route, byIndex map[int]*Link) string {
 		s += linkName(byIndex, nh.Link)
 	}
 	return s
-}
-
-func tableName(st *State, t uint32) string {
-	switch t {
-	case TableMain:
-		return "main"
-	case TableLocal:
-		return "local"
-	}
-	if n := st.TableNames[t]; n != "" {
-		return strconv.FormatUint(uint64(t), 10) + " (" + Printable(n) + ")"
-	}
-	return strconv.FormatUint(uint64(t), 10)
-}
-
-// protoName names the route and rule protocols ip(8) names.
-func protoName(p uint8) string {
-	names := map[uint8]string{0: "unspec", 2: "kernel", 3: "boot", 4: "static", 16: "dhcp", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp", Protocol: "symroute"}
-	if n, ok := names[p]; ok {
-		return n
-	}
-	return strconv.Itoa(int(p))
 }

@@ -220,8 +220,6 @@ func (t *Ingress) Rules() []IngressRule {
 	return out
 }
 
-func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
-
 // Nft spells the rule as nft(8) does, with links by ifindex (a name may
 // hold characters nft would need quoted).
 func (r IngressRule) Nft(mask uint32) string {
@@ -289,19 +287,6 @@ func (t *Ingress) Nft(name func(int) string) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
-}
-
-// Printable quotes the bytes of s a terminal or a log reader would act on
-// (control characters, escape sequences, invalid UTF-8) as \xNN; a link
-// name may hold any of them.
-func Printable(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
-			q := strconv.QuoteToASCII(s)
-			return q[1 : len(q)-1]
-		}
-	}
-	return s
 }
 
 // MarkValue is the n-th mark value under mask: n's bits laid into the

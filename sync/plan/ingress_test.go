@@ -389,7 +389,7 @@ func TestComputeIngress(t *testing.T) {
 				"sysctl -qw 'net/ipv4/conf/em1/src_valid_mark=1'",
 				"ip -4 rule del priority 32765 from 192.168.0.2/32 unicast table 1003 protocol 234",
 			},
-			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.9.0.0/16 lookup 1003)"}},
+			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute ('100: from 10.9.0.0/16 lookup 1003')"}},
 		},
 	})
 }

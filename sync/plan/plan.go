@@ -301,7 +301,7 @@ var clashSources = []struct {
 	{"a rule that is not symroute's looks the table up", false, func(st *State, m *Mirror, clash func(uint32, string)) {
 		for i := range st.Rules {
 			if r := &st.Rules[i]; m.ruleClass[i] == ruleForeign && r.Action == RuleActionLookup {
-				clash(r.Table, "a rule not made by symroute ("+ruleSummary(r)+")")
+				clash(r.Table, "a rule not made by symroute ('"+RuleText(r)+"'"+otherSelectors(r)+")")
 			}
 		}
 	}},
@@ -676,25 +676,4 @@ const OurTableNamePrefix = "symroute"
 
 func isOurTableName(name string) bool {
 	return strings.HasPrefix(name, OurTableNamePrefix)
-}
-
-func linkName(byIndex map[int]*Link, idx int) string {
-	if l := byIndex[idx]; l != nil {
-		return l.Name
-	}
-	return fmt.Sprintf("if%d", idx)
-}
-
-func ruleSummary(r *Rule) string {
-	s := fmt.Sprintf("priority %d", r.Priority)
-	if r.Src.IsValid() {
-		s += " from " + r.Src.String()
-	}
-	if r.HasMark() {
-		s += fmt.Sprintf(" fwmark %#x/%#x", r.Mark, r.Mask)
-	}
-	if r.Other {
-		s += " with other selectors"
-	}
-	return s + fmt.Sprintf(" lookup %d", r.Table)
 }

@@ -342,7 +342,7 @@ func TestCompute(t *testing.T) {
 				"ip -4 rule add priority 32765 from 10.0.0.2/32 table 1002 protocol 234",
 				"ip -4 rule add priority 32765 oif em1 table 1002 protocol 234",
 			},
-			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute (priority 100 from 10.5.0.0/16 lookup 1003)"}},
+			clashes: []Clash{{Link: "em2", Index: 3, Table: 1003, Reason: "a rule not made by symroute ('100: from 10.5.0.0/16 lookup 1003')"}},
 		},
 		{
 			name: "clash: a VRF is bound to em1's table",

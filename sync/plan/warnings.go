@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -169,37 +168,6 @@ func (m *Mirror) warnRPFilter(d *desirer, links []int) []Warning {
 	return ws
 }
 
-// sysctlName is a link name as sysctl(8) takes it: a dot in it is written
-// as a slash, since sysctl reads dots as separators.
-func sysctlName(name string) string { return Printable(strings.ReplaceAll(name, ".", "/")) }
-
-// warnRulesAhead warns of another program's rule, ahead of symroute's,
-// that decides the route of every packet from one of symroute's addresses:
-// such a packet never reaches the address's rule. A rule decides every
-// packet it selects when it blackholes, refuses or looks up main, where the
-// defaults are; a lookup of another table (default's is most often empty) decides only
-// the destinations that table has a route for (Tailscale's "from all lookup
-// 52" takes its tailnet's), which the snapshot does not read: not warned of.
-func (m *Mirror) warnRulesAhead(d *desirer) []Warning {
-	var ws []Warning
-	for i := range d.st.Rules {
-		r := &d.st.Rules[i]
-		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() || r.narrowed() || !decides(r) ||
-			(r.Action == RuleActionLookup && r.Table != TableMain) {
-			continue
-		}
-		caught := m.caught(r)
-		if caught == "" {
-			continue
-		}
-		ws = append(ws, Warning{ID: WarnRuleAhead,
-			Text: fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): traffic from %s never reaches them",
-				RuleText(r), d.o.Priority, caught),
-			Fix: fmt.Sprintf("give that rule a priority after %d, or narrow its selectors", d.o.Priority)})
-	}
-	return ws
-}
-
 // caught lists the sources of symroute's address rules that a rule ahead
 // of them takes (the fwmark and oif rules have no source), the first three
 // and a count of the rest; "" for none.
@@ -286,49 +254,29 @@ func decides(r *Rule) bool {
 	return false
 }
 
-// RuleText is r as ip-rule(8) lists it.
-func RuleText(r *Rule) string {
-	from := "all"
-	if r.Src.IsValid() {
-		from = r.Src.String()
-		if r.Src.IsSingleIP() {
-			from = r.Src.Addr().String()
+// warnRulesAhead warns of another program's rule, ahead of symroute's,
+// that decides the route of every packet from one of symroute's addresses:
+// such a packet never reaches the address's rule. A rule decides every
+// packet it selects when it blackholes, refuses or looks up main, where the
+// defaults are; a lookup of another table (default's is most often empty) decides only
+// the destinations that table has a route for (Tailscale's "from all lookup
+// 52" takes its tailnet's), which the snapshot does not read: not warned of.
+func (m *Mirror) warnRulesAhead(d *desirer) []Warning {
+	var ws []Warning
+	for i := range d.st.Rules {
+		r := &d.st.Rules[i]
+		if m.ruleClass[i] != ruleForeign || r.Priority >= d.o.Priority || r.Other || r.HasMark() || r.narrowed() || !decides(r) ||
+			(r.Action == RuleActionLookup && r.Table != TableMain) {
+			continue
 		}
+		caught := m.caught(r)
+		if caught == "" {
+			continue
+		}
+		ws = append(ws, Warning{ID: WarnRuleAhead,
+			Text: fmt.Sprintf("rule '%s' is not symroute's and comes before its rules (priority %d): traffic from %s never reaches them",
+				RuleText(r), d.o.Priority, caught),
+			Fix: fmt.Sprintf("give that rule a priority after %d, or narrow its selectors", d.o.Priority)})
 	}
-	// As ip(8) lists them: selectors, then the action.
-	if r.HasMark() {
-		from += fmt.Sprintf(" fwmark %#x/%#x", r.Mark, r.Mask)
-	}
-	if r.Iif != "" {
-		from += " iif " + Printable(r.Iif)
-	}
-	if r.Oif != "" {
-		from += " oif " + Printable(r.Oif)
-	}
-	switch r.Action {
-	case ruleActionBlackhole:
-		return fmt.Sprintf("%d: from %s blackhole", r.Priority, from)
-	case ruleActionUnreachable:
-		return fmt.Sprintf("%d: from %s unreachable", r.Priority, from)
-	case ruleActionProhibit:
-		return fmt.Sprintf("%d: from %s prohibit", r.Priority, from)
-	}
-	s := fmt.Sprintf("%d: from %s lookup %s", r.Priority, from, tableWord(r.Table))
-	if r.SuppressDefault {
-		s += " suppress_prefixlength 0"
-	}
-	return s
-}
-
-// tableWord is a table as ip(8) names it: main, local and default by name.
-func tableWord(t uint32) string {
-	switch t {
-	case TableMain:
-		return "main"
-	case TableLocal:
-		return "local"
-	case tableDefault:
-		return "default"
-	}
-	return strconv.FormatUint(uint64(t), 10)
+	return ws
 }
