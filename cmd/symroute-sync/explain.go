@@ -10,10 +10,11 @@ import (
 	"github.com/symroute/symroute/config"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
+	"github.com/symroute/symroute/sync/report"
 )
 
 // --explain: the kernel's own lookup says which table and route a flow
-// takes; the planner says why each is there (plan.Explain).
+// takes; package report says why each is there (report.Explain).
 
 type explainJSON struct {
 	Flow   flowJSON   `json:"flow"`
@@ -46,7 +47,7 @@ func explain(k plan.Kernel, lk plan.Looker, po pass.Options, q config.Explain, a
 	if !ok {
 		return exitFailed
 	}
-	paths, errs, err := pass.Explain(st, m, lk, po.Plan, pass.Query(q))
+	paths, errs, err := report.Lookup(st, m, lk, po.Plan, report.Query(q))
 	if err != nil {
 		log.Error("explain", "err", err)
 		return exitFailed

@@ -9,6 +9,7 @@ import (
 	"github.com/symroute/symroute/metrics"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
+	"github.com/symroute/symroute/sync/report"
 )
 
 // lookOf is what a look at the kernel found, as gauges.
@@ -20,7 +21,7 @@ func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics
 	for _, w := range p.Warnings {
 		look.Warnings[string(w.ID)]++
 	}
-	for _, l := range plan.Status(st, m, p, o) {
+	for _, l := range report.Status(st, m, p, o) {
 		ml := metrics.Link{Name: l.Name, Table: l.Table, Managed: l.Managed, Skipped: l.Clash != "", Routes: l.Routes}
 		for _, r := range l.Rules {
 			if r.Present {

@@ -9,9 +9,10 @@ import (
 
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
+	"github.com/symroute/symroute/sync/report"
 )
 
-// --status: the planner's summary (plan.Status, plan.IngressSummary) as a
+// --status: package report's summary (report.Status, report.IngressSummary) as a
 // table for people, or as JSON for scripts. The JSON names are part of the
 // command's interface, so they live here, not in the planner.
 
@@ -53,7 +54,7 @@ type ruleJSON struct {
 	Present bool   `json:"present"`
 }
 
-func newRuleJSON(r plan.RuleStatus) ruleJSON {
+func newRuleJSON(r report.RuleStatus) ruleJSON {
 	rj := ruleJSON{From: r.From, Oif: r.Oif, Present: r.Present}
 	if r.Oif != "" {
 		rj.Family = "inet"
@@ -66,7 +67,7 @@ func newRuleJSON(r plan.RuleStatus) ruleJSON {
 
 // ruleText is a rule in --status's RULES column: its address, or "oif
 // LINK" (IPv6's marked), "(missing)" where the kernel lacks it.
-func ruleText(r plan.RuleStatus) string {
+func ruleText(r report.RuleStatus) string {
 	s := r.From
 	if r.Oif != "" {
 		s = "oif " + plan.Printable(r.Oif)
@@ -87,7 +88,7 @@ type ingressJSON struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func newStatusJSON(links []plan.LinkStatus, p plan.Plan, in plan.IngressStatus) statusJSON {
+func newStatusJSON(links []report.LinkStatus, p plan.Plan, in report.IngressStatus) statusJSON {
 	out := statusJSON{Links: []linkJSON{}, Pending: len(p.Ops), Warnings: []warningJSON{},
 		FollowIngress: ingressJSON{Enabled: in.Enabled, Table: in.Table, Mask: in.Mask, Error: in.Error}}
 	for _, w := range p.Warnings {
@@ -109,8 +110,8 @@ func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *
 	if !ok {
 		return exitFailed
 	}
-	links := plan.Status(st, m, p, po.Plan)
-	ingress := plan.IngressSummary(st, p, po.Plan)
+	links := report.Status(st, m, p, po.Plan)
+	ingress := report.IngressSummary(st, p, po.Plan)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -122,7 +123,7 @@ func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *
 	}
 	// The mark column only where --follow-ingress is on or has left
 	// something to undo.
-	marks := ingress.Enabled || ingress.Table != plan.IngressTableAbsent
+	marks := ingress.Enabled || ingress.Table != report.IngressTableAbsent
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	head := "LINK\tTABLE\tMANAGED\tRULES\tROUTES\tSTATE"
 	if marks {

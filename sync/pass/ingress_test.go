@@ -245,7 +245,7 @@ func checkIngress(before plan.State, ct []uint32, k *fakekernel.Kernel, o plan.O
 // never handed out while connections carry it; the rest of the pass is done
 // and the pass fails.
 func TestPassIngressForgetFails(t *testing.T) {
-	st := seedWorld()
+	st := fakekernel.SeedHost()
 	st.Ingress.Table = &plan.Ingress{Mask: plan.DefaultIngressMask, Links: []plan.IngressLink{{Index: 9, Mark: 0x01000000}}}
 	k := &fakekernel.Kernel{State: st, FailForget: true, Conntrack: []uint32{0x01000000}}
 	o := testOptions(t, nil)
@@ -285,7 +285,7 @@ func TestPassIngressForgetFails(t *testing.T) {
 // Without nftables the option is refused, the rest is done, and the pass
 // ends partial.
 func TestPassIngressWithoutNftables(t *testing.T) {
-	k := &fakekernel.Kernel{State: seedWorld(), NoNftables: true}
+	k := &fakekernel.Kernel{State: fakekernel.SeedHost(), NoNftables: true}
 	o := testOptions(t, nil)
 	o.Plan.FollowIngress = true
 	res, err := Once(k, o)
@@ -300,24 +300,5 @@ func TestPassIngressWithoutNftables(t *testing.T) {
 	// The kernel's two, and em1's and em2's address and oif rules.
 	if len(k.State.Rules) != 6 {
 		t.Errorf("per-address and oif rules not written: %+v", k.State.Rules)
-	}
-}
-
-// seedWorld is the seed host: em1 and em2, each with an address and a
-// default route.
-func seedWorld() plan.State {
-	return plan.State{
-		Links: []plan.Link{{Index: 1, Name: "lo", Loopback: true}, {Index: 2, Name: "em1"}, {Index: 3, Name: "em2"}},
-		Addrs: []plan.Addr{{Link: 2, Prefix: pfx("10.0.0.2/16")}, {Link: 3, Prefix: pfx("192.168.0.2/24")}},
-		Rules: []plan.Rule{
-			{Family: plan.FamilyV4, Priority: 0, Table: 255, Action: 1, Protocol: 2},
-			{Family: plan.FamilyV4, Priority: 32766, Table: 254, Action: 1, Protocol: 2},
-		},
-		Routes: []plan.Route{
-			{Family: 2, Table: 254, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("10.0.0.1"), Link: 2, Priority: 105},
-			{Family: 2, Table: 254, Dst: pfx("0.0.0.0/0"), Type: 1, Protocol: 16, Gw: addr("192.168.0.1"), Link: 3, Priority: 106},
-			{Family: 2, Table: 254, Dst: pfx("10.0.0.0/16"), Type: 1, Protocol: 2, Scope: 253, Link: 2, Src: addr("10.0.0.2")},
-			{Family: 2, Table: 254, Dst: pfx("192.168.0.0/24"), Type: 1, Protocol: 2, Scope: 253, Link: 3, Src: addr("192.168.0.2")},
-		},
 	}
 }

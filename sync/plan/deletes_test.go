@@ -36,23 +36,6 @@ func TestComputeRulesOfOtherShapes(t *testing.T) {
 	})
 }
 
-// --explain names a rule of ours of another shape for what it is: ours, and
-// going, not the rule of an address it may not even have.
-func TestExplainRuleOfOtherShape(t *testing.T) {
-	st := seedSynced()
-	*fromRule(st, "192.168.0.2/32") = Rule{Family: FamilyV4, Priority: 32765, Table: 1003, Action: RuleActionLookup,
-		Protocol: Protocol, Other: true, Selectors: "oif em2", Raw: "raw"}
-	Compact(st)
-	o := DefaultOptions()
-	got := gwRoute(1003, "0.0.0.0/0", "192.168.0.1", 3, 106)
-	e := Explain(st, Desire(st, o), o, Flow{Dst: ip("198.51.100.1"), Src: ip("192.168.0.2")}, got)
-	want := "symroute's protocol, but not a rule this version writes (oif em2): the next pass deletes it; " +
-		"it has selectors symroute does not read, and may not be the one the kernel used"
-	if e.RuleWhy != want {
-		t.Errorf("rule %+v explained as\n%q\nwant\n%q", e.Rule, e.RuleWhy, want)
-	}
-}
-
 // A route the snapshot read without its down nexthops (FlagHopsDropped) is
 // what the kernel holds as far as a copy goes: the bit makes no wanted
 // copy differ from the kernel's, which never carries it. But it is no

@@ -1,5 +1,7 @@
 package plan
 
+import "net/netip"
+
 // Kernel is the narrow interface a pass talks to. Package kernel's netlink
 // handle satisfies it, and so does package fakekernel's in-memory state.
 type Kernel interface {
@@ -17,6 +19,16 @@ type Kernel interface {
 	// record of what is left to undo (a value handed out while connections
 	// still carry it would route them by another link's table).
 	Apply(ops []Op) []error
+}
+
+// Flow is what --explain asks about: a packet to Dst, from Src (zero: the
+// kernel picks the source), arriving on link Iif (0: sent by this host),
+// sent by a socket bound to link Oif (0: none), carrying firewall mark
+// Mark.
+type Flow struct {
+	Dst, Src netip.Addr
+	Iif, Oif int
+	Mark     uint32
 }
 
 // Looker is the kernel's own route lookup (RTM_GETROUTE): which route a

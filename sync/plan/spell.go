@@ -82,7 +82,7 @@ func tableWord(t uint32) string {
 		return "main"
 	case TableLocal:
 		return "local"
-	case tableDefault:
+	case TableDefault:
 		return "default"
 	}
 	return strconv.FormatUint(uint64(t), 10)

@@ -22,7 +22,7 @@ const (
 
 	TableMain    = 254
 	TableLocal   = 255
-	tableDefault = 253
+	TableDefault = 253
 
 	RouteUnicast     = 1 // RTN_UNICAST
 	RouteLocal       = 2

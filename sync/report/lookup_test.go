@@ -1,4 +1,4 @@
-package pass
+package report
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/symroute/symroute/sync/fakekernel"
 	"github.com/symroute/symroute/sync/plan"
 )
 
@@ -20,23 +19,16 @@ func (f lookerFunc) Lookup(fl plan.Flow) (plan.Route, error) { return f(fl) }
 // it was asked: the flow as the query gives it, its links found by name;
 // with --follow-ingress and an arriving link, also the reply its mark
 // routes; a lookup that fails is said and the other path explained.
-func TestExplainFlows(t *testing.T) {
-	k := &fakekernel.Kernel{State: seedWorld()}
-	o := testOptions(t, nil)
-	o.Plan.FollowIngress = true
-	if _, err := Once(k, o); err != nil {
-		t.Fatal(err)
-	}
-	st, m, _, err := Plan(k, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestLookup(t *testing.T) {
+	o := plan.DefaultOptions()
+	o.FollowIngress = true
+	st, m := seedHost(t, o, true, nil)
 	mark := m.IngressMarks[3]
 	if mark == 0 {
 		t.Fatal("em2 has no ingress mark")
 	}
 	em2Default := plan.Route{Family: plan.FamilyV4, Table: 1003, Dst: pfx("0.0.0.0/0"), Type: plan.RouteUnicast, Protocol: 16,
-		Gw: addr("192.168.0.1"), Link: 3, Priority: 106}
+		Gw: ip("192.168.0.1"), Link: 3, Priority: 106}
 	for _, tc := range []struct {
 		name      string
 		q         Query
@@ -49,44 +41,44 @@ func TestExplainFlows(t *testing.T) {
 	}{
 		{
 			name:      "a destination alone",
-			q:         Query{Dst: addr("203.0.113.9")},
-			wantFlows: []plan.Flow{{Dst: addr("203.0.113.9")}},
+			q:         Query{Dst: ip("203.0.113.9")},
+			wantFlows: []plan.Flow{{Dst: ip("203.0.113.9")}},
 			wantWhat:  []string{"a packet to 203.0.113.9"},
 		},
 		{
 			name:      "from an address, bound to em2",
-			q:         Query{Dst: addr("203.0.113.9"), From: addr("192.168.0.2"), Oif: "em2"},
-			wantFlows: []plan.Flow{{Dst: addr("203.0.113.9"), Src: addr("192.168.0.2"), Oif: 3}},
+			q:         Query{Dst: ip("203.0.113.9"), From: ip("192.168.0.2"), Oif: "em2"},
+			wantFlows: []plan.Flow{{Dst: ip("203.0.113.9"), Src: ip("192.168.0.2"), Oif: 3}},
 			wantWhat:  []string{"a packet to 203.0.113.9 from 192.168.0.2 sent by a socket bound to em2"},
 		},
 		{
 			name:    "arriving on em2 with --follow-ingress: and the reply its mark routes",
-			q:       Query{Dst: addr("10.0.0.2"), From: addr("203.0.113.9"), Iif: "em2"},
+			q:       Query{Dst: ip("10.0.0.2"), From: ip("203.0.113.9"), Iif: "em2"},
 			ingress: true,
-			wantFlows: []plan.Flow{{Dst: addr("10.0.0.2"), Src: addr("203.0.113.9"), Iif: 3},
-				{Dst: addr("203.0.113.9"), Src: addr("10.0.0.2"), Mark: mark}},
+			wantFlows: []plan.Flow{{Dst: ip("10.0.0.2"), Src: ip("203.0.113.9"), Iif: 3},
+				{Dst: ip("203.0.113.9"), Src: ip("10.0.0.2"), Mark: mark}},
 			wantWhat: []string{"a packet to 10.0.0.2 from 203.0.113.9 arriving on em2",
 				"the reply to 203.0.113.9 from 10.0.0.2 of a connection that came in on em2 (--follow-ingress mark"},
 		},
 		{
 			name:      "arriving on em2 without the option: no reply path",
-			q:         Query{Dst: addr("10.0.0.2"), From: addr("203.0.113.9"), Iif: "em2"},
-			wantFlows: []plan.Flow{{Dst: addr("10.0.0.2"), Src: addr("203.0.113.9"), Iif: 3}},
+			q:         Query{Dst: ip("10.0.0.2"), From: ip("203.0.113.9"), Iif: "em2"},
+			wantFlows: []plan.Flow{{Dst: ip("10.0.0.2"), Src: ip("203.0.113.9"), Iif: 3}},
 			wantWhat:  []string{"a packet to 10.0.0.2 from 203.0.113.9 arriving on em2"},
 		},
 		{
 			name:    "the first lookup fails: said, the reply still explained",
-			q:       Query{Dst: addr("10.0.0.2"), From: addr("203.0.113.9"), Iif: "em2"},
+			q:       Query{Dst: ip("10.0.0.2"), From: ip("203.0.113.9"), Iif: "em2"},
 			ingress: true,
 			fail:    func(f plan.Flow) bool { return f.Mark == 0 },
-			wantFlows: []plan.Flow{{Dst: addr("10.0.0.2"), Src: addr("203.0.113.9"), Iif: 3},
-				{Dst: addr("203.0.113.9"), Src: addr("10.0.0.2"), Mark: mark}},
+			wantFlows: []plan.Flow{{Dst: ip("10.0.0.2"), Src: ip("203.0.113.9"), Iif: 3},
+				{Dst: ip("203.0.113.9"), Src: ip("10.0.0.2"), Mark: mark}},
 			wantWhat: []string{"the reply to 203.0.113.9 from 10.0.0.2"},
 			wantErrs: 1,
 		},
 		{
 			name:    "no such link",
-			q:       Query{Dst: addr("10.0.0.2"), Iif: "em9"},
+			q:       Query{Dst: ip("10.0.0.2"), Iif: "em9"},
 			wantErr: "--iif em9: no such link",
 		},
 	} {
@@ -99,12 +91,12 @@ func TestExplainFlows(t *testing.T) {
 				}
 				return em2Default, nil
 			})
-			po := o.Plan
+			po := o
 			po.FollowIngress = tc.ingress
-			paths, errs, err := Explain(st, m, lk, po, tc.q)
+			paths, errs, err := Lookup(st, m, lk, po, tc.q)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("Explain: want error %q, got %v", tc.wantErr, err)
+					t.Fatalf("Lookup: want error %q, got %v", tc.wantErr, err)
 				}
 				return
 			}

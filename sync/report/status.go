@@ -1,6 +1,10 @@
-package plan
+package report
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/symroute/symroute/sync/plan"
+)
 
 // LinkStatus is one line of --status: what symroute does for a link and
 // whether the kernel has it.
@@ -39,7 +43,7 @@ type IngressStatus struct {
 }
 
 // IngressSummary summarises --follow-ingress for --status.
-func IngressSummary(st *State, p Plan, o Options) IngressStatus {
+func IngressSummary(st *plan.State, p plan.Plan, o plan.Options) IngressStatus {
 	s := IngressStatus{Enabled: o.FollowIngress, Table: IngressTableAbsent, Mask: o.IngressMask, Error: p.IngressErr}
 	switch {
 	case st.Ingress.Err != nil:
@@ -48,7 +52,7 @@ func IngressSummary(st *State, p Plan, o Options) IngressStatus {
 		s.Table = IngressTableInSync
 	}
 	for _, op := range p.Ops {
-		if op.Kind == IngressWrite || op.Kind == IngressDelete || op.Kind == SrcValidMarkSet {
+		if op.Kind == plan.IngressWrite || op.Kind == plan.IngressDelete || op.Kind == plan.SrcValidMarkSet {
 			s.Table = IngressTableOutOfSync
 		}
 	}
@@ -68,14 +72,14 @@ type RuleStatus struct {
 }
 
 // Status summarises st against its mirror m, link by link.
-func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
-	byIndex := make(map[int]*Link, len(st.Links))
+func Status(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) []LinkStatus {
+	byIndex := make(map[int]*plan.Link, len(st.Links))
 	for i := range st.Links {
 		byIndex[st.Links[i].Index] = &st.Links[i]
 	}
-	have := map[RuleKey]bool{}
+	have := map[plan.RuleKey]bool{}
 	for i := range st.Rules {
-		if m.ruleClass[i] == ruleOurs {
+		if m.OwnerOf(i) == plan.RuleOurs {
 			have[st.Rules[i].Key()] = true
 		}
 	}
@@ -90,10 +94,7 @@ func Status(st *State, m *Mirror, p Plan, o Options) []LinkStatus {
 			routes[c.Table]++
 		}
 	}
-	want := map[uint32]int{}
-	for _, w := range m.want {
-		want[w.table]++
-	}
+	want := m.WantedRoutes()
 	dirty := map[uint32]bool{}
 	for _, op := range p.Ops {
 		dirty[op.Table()] = true

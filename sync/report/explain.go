@@ -1,21 +1,13 @@
-package plan
+package report
 
 import (
 	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
-)
 
-// Flow is what --explain asks about: a packet to Dst, from Src (zero: the
-// kernel picks the source), arriving on link Iif (0: sent by this host),
-// sent by a socket bound to link Oif (0: none), carrying firewall mark
-// Mark.
-type Flow struct {
-	Dst, Src netip.Addr
-	Iif, Oif int
-	Mark     uint32
-}
+	"github.com/symroute/symroute/sync/plan"
+)
 
 // Explanation says why a flow takes the route the kernel chose: the rule
 // that selected the table, the table, and the route, each with whose it
@@ -24,7 +16,7 @@ type Explanation struct {
 	// Rule is the first rule, in priority order, that selects the flow and
 	// looks up Table; nil if none could be told (the kernel's lookup found
 	// the table by a rule with selectors symroute does not read).
-	Rule    *Rule
+	Rule    *plan.Rule
 	RuleWhy string
 	// Passed are the rules before Rule that selected the flow and looked
 	// up a table with no route for it: the lookup went on past them.
@@ -32,7 +24,7 @@ type Explanation struct {
 	Table  uint32
 	// TableWhy says whose the table is.
 	TableWhy string
-	Route    Route
+	Route    plan.Route
 	RouteWhy string
 	// Notes are what an administrator should know about the path: a
 	// source address of another link, a route symroute will remove.
@@ -41,13 +33,13 @@ type Explanation struct {
 
 // Explain explains got, the route the kernel's lookup of f returned, given
 // st and its mirror m.
-func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
-	byIndex := make(map[int]*Link, len(st.Links))
+func Explain(st *plan.State, m *plan.Mirror, o plan.Options, f plan.Flow, got plan.Route) Explanation {
+	byIndex := make(map[int]*plan.Link, len(st.Links))
 	for i := range st.Links {
 		byIndex[st.Links[i].Index] = &st.Links[i]
 	}
 	e := Explanation{Table: got.Table, Route: got}
-	fam := familyOf(f.Dst)
+	fam := plan.FamilyOf(f.Dst)
 	thrown := false
 	// In the kernel's order: by priority, then as listed.
 	order := make([]int, len(st.Rules))
@@ -57,36 +49,36 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 	sort.SliceStable(order, func(a, b int) bool { return st.Rules[order[a]].Priority < st.Rules[order[b]].Priority })
 	for _, i := range order {
 		r := &st.Rules[i]
-		if r.Family != fam || !r.selects(f, byIndex) || (r.Action != RuleActionLookup && !decides(r)) {
+		if r.Family != fam || !selects(r, f, byIndex) || (r.Action != plan.RuleActionLookup && !r.Decides()) {
 			continue
 		}
 		// A lookup of main that suppresses defaults took the flow only if
 		// main's route was no default.
-		if r.Action == RuleActionLookup && r.Table == got.Table && !(r.SuppressDefault && got.Dst.Bits() == 0) {
+		if r.Action == plan.RuleActionLookup && r.Table == got.Table && !(r.SuppressDefault && got.Dst.Bits() == 0) {
 			e.Rule = r
-			e.RuleWhy = m.ruleWhy(i, o, byIndex)
+			e.RuleWhy = ruleWhy(st, m, i, o, byIndex)
 			if r.Other {
 				e.RuleWhy += "; it has selectors symroute does not read, and may not be the one the kernel used"
 			}
 			break
 		}
 		// Every lookup starts in local; only the rules after it are news.
-		if !r.Other && r.Action == RuleActionLookup && r.Table != TableLocal {
-			why, throw := m.passedWhy(st, r, f.Dst, byIndex)
+		if !r.Other && r.Action == plan.RuleActionLookup && r.Table != plan.TableLocal {
+			why, throw := passedWhy(st, m, r, f.Dst, byIndex)
 			thrown = thrown || throw
 			e.Passed = append(e.Passed, fmt.Sprintf("rule '%s' (%s): %s, so the lookup went on",
-				RuleText(r), m.ruleWhy(i, o, byIndex), why))
+				plan.RuleText(r), ruleWhy(st, m, i, o, byIndex), why))
 		}
 	}
-	e.TableWhy = m.tableWhy(st, o, got.Table, byIndex)
-	e.RouteWhy = m.routeWhy(st, o, &got, byIndex)
+	e.TableWhy = tableWhy(m, o, got.Table, byIndex)
+	e.RouteWhy = routeWhy(st, m, &got, byIndex)
 	// A reply steered by its ingress mark leaves by the link it came in on
 	// whatever its address: that is the point. One to another link's
 	// subnet leaves by that link, as without symroute.
-	if f.Src.IsValid() && got.Type == RouteUnicast && f.Mark == 0 && !thrown {
+	if f.Src.IsValid() && got.Type == plan.RouteUnicast && f.Mark == 0 && !thrown {
 		if owner, ok := addrLink(st, f.Src); ok && !got.Via(owner) && f.Iif == 0 {
 			e.Notes = append(e.Notes, fmt.Sprintf("the flow leaves by %s, but %s is an address of %s: a reverse-path filter or a firewall on the way may drop it",
-				Printable(routeLinks(&got, byIndex)), f.Src, Printable(linkName(byIndex, owner))))
+				plan.Printable(routeLinks(&got, byIndex)), f.Src, plan.Printable(linkName(byIndex, owner))))
 		}
 	}
 	return e
@@ -94,22 +86,22 @@ func Explain(st *State, m *Mirror, o Options, f Flow, got Route) Explanation {
 
 // passedWhy says why a lookup of table t went on past it for dst: one of
 // symroute's throws of another link's subnet (true), or no route.
-func (m *Mirror) passedWhy(st *State, r *Rule, dst netip.Addr, byIndex map[int]*Link) (string, bool) {
+func passedWhy(st *plan.State, m *plan.Mirror, r *plan.Rule, dst netip.Addr, byIndex map[int]*plan.Link) (string, bool) {
 	t := r.Table
 	if r.SuppressDefault {
-		return fmt.Sprintf("table %s routes %s by a default, which the rule passes over", tableName(st, t), dst), false
+		return fmt.Sprintf("table %s routes %s by a default, which the rule passes over", plan.TableName(st, t), dst), false
 	}
 	if th, link, ok := m.ThrowOf(t, dst); ok {
 		return fmt.Sprintf("table %s throws %s, a connected subnet of %s, to the rules after it (symroute's: as without symroute, never through another link)",
-			tableName(st, t), th.Dst, Printable(linkName(byIndex, link))), true
+			plan.TableName(st, t), th.Dst, plan.Printable(linkName(byIndex, link))), true
 	}
-	return fmt.Sprintf("table %s has no route for %s", tableName(st, t), dst), false
+	return fmt.Sprintf("table %s has no route for %s", plan.TableName(st, t), dst), false
 }
 
 // selects reports whether r's selectors, as far as symroute reads them,
 // take f; a rule with others (ports, tos...) is taken to. An oif rule takes
 // only a flow bound to its link, and Iif 0 comes from lo.
-func (r *Rule) selects(f Flow, byIndex map[int]*Link) bool {
+func selects(r *plan.Rule, f plan.Flow, byIndex map[int]*plan.Link) bool {
 	if r.Src.IsValid() && (!f.Src.IsValid() || !r.Src.Contains(f.Src)) {
 		return false
 	}
@@ -122,44 +114,44 @@ func (r *Rule) selects(f Flow, byIndex map[int]*Link) bool {
 	return !r.HasMark() || f.Mark&r.Mask == r.Mark
 }
 
-func (m *Mirror) ruleWhy(i int, o Options, byIndex map[int]*Link) string {
-	r := &m.st.Rules[i]
-	switch m.ruleClass[i] {
-	case ruleOurs:
-		if r.Other || r.Action != RuleActionLookup {
-			what := strings.TrimSpace(r.Selectors + " " + ruleActionWords[r.Action])
-			return fmt.Sprintf("symroute's protocol, but not a rule this version writes (%s): the next pass deletes it", Printable(what))
+func ruleWhy(st *plan.State, m *plan.Mirror, i int, o plan.Options, byIndex map[int]*plan.Link) string {
+	r := &st.Rules[i]
+	switch m.OwnerOf(i) {
+	case plan.RuleOurs:
+		if r.Other || r.Action != plan.RuleActionLookup {
+			what := strings.TrimSpace(r.ActionWords())
+			return fmt.Sprintf("symroute's protocol, but not a rule this version writes (%s): the next pass deletes it", plan.Printable(what))
 		}
 		if r.SuppressDefault && r.Iif != "" {
-			return fmt.Sprintf("symroute's, --follow-ingress: what came in on %s and is forwarded takes main's route where it is no default", Printable(r.Iif))
+			return fmt.Sprintf("symroute's, --follow-ingress: what came in on %s and is forwarded takes main's route where it is no default", plan.Printable(r.Iif))
 		}
 		link := linkName(byIndex, int(r.Table-o.TableBase))
 		if r.Oif != "" {
-			return fmt.Sprintf("symroute's, for sockets bound to %s", Printable(r.Oif))
+			return fmt.Sprintf("symroute's, for sockets bound to %s", plan.Printable(r.Oif))
 		}
 		if r.HasMark() {
-			return fmt.Sprintf("symroute's, --follow-ingress: replies of connections that came in on %s", Printable(link))
+			return fmt.Sprintf("symroute's, --follow-ingress: replies of connections that came in on %s", plan.Printable(link))
 		}
-		return fmt.Sprintf("symroute's, for %s's address %s", Printable(link), r.Src.Addr())
-	case ruleLegacy:
+		return fmt.Sprintf("symroute's, for %s's address %s", plan.Printable(link), r.Src.Addr())
+	case plan.RuleLegacy:
 		return "the original symrouted's; symroute replaces it"
 	}
 	switch {
-	case r.Priority == 0 && r.Table == TableLocal, r.Priority == 32766 && r.Table == TableMain, r.Priority == 32767 && r.Table == tableDefault:
+	case r.Priority == 0 && r.Table == plan.TableLocal, r.Priority == 32766 && r.Table == plan.TableMain, r.Priority == 32767 && r.Table == plan.TableDefault:
 		return "the kernel's own"
 	}
-	return fmt.Sprintf("not symroute's (protocol %s)", protoName(r.Protocol))
+	return fmt.Sprintf("not symroute's (protocol %s)", plan.ProtoName(r.Protocol))
 }
 
-func (m *Mirror) tableWhy(st *State, o Options, t uint32, byIndex map[int]*Link) string {
+func tableWhy(m *plan.Mirror, o plan.Options, t uint32, byIndex map[int]*plan.Link) string {
 	switch {
-	case t == TableMain:
+	case t == plan.TableMain:
 		return "the main table"
-	case t == TableLocal:
+	case t == plan.TableLocal:
 		return "the kernel's table of local and broadcast addresses"
 	case m.Owned[t] && t > o.TableBase:
 		if l, ok := byIndex[int(t-o.TableBase)]; ok {
-			return "symroute's mirror of " + Printable(l.Name)
+			return "symroute's mirror of " + plan.Printable(l.Name)
 		}
 		return "symroute's, of a link that is gone (the next pass empties it)"
 	case m.Owned[t]:
@@ -171,34 +163,26 @@ func (m *Mirror) tableWhy(st *State, o Options, t uint32, byIndex map[int]*Link)
 	return "not symroute's"
 }
 
-func (m *Mirror) routeWhy(st *State, o Options, r *Route, byIndex map[int]*Link) string {
-	if r.Table == TableMain || !m.Owned[r.Table] {
-		return fmt.Sprintf("%s's own (protocol %s)", tableName(st, r.Table), protoName(r.Protocol))
+func routeWhy(st *plan.State, m *plan.Mirror, r *plan.Route, byIndex map[int]*plan.Link) string {
+	if r.Table == plan.TableMain || !m.Owned[r.Table] {
+		return fmt.Sprintf("%s's own (protocol %s)", plan.TableName(st, r.Table), plan.ProtoName(r.Protocol))
 	}
-	for _, w := range m.want {
-		var tmp Route
-		c := m.route(w, &tmp)
-		if c.Table != r.Table || !c.sameKey(r) || !c.equalBut(r) {
-			continue
-		}
-		switch {
-		case w.src >= 0:
-			return "copied from main"
-		case r.Dst.Bits() == 0:
-			if from, ok := m.wayOuts[famLink{r.Family, r.Link}]; ok {
-				return fmt.Sprintf("symroute's way out for %s: main has no default through it; the router is from %s",
-					Printable(linkName(byIndex, r.Link)), from)
-			}
-		case r.IsThrow():
-			return "symroute's throw of another link's subnet: main decides, as without symroute"
-		}
+	switch origin, from := m.OriginOf(r); origin {
+	case plan.OriginCopy:
+		return "copied from main"
+	case plan.OriginWayOut:
+		return fmt.Sprintf("symroute's way out for %s: main has no default through it; the router is from %s",
+			plan.Printable(linkName(byIndex, r.Link)), from)
+	case plan.OriginThrow:
+		return "symroute's throw of another link's subnet: main decides, as without symroute"
+	case plan.OriginOther:
 		return "symroute's"
 	}
 	return "in symroute's table but not as a pass leaves it: the next pass replaces or removes it"
 }
 
 // addrLink returns the link holding local address a.
-func addrLink(st *State, a netip.Addr) (int, bool) {
+func addrLink(st *plan.State, a netip.Addr) (int, bool) {
 	for _, ad := range st.Addrs {
 		if ad.Prefix.Addr() == a {
 			return ad.Link, true
@@ -208,7 +192,7 @@ func addrLink(st *State, a netip.Addr) (int, bool) {
 }
 
 // routeLinks names the links r leaves by.
-func routeLinks(r *Route, byIndex map[int]*Link) string {
+func routeLinks(r *plan.Route, byIndex map[int]*plan.Link) string {
 	if len(r.Nexthops) == 0 {
 		return linkName(byIndex, r.Link)
 	}
@@ -220,4 +204,12 @@ func routeLinks(r *Route, byIndex map[int]*Link) string {
 		s += linkName(byIndex, nh.Link)
 	}
 	return s
+}
+
+// linkName is link idx by name, or ifN for one the state does not hold.
+func linkName(byIndex map[int]*plan.Link, idx int) string {
+	if l := byIndex[idx]; l != nil {
+		return l.Name
+	}
+	return fmt.Sprintf("if%d", idx)
 }

@@ -1,4 +1,4 @@
-package pass
+package report
 
 import (
 	"fmt"
@@ -20,15 +20,15 @@ type Query struct {
 // connection that came in on Query.Iif, in words (What).
 type Path struct {
 	What string
-	plan.Explanation
+	Explanation
 }
 
-// Explain asks the kernel's lookup (lk) which route q's flow takes in the
+// Lookup asks the kernel's lookup (lk) which route q's flow takes in the
 // state st that m mirrors, and the planner why; with --follow-ingress and
 // q.Iif, also the reply of a connection that came in on that link, which
 // its mark routes. A link q names that st does not hold is an error; a
 // lookup that fails is one of errs, the other paths still explained.
-func Explain(st *plan.State, m *plan.Mirror, lk plan.Looker, o plan.Options, q Query) (paths []Path, errs []string, err error) {
+func Lookup(st *plan.State, m *plan.Mirror, lk plan.Looker, o plan.Options, q Query) (paths []Path, errs []string, err error) {
 	f, what, err := flowOf(st, q)
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +39,7 @@ func Explain(st *plan.State, m *plan.Mirror, lk plan.Looker, o plan.Options, q Q
 			errs = append(errs, fmt.Sprintf("%s: %v", what, err))
 			return
 		}
-		paths = append(paths, Path{what, plan.Explain(st, m, o, f, r)})
+		paths = append(paths, Path{what, Explain(st, m, o, f, r)})
 	}
 	look(what, f)
 	// A connection that came in on the link is answered by its mark: its

@@ -1,0 +1,108 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// What the reports (package report: --status, --explain) read of a
+// mirror: whose each rule of the state is, how many routes a table should
+// hold, and why a route is in one. The mirror's own fields stay private,
+// so that the planner may change how it keeps them.
+
+// RuleOwner says whose a rule of the state is.
+type RuleOwner uint8
+
+const (
+	RuleForeign RuleOwner = iota // another program's, or the kernel's
+	RuleOurs                     // symroute's (its protocol, or its shape on an old kernel)
+	RuleLegacy                   // the original symrouted's, which symroute replaces
+)
+
+// OwnerOf says whose rule i of the state the mirror was desired from is.
+func (m *Mirror) OwnerOf(i int) RuleOwner {
+	switch m.ruleClass[i] {
+	case ruleOurs:
+		return RuleOurs
+	case ruleLegacy:
+		return RuleLegacy
+	}
+	return RuleForeign
+}
+
+// WantedRoutes counts the routes the mirror wants in each table.
+func (m *Mirror) WantedRoutes() map[uint32]int {
+	n := map[uint32]int{}
+	for _, w := range m.want {
+		n[w.table]++
+	}
+	return n
+}
+
+// RouteOrigin says why the mirror wants a route in one of its tables.
+type RouteOrigin uint8
+
+const (
+	OriginNone   RouteOrigin = iota // not as a pass leaves the table: the next one replaces or removes it
+	OriginCopy                      // a copy of main's route
+	OriginWayOut                    // symroute's default for a link main has none through (wayout.go)
+	OriginThrow                     // symroute's throw of another link's connected subnet
+	OriginOther                     // symroute's own otherwise
+)
+
+// OriginOf says why r, a route of one of the mirror's tables, is there,
+// and for a way out where its router comes from.
+func (m *Mirror) OriginOf(r *Route) (RouteOrigin, string) {
+	for _, w := range m.want {
+		var tmp Route
+		c := m.route(w, &tmp)
+		if c.Table != r.Table || !c.sameKey(r) || !c.equalBut(r) {
+			continue
+		}
+		switch {
+		case w.src >= 0:
+			return OriginCopy, ""
+		case r.Dst.Bits() == 0:
+			if from, ok := m.wayOuts[famLink{r.Family, r.Link}]; ok {
+				return OriginWayOut, from
+			}
+		case r.IsThrow():
+			return OriginThrow, ""
+		}
+		return OriginOther, ""
+	}
+	return OriginNone, ""
+}
+
+// Decides reports whether r ends the lookup of a packet it selects: a
+// blackhole, unreachable or prohibit, or a lookup (which may fall through
+// if its table has no route, but wins where it has one).
+func (r *Rule) Decides() bool { return decides(r) }
+
+// ActionWords are ip(8)'s words for r's selectors it does not read and
+// its action, where it is not a lookup.
+func (r *Rule) ActionWords() string {
+	if r.Selectors == "" {
+		return ruleActionWords[r.Action]
+	}
+	return r.Selectors + " " + ruleActionWords[r.Action]
+}
+
+// LinkName is link idx's name in st, or ifN for one st does not hold.
+func LinkName(st *State, idx int) string {
+	for i := range st.Links {
+		if st.Links[i].Index == idx {
+			return st.Links[i].Name
+		}
+	}
+	return fmt.Sprintf("if%d", idx)
+}
+
+// TableName is table t as ip(8) names it, with its rt_tables name.
+func TableName(st *State, t uint32) string { return tableName(st, t) }
+
+// ProtoName is protocol p as ip(8) names it.
+func ProtoName(p uint8) string { return protoName(p) }
+
+// FamilyOf is a's family.
+func FamilyOf(a netip.Addr) uint8 { return familyOf(a) }
