@@ -97,6 +97,15 @@ func newIngressTopo(t *testing.T, rpFilter int) *ingressTopo {
 	)
 	veth(t, h, "vethc", "", it.ctr, "eth0", "172.17.0.2/16")
 	h.ip("link", "set", "vethc", "master", "docker0")
+	// The bridge comes up once its port forwards, and the kernel says so a
+	// moment later (linkwatch): a monitor started before then sees a link
+	// event no pass made (TestIngressNoOpPassWritesNothing did, once).
+	eventually(t, "docker0 up with its port", func() error {
+		if out := h.ip("-o", "link", "show", "dev", "docker0"); !strings.Contains(out, "state UP") {
+			return fmt.Errorf("docker0: %s", strings.TrimSpace(out))
+		}
+		return nil
+	})
 	it.ctr.ip("route", "add", "default", "via", "172.17.0.1", "dev", "eth0")
 	h.nft(dockerish)
 

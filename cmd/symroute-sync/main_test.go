@@ -21,6 +21,7 @@ import (
 	"github.com/symroute/symroute/sync/fakekernel"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
+	"github.com/symroute/symroute/sync/report"
 )
 
 // A hook's run ends at its deadline, exit 0, whatever holds it up (here,
@@ -148,7 +149,7 @@ warning: router 172.16.0.1 of link em1 (--gateway em1=172.16.0.1) is on none of 
 }
 
 // The README's Warnings table lists every warning the planner gives by its
-// ID, in plan.WarningIDs' order, and nothing else: the IDs are an
+// ID, in report.WarningIDs' order, and nothing else: the IDs are an
 // interface (metrics labels, --status --json).
 func TestReadmeListsEveryWarning(t *testing.T) {
 	s, err := testbed.ReadmeSection("Warnings")
@@ -160,11 +161,11 @@ func TestReadmeListsEveryWarning(t *testing.T) {
 		got = append(got, m[1])
 	}
 	var want []string
-	for _, id := range plan.WarningIDs() {
+	for _, id := range report.WarningIDs() {
 		want = append(want, string(id))
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("README's Warnings table against plan.WarningIDs (-want +got):\n%s", diff)
+		t.Errorf("README's Warnings table against report.WarningIDs (-want +got):\n%s", diff)
 	}
 }
 

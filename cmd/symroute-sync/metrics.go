@@ -15,7 +15,7 @@ import (
 // lookOf is what a look at the kernel found, as gauges.
 func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics.Look {
 	look := metrics.Look{Pending: len(p.Ops), Warnings: map[string]int{}}
-	for _, id := range plan.WarningIDs() {
+	for _, id := range report.WarningIDs() {
 		look.Warnings[string(id)] = 0
 	}
 	for _, w := range p.Warnings {

@@ -39,6 +39,8 @@ func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 		Links: append([]plan.Link(nil), k.State.Links...),
 		Addrs: append([]plan.Addr(nil), k.State.Addrs...),
 		Rules: append([]plan.Rule(nil), k.State.Rules...),
+		// The kernel adapter's snapshot reads the "all" settings too.
+		Host: plan.HostFacts{ConfAll: k.State.Host.ConfAll},
 	}
 	if k.NoNftables {
 		st.Ingress.Err = errNoNftables

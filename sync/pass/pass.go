@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/symroute/symroute/sync/plan"
+	"github.com/symroute/symroute/sync/report"
 )
 
 // Options are what one pass is told.
@@ -89,7 +90,9 @@ func Plan(k plan.Kernel, o Options) (*plan.State, *plan.Mirror, plan.Plan, error
 		return nil, nil, plan.Plan{}, err
 	}
 	m := plan.Desire(st, o.Plan)
-	return st, m, plan.Diff(st, m), nil
+	p := plan.Diff(st, m)
+	p.Warnings = report.Warnings(st, m, p, o.Plan)
+	return st, m, p, nil
 }
 
 // Once runs one writing pass under the lock. It returns ErrPartial (with

@@ -159,6 +159,8 @@ type Mirror struct {
 	noWayOut   []famLink
 	// ruleClass classifies State.Rules by index.
 	ruleClass []ruleClass
+	// routed are the links with an address rule, by family.
+	routed    map[famLink]bool
 	tableBase uint32
 }
 
@@ -212,8 +214,8 @@ func Desire(st *State, o Options) *Mirror {
 	m.desireOifRules(d, routed)
 	m.desireIngress(st, o, d.byIndex, routed)
 	m.desireRoutes(d, routed)
-	m.warnHost(d, routed)
-	sortWarnings(m.Warnings)
+	m.routed = routed
+	SortWarnings(m.Warnings)
 	return m
 }
 

@@ -605,7 +605,8 @@ func runCompute(t *testing.T, tests []computeCase) {
 				if err := o.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				p := Compute(st, o)
+				m := Desire(st, o)
+				p := Diff(st, m)
 				if diff := cmp.Diff(tc.want, describe(st, p)); tc.want != nil && diff != "" {
 					t.Errorf("plan (-want +got):\n%s", diff)
 				}
@@ -616,7 +617,7 @@ func runCompute(t *testing.T, tests []computeCase) {
 					t.Errorf("ingress error %q, want it to start with %q", p.IngressErr, tc.ingressErr)
 				}
 				// In any order: Desire sorts them, and cases list them as they read.
-				if diff := cmp.Diff(tc.warnings, warningTexts(t, p.Warnings), cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				if diff := cmp.Diff(tc.warnings, append(warningTexts(t, p.Warnings), noWayOuts(st, m)...), cmpopts.EquateEmpty(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 					t.Errorf("warnings (-want +got):\n%s", diff)
 				}
 			})
@@ -681,4 +682,37 @@ func TestMetrics(t *testing.T) {
 	if m, err := ParseMetricSetting("initcwnd=10"); err != nil || m != (Metric{ID: 11, Value: 10}) {
 		t.Errorf("ParseMetricSetting(initcwnd=10) = %+v, %v", m, err)
 	}
+}
+
+// warningTexts is how the log says ws, each checked to be one of the
+// planner's IDs (the host's are package report's) and to hold its text.
+func warningTexts(t *testing.T, ws []Warning) []string {
+	t.Helper()
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		switch w.ID {
+		case WarnRouterOffSubnet, WarnNoFirstHost, WarnAddressOnTwoLinks, WarnRoutesNotMirrored, WarnNoMarkValue:
+		default:
+			t.Errorf("warning of ID %q, not the planner's: %+v", w.ID, w)
+		}
+		if w.Text == "" {
+			t.Errorf("warning with no text: %+v", w)
+		}
+		out[i] = w.String()
+	}
+	return out
+}
+
+// noWayOuts are the links m notes as having no way out (report warns of
+// them), as noWayOutWarning spells one.
+func noWayOuts(st *State, m *Mirror) []string {
+	var out []string
+	for _, lf := range m.NoWayOut() {
+		fam := "IPv4"
+		if lf.Family == FamilyV6 {
+			fam = "IPv6"
+		}
+		out = append(out, noWayOutWarning(LinkName(st, lf.Link), fam))
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 )
 
 // What the reports (package report: --status, --explain) read of a
@@ -74,6 +75,22 @@ func (m *Mirror) OriginOf(r *Route) (RouteOrigin, string) {
 	return OriginNone, ""
 }
 
+// Rule actions that end the lookup of a packet they select (a lookup may
+// fall through if its table has no route; it still wins where it has one).
+const (
+	ruleActionBlackhole   = 6 // FR_ACT_BLACKHOLE
+	ruleActionUnreachable = 7
+	ruleActionProhibit    = 8
+)
+
+func decides(r *Rule) bool {
+	switch r.Action {
+	case RuleActionLookup, ruleActionBlackhole, ruleActionUnreachable, ruleActionProhibit:
+		return true
+	}
+	return false
+}
+
 // Decides reports whether r ends the lookup of a packet it selects: a
 // blackhole, unreachable or prohibit, or a lookup (which may fall through
 // if its table has no route, but wins where it has one).
@@ -106,3 +123,44 @@ func ProtoName(p uint8) string { return protoName(p) }
 
 // FamilyOf is a's family.
 func FamilyOf(a netip.Addr) uint8 { return familyOf(a) }
+
+// LinkFamily is a link in a family.
+type LinkFamily struct {
+	Family uint8
+	Link   int
+}
+
+// Routed are the links with an address rule in a family, in ifindex
+// order: those the mirror routes.
+func (m *Mirror) Routed(fam uint8) []int {
+	var out []int
+	for fl := range m.routed {
+		if fl.fam == fam {
+			out = append(out, fl.link)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// RoutesAny reports whether the mirror routes any link.
+func (m *Mirror) RoutesAny() bool { return len(m.routed) > 0 }
+
+// NoWayOut are the routed links whose table has no default in a family,
+// main having none through them and no source giving one, while main has
+// one in that family (wayout.go).
+func (m *Mirror) NoWayOut() []LinkFamily {
+	out := make([]LinkFamily, len(m.noWayOut))
+	for i, fl := range m.noWayOut {
+		out[i] = LinkFamily{fl.fam, fl.link}
+	}
+	return out
+}
+
+// Narrowed reports whether r has selectors past its source and mark that
+// symroute reads (iif, oif, suppress_prefixlength): it takes only part of
+// its source's traffic.
+func (r *Rule) Narrowed() bool { return r.narrowed() }
+
+// TableWord is table t as ip(8) names it: main, local and default by name.
+func TableWord(t uint32) string { return tableWord(t) }

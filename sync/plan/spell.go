@@ -37,9 +37,9 @@ func linkName(byIndex map[int]*Link, idx int) string {
 	return fmt.Sprintf("if%d", idx)
 }
 
-// sysctlName is a link name as sysctl(8) takes it: a dot in it is written
+// SysctlName is a link name as sysctl(8) takes it: a dot in it is written
 // as a slash, since sysctl reads dots as separators.
-func sysctlName(name string) string { return Printable(strings.ReplaceAll(name, ".", "/")) }
+func SysctlName(name string) string { return Printable(strings.ReplaceAll(name, ".", "/")) }
 
 // RuleText is r as ip-rule(8) lists it.
 func RuleText(r *Rule) string {
