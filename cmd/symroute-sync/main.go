@@ -12,7 +12,6 @@ import (
 	"github.com/symroute/symroute/config"
 	"github.com/symroute/symroute/dispatch"
 	"github.com/symroute/symroute/hooks"
-	"github.com/symroute/symroute/metrics"
 	"github.com/symroute/symroute/sync/kernel"
 	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
@@ -102,7 +101,7 @@ func listen(k plan.Kernel, args []string, cfg *config.Config, log *slog.Logger) 
 		po := passOptions(c, trigger, dispatch.LockWait, log)
 		t0 := time.Now()
 		res, err := pass.Once(k, po)
-		passMetrics(k, po, c.MetricsFile, t0, res, err, log)
+		pass.WritePassMetrics(k, po, c.MetricsFile, version, t0, res, err)
 		return err
 	}
 	resync := func() time.Duration { return cur.Load().ResyncInterval }
@@ -148,7 +147,7 @@ func once(k plan.Kernel, po pass.Options, metricsFile string, log *slog.Logger) 
 	t0 := time.Now()
 	res, err := pass.Once(k, po)
 	if !errors.Is(err, pass.ErrLockBusy) {
-		passMetrics(k, po, metricsFile, t0, res, err, log)
+		pass.WritePassMetrics(k, po, metricsFile, version, t0, res, err)
 	}
 	switch {
 	case err == nil:
@@ -198,7 +197,7 @@ func dryRun(k plan.Kernel, po pass.Options, stdout io.Writer, log *slog.Logger) 
 func check(k plan.Kernel, po pass.Options, metricsFile string, stdout io.Writer, log *slog.Logger) int {
 	st, m, p, ok := computeOrLog(k, po, log)
 	if ok && metricsFile != "" {
-		logMetricsErr(metrics.WriteCheck(metricsFile, lookOf(st, m, p, po.Plan), version), metricsFile, log)
+		pass.WriteCheckMetrics(metricsFile, version, pass.Gauges(st, m, p, po.Plan), log)
 	}
 	switch {
 	case !ok:

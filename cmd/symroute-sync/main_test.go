@@ -128,20 +128,23 @@ warning: router 172.16.0.1 of link em1 (--gateway em1=172.16.0.1) is on none of 
 	if err := json.Unmarshal(js.Bytes(), &got); err != nil {
 		t.Fatalf("--status --json: %v\n%s", err, js.String())
 	}
-	want := statusJSON{Pending: 1, FollowIngress: ingressJSON{Table: "absent", Mask: plan.DefaultIngressMask},
-		Links: []linkJSON{
-			{Name: "lo", Index: 1, Table: 1001, Rules: []ruleJSON{}, InSync: true},
-			{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []ruleJSON{{From: "10.0.0.2"}, {Oif: "em1", Family: "inet", Present: true}},
+	want := statusJSON{Pending: 1, FollowIngress: report.IngressStatus{Table: "absent", Mask: plan.DefaultIngressMask},
+		Links: []report.LinkStatus{
+			{Name: "lo", Index: 1, Table: 1001, Rules: []report.RuleStatus{}, InSync: true},
+			{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []report.RuleStatus{{From: "10.0.0.2"}, {Oif: "em1", Family: "inet", Present: true}},
 				Routes: 1, WantRoutes: 1},
-			{Name: "docker0", Index: 3, Table: 1003, Rules: []ruleJSON{}, InSync: true},
+			{Name: "docker0", Index: 3, Table: 1003, Rules: []report.RuleStatus{}, InSync: true},
 		},
-		Warnings: []warningJSON{{ID: "router-off-subnet", Link: "em1",
+		Warnings: []plan.Warning{{ID: "router-off-subnet", Link: "em1",
 			Text: "router 172.16.0.1 of link em1 (--gateway em1=172.16.0.1) is on none of its subnets: not used",
 			Fix:  "give a router on one of its subnets (gateway = em1=ROUTER)"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("--status --json (-want +got):\n%s", diff)
 	}
-	for _, key := range []string{`"pending_changes"`, `"follow_ingress"`, `"ifindex"`, `"want_routes"`, `"in_sync"`} {
+	// The names scripts match on, as they were.
+	for _, key := range []string{`"links"`, `"name"`, `"ifindex"`, `"managed"`, `"table"`, `"rules"`, `"from"`, `"oif"`, `"family"`,
+		`"present"`, `"routes"`, `"want_routes"`, `"in_sync"`, `"pending_changes"`, `"warnings"`, `"id"`, `"link"`, `"text"`, `"fix"`,
+		`"follow_ingress"`, `"enabled"`, `"mask"`} {
 		if !strings.Contains(js.String(), key) {
 			t.Errorf("--status --json lacks %s", key)
 		}

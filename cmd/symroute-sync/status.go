@@ -12,57 +12,15 @@ import (
 	"github.com/symroute/symroute/sync/report"
 )
 
-// --status: package report's summary (report.Status, report.IngressSummary) as a
-// table for people, or as JSON for scripts. The JSON names are part of the
-// command's interface, so they live here, not in the planner.
+// --status: package report's summary (report.Status, report.IngressSummary)
+// as a table for people, or as JSON for scripts (the report's types carry
+// their JSON names).
 
 type statusJSON struct {
-	Links         []linkJSON    `json:"links"`
-	Pending       int           `json:"pending_changes"`
-	Warnings      []warningJSON `json:"warnings"`
-	FollowIngress ingressJSON   `json:"follow_ingress"`
-}
-
-// warningJSON is a warning for scripts: its stable ID to match on, the
-// link it is about, what is wrong and what to do.
-type warningJSON struct {
-	ID   string `json:"id"`
-	Link string `json:"link,omitempty"`
-	Text string `json:"text"`
-	Fix  string `json:"fix,omitempty"`
-}
-
-type linkJSON struct {
-	Name        string     `json:"name"`
-	Index       int        `json:"ifindex"`
-	Managed     bool       `json:"managed"`
-	Table       uint32     `json:"table"`
-	Clash       string     `json:"clash,omitempty"`
-	Rules       []ruleJSON `json:"rules"`
-	Routes      int        `json:"routes"`
-	WantRoutes  int        `json:"want_routes"`
-	InSync      bool       `json:"in_sync"`
-	IngressMark uint32     `json:"ingress_mark,omitempty"`
-}
-
-// ruleJSON is an address's rule (from) or the rule of sockets bound to
-// the link (oif, with its family: "inet" or "inet6").
-type ruleJSON struct {
-	From    string `json:"from,omitempty"`
-	Oif     string `json:"oif,omitempty"`
-	Family  string `json:"family,omitempty"`
-	Present bool   `json:"present"`
-}
-
-func newRuleJSON(r report.RuleStatus) ruleJSON {
-	rj := ruleJSON{From: r.From, Oif: r.Oif, Present: r.Present}
-	if r.Oif != "" {
-		rj.Family = "inet"
-		if r.Family == plan.FamilyV6 {
-			rj.Family = "inet6"
-		}
-	}
-	return rj
+	Links         []report.LinkStatus  `json:"links"`
+	Pending       int                  `json:"pending_changes"`
+	Warnings      []plan.Warning       `json:"warnings"`
+	FollowIngress report.IngressStatus `json:"follow_ingress"`
 }
 
 // ruleText is a rule in --status's RULES column: its address, or "oif
@@ -71,7 +29,7 @@ func ruleText(r report.RuleStatus) string {
 	s := r.From
 	if r.Oif != "" {
 		s = "oif " + plan.Printable(r.Oif)
-		if r.Family == plan.FamilyV6 {
+		if r.Family == "inet6" {
 			s += " (IPv6)"
 		}
 	}
@@ -79,30 +37,6 @@ func ruleText(r report.RuleStatus) string {
 		s += "(missing)"
 	}
 	return s
-}
-
-type ingressJSON struct {
-	Enabled bool   `json:"enabled"`
-	Table   string `json:"table"`
-	Mask    uint32 `json:"mask"`
-	Error   string `json:"error,omitempty"`
-}
-
-func newStatusJSON(links []report.LinkStatus, p plan.Plan, in report.IngressStatus) statusJSON {
-	out := statusJSON{Links: []linkJSON{}, Pending: len(p.Ops), Warnings: []warningJSON{},
-		FollowIngress: ingressJSON{Enabled: in.Enabled, Table: in.Table, Mask: in.Mask, Error: in.Error}}
-	for _, w := range p.Warnings {
-		out.Warnings = append(out.Warnings, warningJSON{ID: string(w.ID), Link: w.Link, Text: w.Text, Fix: w.Fix})
-	}
-	for _, l := range links {
-		lj := linkJSON{Name: l.Name, Index: l.Index, Managed: l.Managed, Table: l.Table, Clash: l.Clash, Rules: []ruleJSON{},
-			Routes: l.Routes, WantRoutes: l.WantRoutes, InSync: l.InSync, IngressMark: l.IngressMark}
-		for _, r := range l.Rules {
-			lj.Rules = append(lj.Rules, newRuleJSON(r))
-		}
-		out.Links = append(out.Links, lj)
-	}
-	return out
 }
 
 func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *slog.Logger) int {
@@ -115,7 +49,8 @@ func status(k plan.Kernel, po pass.Options, asJSON bool, stdout io.Writer, log *
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(newStatusJSON(links, p, ingress)); err != nil {
+		out := statusJSON{Links: links, Pending: len(p.Ops), Warnings: append([]plan.Warning{}, p.Warnings...), FollowIngress: ingress}
+		if err := enc.Encode(out); err != nil {
 			log.Error("write status", "err", err)
 			return exitFailed
 		}

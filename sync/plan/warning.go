@@ -14,13 +14,15 @@ import (
 type Warning struct {
 	// ID names its row: stable, kebab-case, the metrics' label and the
 	// JSON's id, so that a script or an alert can match on it.
-	ID WarningID
+	ID WarningID `json:"id"`
 	// Link is the link it is about, "" where it is about none (or two:
 	// ARP flux names both in Text).
-	Link string
+	Link string `json:"link,omitempty"`
 	// Text says what is wrong; Fix what to do about it, "" where nothing
-	// needs doing (it explains what the plan did instead).
-	Text, Fix string
+	// needs doing (it explains what the plan did instead). The JSON names
+	// are --status --json's.
+	Text string `json:"text"`
+	Fix  string `json:"fix,omitempty"`
 }
 
 // String is the warning as the log and --status say it: what is wrong,

@@ -7,21 +7,22 @@ import (
 )
 
 // LinkStatus is one line of --status: what symroute does for a link and
-// whether the kernel has it.
+// whether the kernel has it. The JSON names here and below are --status
+// --json's, an interface: never rename one.
 type LinkStatus struct {
-	Name    string
-	Index   int
-	Managed bool
-	Table   uint32
-	Clash   string
-	Rules   []RuleStatus
+	Name    string       `json:"name"`
+	Index   int          `json:"ifindex"`
+	Managed bool         `json:"managed"`
+	Table   uint32       `json:"table"`
+	Clash   string       `json:"clash,omitempty"`
+	Rules   []RuleStatus `json:"rules"`
 	// Routes counts the routes in the link's table now, and those the
 	// mirror wants there.
-	Routes     int
-	WantRoutes int
-	InSync     bool
+	Routes     int  `json:"routes"`
+	WantRoutes int  `json:"want_routes"`
+	InSync     bool `json:"in_sync"`
 	// IngressMark is the link's --follow-ingress mark value, 0 if none.
-	IngressMark uint32
+	IngressMark uint32 `json:"ingress_mark,omitempty"`
 }
 
 // The states of symroute's nftables table in IngressStatus.Table.
@@ -34,12 +35,12 @@ const (
 
 // IngressStatus is --status's summary of --follow-ingress.
 type IngressStatus struct {
-	Enabled bool
+	Enabled bool `json:"enabled"`
 	// Table is one of the IngressTable states.
-	Table string
-	Mask  uint32
+	Table string `json:"table"`
+	Mask  uint32 `json:"mask"`
 	// Error says why the option could not be enabled.
-	Error string
+	Error string `json:"error,omitempty"`
 }
 
 // IngressSummary summarises --follow-ingress for --status.
@@ -63,12 +64,12 @@ func IngressSummary(st *plan.State, p plan.Plan, o plan.Options) IngressStatus {
 // rule of sockets bound to the link, its name (Oif), and whether it is in
 // place.
 type RuleStatus struct {
-	From string
-	Oif  string
-	// Family is an oif rule's: one for each family the link has a table
-	// in.
-	Family  uint8
-	Present bool
+	From string `json:"from,omitempty"`
+	Oif  string `json:"oif,omitempty"`
+	// Family is an oif rule's, "inet" or "inet6": one for each family the
+	// link has a table in.
+	Family  string `json:"family,omitempty"`
+	Present bool   `json:"present"`
 }
 
 // Status summarises st against its mirror m, link by link.
@@ -99,7 +100,7 @@ func Status(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) []LinkS
 	for _, op := range p.Ops {
 		dirty[op.Table()] = true
 	}
-	var out []LinkStatus
+	out := []LinkStatus{}
 	for _, l := range st.Links {
 		t := o.TableOf(l.Index)
 		ls := LinkStatus{Name: l.Name, Index: l.Index, Managed: o.Managed(l, byIndex), Table: t,
@@ -109,7 +110,7 @@ func Status(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) []LinkS
 			switch {
 			case r.Table != t || r.HasMark():
 			case r.Oif != "":
-				ls.Rules = append(ls.Rules, RuleStatus{Oif: r.Oif, Family: r.Family, Present: have[r.Key()]})
+				ls.Rules = append(ls.Rules, RuleStatus{Oif: r.Oif, Family: familyWord(r.Family), Present: have[r.Key()]})
 			default:
 				ls.Rules = append(ls.Rules, RuleStatus{From: r.Src.Addr().String(), Present: have[r.Key()]})
 			}
@@ -120,4 +121,12 @@ func Status(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) []LinkS
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
+}
+
+// familyWord is a family as nft(8) and ip(8)'s JSON name it.
+func familyWord(fam uint8) string {
+	if fam == plan.FamilyV6 {
+		return "inet6"
+	}
+	return "inet"
 }

@@ -25,9 +25,9 @@ func TestStatus(t *testing.T) {
 	v1, v2 := m.IngressMarks[2], m.IngressMarks[3]
 	want := []LinkStatus{
 		{Name: "lo", Index: 1, Table: 1001, Rules: []RuleStatus{}, InSync: true},
-		{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []RuleStatus{{From: "10.0.0.2", Present: true}, {Oif: "em1", Family: plan.FamilyV4, Present: true}},
+		{Name: "em1", Index: 2, Managed: true, Table: 1002, Rules: []RuleStatus{{From: "10.0.0.2", Present: true}, {Oif: "em1", Family: "inet", Present: true}},
 			Routes: 3, WantRoutes: 3, InSync: true, IngressMark: v1},
-		{Name: "em2", Index: 3, Managed: true, Table: 1003, Rules: []RuleStatus{{From: "192.168.0.2", Present: false}, {Oif: "em2", Family: plan.FamilyV4, Present: true}},
+		{Name: "em2", Index: 3, Managed: true, Table: 1003, Rules: []RuleStatus{{From: "192.168.0.2", Present: false}, {Oif: "em2", Family: "inet", Present: true}},
 			Routes: 3, WantRoutes: 3, InSync: false, IngressMark: v2},
 	}
 	if diff := cmp.Diff(want, Status(st, m, p, o)); diff != "" {

@@ -1,4 +1,4 @@
-package main
+package pass
 
 import (
 	"errors"
@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/symroute/symroute/metrics"
-	"github.com/symroute/symroute/sync/pass"
 	"github.com/symroute/symroute/sync/plan"
 	"github.com/symroute/symroute/sync/report"
 )
 
-// lookOf is what a look at the kernel found, as gauges.
-func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics.Look {
+// Gauges are what a look at the kernel found, for the metrics file.
+func Gauges(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics.Look {
 	look := metrics.Look{Pending: len(p.Ops), Warnings: map[string]int{}}
 	for _, id := range report.WarningIDs() {
 		look.Warnings[string(id)] = 0
@@ -33,30 +32,38 @@ func lookOf(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) metrics
 	return look
 }
 
-// passMetrics writes the gauges of a pass that started at t0 and ended with
-// err, from the pass's last look when it planned nothing (a no-op pass's
-// only one), else from one more look at the kernel: the pass's last look
-// predates its last writes when it skipped the read-back. Metrics never
-// change how the run ends: a failure to write them is logged.
-func passMetrics(k plan.Kernel, po pass.Options, path string, t0 time.Time, res pass.Result, err error, log *slog.Logger) {
+// WritePassMetrics writes to path (none if "") the gauges of a pass of
+// program version that started at t0 and ended with res and err, from the
+// pass's last look when it planned nothing (a no-op pass's only one), else
+// from one more look at the kernel: the pass's last look predates its last
+// writes when it skipped the read-back. Metrics never change how the run
+// ends: a failure to write them is logged.
+func WritePassMetrics(k plan.Kernel, po Options, path, version string, t0 time.Time, res Result, err error) {
 	if path == "" {
 		return
 	}
+	log := po.log()
 	end := time.Now()
-	mp := metrics.Pass{OK: err == nil, Partial: errors.Is(err, pass.ErrPartial), Duration: end.Sub(t0), Applied: res.Applied, End: end}
+	mp := metrics.Pass{OK: err == nil, Partial: errors.Is(err, ErrPartial), Duration: end.Sub(t0), Applied: res.Applied, End: end}
 	// Without a look, the look's gauges are left out: zeros would read as
 	// in sync.
 	var look *metrics.Look
 	if f := res.Final; f != nil {
-		l := lookOf(f.State, f.Mirror, f.Plan, po.Plan)
+		l := Gauges(f.State, f.Mirror, f.Plan, po.Plan)
 		look = &l
-	} else if st, m, p, perr := pass.Plan(k, po); perr == nil {
-		l := lookOf(st, m, p, po.Plan)
+	} else if st, m, p, perr := Plan(k, po); perr == nil {
+		l := Gauges(st, m, p, po.Plan)
 		look = &l
 	} else {
 		log.Warn("metrics: no look at the kernel after the pass: its gauges left out", "err", perr)
 	}
 	logMetricsErr(metrics.WritePass(path, look, mp, version), path, log)
+}
+
+// WriteCheckMetrics writes look to path for --check, keeping the last
+// pass's gauges there.
+func WriteCheckMetrics(path, version string, look metrics.Look, log *slog.Logger) {
+	logMetricsErr(metrics.WriteCheck(path, look, version), path, log)
 }
 
 func logMetricsErr(err error, path string, log *slog.Logger) {
