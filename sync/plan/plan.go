@@ -234,11 +234,8 @@ type desirer struct {
 }
 
 func newDesirer(st *State, o Options) *desirer {
-	d := &desirer{st: st, o: o, byIndex: make(map[int]*Link, len(st.Links)), holders: make(map[netip.Addr]holders, len(st.Addrs)),
+	d := &desirer{st: st, o: o, byIndex: st.LinksByIndex(), holders: make(map[netip.Addr]holders, len(st.Addrs)),
 		managed: make(map[int]bool, len(st.Links))}
-	for i := range st.Links {
-		d.byIndex[st.Links[i].Index] = &st.Links[i]
-	}
 	for _, a := range st.Addrs {
 		if a.Scope == ScopeUniverse {
 			ip := a.Prefix.Addr()

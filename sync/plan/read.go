@@ -164,3 +164,12 @@ func (r *Rule) Narrowed() bool { return r.narrowed() }
 
 // TableWord is table t as ip(8) names it: main, local and default by name.
 func TableWord(t uint32) string { return tableWord(t) }
+
+// LinksByIndex maps st's links by ifindex, pointing into st.Links.
+func (st *State) LinksByIndex() map[int]*Link {
+	byIndex := make(map[int]*Link, len(st.Links))
+	for i := range st.Links {
+		byIndex[st.Links[i].Index] = &st.Links[i]
+	}
+	return byIndex
+}

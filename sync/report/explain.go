@@ -34,10 +34,7 @@ type Explanation struct {
 // Explain explains got, the route the kernel's lookup of f returned, given
 // st and its mirror m.
 func Explain(st *plan.State, m *plan.Mirror, o plan.Options, f plan.Flow, got plan.Route) Explanation {
-	byIndex := make(map[int]*plan.Link, len(st.Links))
-	for i := range st.Links {
-		byIndex[st.Links[i].Index] = &st.Links[i]
-	}
+	byIndex := st.LinksByIndex()
 	e := Explanation{Table: got.Table, Route: got}
 	fam := plan.FamilyOf(f.Dst)
 	thrown := false

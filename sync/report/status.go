@@ -74,10 +74,7 @@ type RuleStatus struct {
 
 // Status summarises st against its mirror m, link by link.
 func Status(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) []LinkStatus {
-	byIndex := make(map[int]*plan.Link, len(st.Links))
-	for i := range st.Links {
-		byIndex[st.Links[i].Index] = &st.Links[i]
-	}
+	byIndex := st.LinksByIndex()
 	have := map[plan.RuleKey]bool{}
 	for i := range st.Rules {
 		if m.OwnerOf(i) == plan.RuleOurs {

@@ -86,10 +86,7 @@ func WarningIDs() []plan.WarningID {
 // checks of warningKinds find in st and its mirror m, desired with o, in
 // the order they are said.
 func Warnings(st *plan.State, m *plan.Mirror, p plan.Plan, o plan.Options) []plan.Warning {
-	h := &host{st: st, m: m, o: o, byIndex: make(map[int]*plan.Link, len(st.Links)), links4: m.Routed(plan.FamilyV4)}
-	for i := range st.Links {
-		h.byIndex[st.Links[i].Index] = &st.Links[i]
-	}
+	h := &host{st: st, m: m, o: o, byIndex: st.LinksByIndex(), links4: m.Routed(plan.FamilyV4)}
 	ws := append([]plan.Warning(nil), p.Warnings...)
 	for _, k := range warningKinds {
 		if k.check != nil {
