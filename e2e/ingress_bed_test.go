@@ -49,6 +49,7 @@ type ingressTopo struct {
 	*seed
 	t   *testing.T
 	ctr *ns
+	pod *ns // behind cni0, once withPod made it
 }
 
 // bridgeRoute4 is docker0's route, which every managed table gets too.

@@ -46,6 +46,7 @@ func (it *ingressTopo) withPod(t *testing.T, dnat string) {
 	t.Helper()
 	h := it.host
 	pod := h.sibling("pod")
+	it.pod = pod
 	h.ips(
 		"link add cni0 type bridge",
 		"addr add 10.244.0.1/24 dev cni0",

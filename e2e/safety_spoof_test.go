@@ -49,18 +49,7 @@ func TestSpoofedSourcesDropped(t *testing.T) {
 	t.Parallel()
 	eachSpoofMode(t, func(t *testing.T, it *ingressTopo, pass func(h *ns)) {
 		h := it.host
-		routers := map[string]*ns{"R1": it.r1, "R2": it.r2}
-		for _, s := range spoofers {
-			routers[s.router].ip("addr", "add", s.forged+"/32", "dev", "lo")
-		}
-		it.ctr.ip("link", "set", "eth0", "down")
-		eventually(t, "docker0's route flagged linkdown in main", func() error {
-			if main := h.routes("4", "main"); !contains(main, bridgeRoute4+" linkdown") {
-				return fmt.Errorf("main is %q", main)
-			}
-			return nil
-		})
-		pass(h)
+		routers := it.forge(pass)
 		for _, dst := range []string{"10.0.0.2", "192.168.0.2", vip4} {
 			udp := udpSink(t, h, hostPort(dst, 9100))
 			tcp := tcpSink(t, h, hostPort(dst, 9101))
@@ -73,6 +62,58 @@ func TestSpoofedSourcesDropped(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The same forged sources, to a Service VIP that is on no interface and
+// that HOST DNATs to a pod behind cni0 (--follow-ingress marks such
+// connections by the uplink they arrive on, issue 19): dropped by HOST's
+// rp_filter=1 before they reach the pod, as without symroute, while a true
+// neighbour's reach it.
+func TestSpoofedSourcesToDNATDropped(t *testing.T) {
+	t.Parallel()
+	eachSpoofMode(t, func(t *testing.T, it *ingressTopo, pass func(h *ns)) {
+		it.withPod(t, "")
+		// No masquerade: the pod sees the sources as sent.
+		it.host.nft(`table ip spoofdnat {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr ` + serviceVIP + ` udp dport 9100 dnat to ` + podAddr + `:9100
+		ip daddr ` + serviceVIP + ` tcp dport 9101 dnat to ` + podAddr + `:9101
+	}
+}
+`)
+		udp := udpSink(t, it.pod, hostPort("0.0.0.0", 9100))
+		tcp := tcpSink(t, it.pod, hostPort("0.0.0.0", 9101))
+		routers := it.forge(pass)
+		for _, s := range spoofers {
+			s, r := s, routers[s.router]
+			t.Run(s.router+" forging "+s.forged, func(t *testing.T) {
+				t.Parallel()
+				assertSpoofDropped(t, r, s, serviceVIP, udp, tcp)
+			})
+		}
+	})
+}
+
+// forge puts each spoofer's forged source on its router's lo, takes
+// docker0's one port down (its subnet is then no link's: symroute must
+// still drop it), and runs pass on HOST; it returns the routers by name.
+func (it *ingressTopo) forge(pass func(h *ns)) map[string]*ns {
+	t, h := it.t, it.host
+	t.Helper()
+	routers := map[string]*ns{"R1": it.r1, "R2": it.r2}
+	for _, s := range spoofers {
+		routers[s.router].ip("addr", "add", s.forged+"/32", "dev", "lo")
+	}
+	it.ctr.ip("link", "set", "eth0", "down")
+	eventually(t, "docker0's route flagged linkdown in main", func() error {
+		if main := h.routes("4", "main"); !contains(main, bridgeRoute4+" linkdown") {
+			return fmt.Errorf("main is %q", main)
+		}
+		return nil
+	})
+	pass(h)
+	return routers
 }
 
 // eachSpoofMode runs fn on a fresh bed with strict rp_filter, once per
