@@ -389,7 +389,7 @@ func (m *Mirror) desireIngress(st *State, o Options, byIndex map[int]*Link, rout
 				want.Links = append(want.Links, IngressLink{Index: idx, Mark: v})
 				for _, fam := range []uint8{FamilyV4, FamilyV6} {
 					if routed[famLink{fam, idx}] {
-						m.Rules = append(m.Rules, ingressRules(o, fam, v, idx, linkName(byIndex, idx))...)
+						m.Rules = append(m.Rules, ingressRules(o, fam, v, idx, LinkName(byIndex, idx))...)
 					}
 				}
 			}
@@ -492,7 +492,7 @@ func (m *Mirror) newValues(o Options, eligible []int, value map[int]uint32, used
 			n++
 		}
 		if n > MarkValues(o.IngressMask) {
-			link := Printable(linkName(byIndex, idx))
+			link := Printable(LinkName(byIndex, idx))
 			m.Warnings = append(m.Warnings, Warning{ID: WarnNoMarkValue, Link: link,
 				Text: fmt.Sprintf("follow-ingress: no mark value left under mask %s for link %s: its replies are not steered", hex32(o.IngressMask), link),
 				Fix:  "use a wider --ingress-mark-mask"})

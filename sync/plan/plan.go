@@ -357,16 +357,16 @@ func (m *Mirror) desireRules(d *desirer) map[famLink]bool {
 			}
 		})
 		if owner != a.Link {
-			m.Warnings = append(m.Warnings, Warning{ID: WarnAddressOnTwoLinks, Link: Printable(linkName(d.byIndex, a.Link)),
+			m.Warnings = append(m.Warnings, Warning{ID: WarnAddressOnTwoLinks, Link: Printable(LinkName(d.byIndex, a.Link)),
 				Text: fmt.Sprintf("address %s is on %s and %s: its rule goes to %s", ip,
-					linkName(d.byIndex, owner), linkName(d.byIndex, a.Link), linkName(d.byIndex, owner))})
+					LinkName(d.byIndex, owner), LinkName(d.byIndex, a.Link), LinkName(d.byIndex, owner))})
 			continue
 		}
 		t := d.o.TableOf(a.Link)
 		if why, clash := m.Clashing[t]; clash {
 			if !clashReported[a.Link] {
 				clashReported[a.Link] = true
-				m.Clashes = append(m.Clashes, Clash{Link: linkName(d.byIndex, a.Link), Index: a.Link, Table: t, Reason: why})
+				m.Clashes = append(m.Clashes, Clash{Link: LinkName(d.byIndex, a.Link), Index: a.Link, Table: t, Reason: why})
 			}
 			continue
 		}
@@ -407,7 +407,7 @@ func (m *Mirror) desireOifRules(d *desirer, routed map[famLink]bool) {
 		}
 		sort.Ints(links)
 		for _, l := range links {
-			m.Rules = append(m.Rules, Rule{Family: fam, Priority: d.o.Priority, Oif: linkName(d.byIndex, l),
+			m.Rules = append(m.Rules, Rule{Family: fam, Priority: d.o.Priority, Oif: LinkName(d.byIndex, l),
 				Table: d.o.TableOf(l), Action: RuleActionLookup, Protocol: Protocol})
 		}
 	}

@@ -712,7 +712,7 @@ func noWayOuts(st *State, m *Mirror) []string {
 		if lf.Family == FamilyV6 {
 			fam = "IPv6"
 		}
-		out = append(out, noWayOutWarning(LinkName(st, lf.Link), fam))
+		out = append(out, noWayOutWarning(LinkName(st.LinksByIndex(), lf.Link), fam))
 	}
 	return out
 }

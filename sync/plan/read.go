@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"fmt"
 	"net/netip"
 	"sort"
 )
@@ -103,16 +102,6 @@ func (r *Rule) ActionWords() string {
 		return ruleActionWords[r.Action]
 	}
 	return r.Selectors + " " + ruleActionWords[r.Action]
-}
-
-// LinkName is link idx's name in st, or ifN for one st does not hold.
-func LinkName(st *State, idx int) string {
-	for i := range st.Links {
-		if st.Links[i].Index == idx {
-			return st.Links[i].Name
-		}
-	}
-	return fmt.Sprintf("if%d", idx)
 }
 
 // TableName is table t as ip(8) names it, with its rt_tables name.

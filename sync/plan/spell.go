@@ -28,9 +28,9 @@ func Printable(s string) string {
 // hex32 is a mark or mask as nft(8) and --status print it.
 func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
 
-// linkName is a link by its name, or ifN for one the state does not hold
-// (gone since the snapshot).
-func linkName(byIndex map[int]*Link, idx int) string {
+// LinkName is link idx by its name, or ifN for one the state does not
+// hold (gone since the snapshot).
+func LinkName(byIndex map[int]*Link, idx int) string {
 	if l := byIndex[idx]; l != nil {
 		return l.Name
 	}

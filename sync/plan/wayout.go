@@ -81,7 +81,7 @@ func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[fam
 // (a storage or backup network), which no lease or advertisement
 // overrides.
 func (m *Mirror) router(d *desirer, fl famLink) (netip.Addr, string, bool) {
-	name := linkName(d.byIndex, fl.link)
+	name := LinkName(d.byIndex, fl.link)
 	for _, g := range d.o.Gateways {
 		if ok, _ := path.Match(g.Links, name); !ok || g.FirstHost || (!g.None && familyOf(g.Addr) != fl.fam) {
 			continue
@@ -123,7 +123,7 @@ func (m *Mirror) firstHost(d *desirer, link int, glob string) (netip.Addr, strin
 		}
 		break
 	}
-	name := Printable(linkName(d.byIndex, link))
+	name := Printable(LinkName(d.byIndex, link))
 	m.Warnings = append(m.Warnings, Warning{ID: WarnNoFirstHost, Link: name,
 		Text: fmt.Sprintf("gateway %s=first-host: link %s has no IPv4 subnet whose first host is another's (a /31 or /32, or its own address): no default from it",
 			glob, name),
@@ -152,7 +152,7 @@ func (m *Mirror) reachable(d *desirer, fl famLink, gw netip.Addr, from string) (
 	if host {
 		return FlagOnlink, true
 	}
-	name := Printable(linkName(d.byIndex, fl.link))
+	name := Printable(LinkName(d.byIndex, fl.link))
 	m.Warnings = append(m.Warnings, Warning{ID: WarnRouterOffSubnet, Link: name,
 		Text: fmt.Sprintf("router %s of link %s (%s) is on none of its subnets: not used", gw, name, from),
 		Fix:  fmt.Sprintf("give a router on one of its subnets (gateway = %s=ROUTER)", name)})

@@ -75,7 +75,7 @@ func Explain(st *plan.State, m *plan.Mirror, o plan.Options, f plan.Flow, got pl
 	if f.Src.IsValid() && got.Type == plan.RouteUnicast && f.Mark == 0 && !thrown {
 		if owner, ok := addrLink(st, f.Src); ok && !got.Via(owner) && f.Iif == 0 {
 			e.Notes = append(e.Notes, fmt.Sprintf("the flow leaves by %s, but %s is an address of %s: a reverse-path filter or a firewall on the way may drop it",
-				plan.Printable(routeLinks(&got, byIndex)), f.Src, plan.Printable(linkName(byIndex, owner))))
+				plan.Printable(routeLinks(&got, byIndex)), f.Src, plan.Printable(plan.LinkName(byIndex, owner))))
 		}
 	}
 	return e
@@ -90,7 +90,7 @@ func passedWhy(st *plan.State, m *plan.Mirror, r *plan.Rule, dst netip.Addr, byI
 	}
 	if th, link, ok := m.ThrowOf(t, dst); ok {
 		return fmt.Sprintf("table %s throws %s, a connected subnet of %s, to the rules after it (symroute's: as without symroute, never through another link)",
-			plan.TableName(st, t), th.Dst, plan.Printable(linkName(byIndex, link))), true
+			plan.TableName(st, t), th.Dst, plan.Printable(plan.LinkName(byIndex, link))), true
 	}
 	return fmt.Sprintf("table %s has no route for %s", plan.TableName(st, t), dst), false
 }
@@ -102,10 +102,10 @@ func selects(r *plan.Rule, f plan.Flow, byIndex map[int]*plan.Link) bool {
 	if r.Src.IsValid() && (!f.Src.IsValid() || !r.Src.Contains(f.Src)) {
 		return false
 	}
-	if r.Oif != "" && (f.Oif == 0 || linkName(byIndex, f.Oif) != r.Oif) {
+	if r.Oif != "" && (f.Oif == 0 || plan.LinkName(byIndex, f.Oif) != r.Oif) {
 		return false
 	}
-	if r.Iif != "" && (f.Iif == 0 && r.Iif != "lo" || f.Iif != 0 && linkName(byIndex, f.Iif) != r.Iif) {
+	if r.Iif != "" && (f.Iif == 0 && r.Iif != "lo" || f.Iif != 0 && plan.LinkName(byIndex, f.Iif) != r.Iif) {
 		return false
 	}
 	return !r.HasMark() || f.Mark&r.Mask == r.Mark
@@ -122,7 +122,7 @@ func ruleWhy(st *plan.State, m *plan.Mirror, i int, o plan.Options, byIndex map[
 		if r.SuppressDefault && r.Iif != "" {
 			return fmt.Sprintf("symroute's, --follow-ingress: what came in on %s and is forwarded takes main's route where it is no default", plan.Printable(r.Iif))
 		}
-		link := linkName(byIndex, int(r.Table-o.TableBase))
+		link := plan.LinkName(byIndex, int(r.Table-o.TableBase))
 		if r.Oif != "" {
 			return fmt.Sprintf("symroute's, for sockets bound to %s", plan.Printable(r.Oif))
 		}
@@ -169,7 +169,7 @@ func routeWhy(st *plan.State, m *plan.Mirror, r *plan.Route, byIndex map[int]*pl
 		return "copied from main"
 	case plan.OriginWayOut:
 		return fmt.Sprintf("symroute's way out for %s: main has no default through it; the router is from %s",
-			plan.Printable(linkName(byIndex, r.Link)), from)
+			plan.Printable(plan.LinkName(byIndex, r.Link)), from)
 	case plan.OriginThrow:
 		return "symroute's throw of another link's subnet: main decides, as without symroute"
 	case plan.OriginOther:
@@ -191,22 +191,14 @@ func addrLink(st *plan.State, a netip.Addr) (int, bool) {
 // routeLinks names the links r leaves by.
 func routeLinks(r *plan.Route, byIndex map[int]*plan.Link) string {
 	if len(r.Nexthops) == 0 {
-		return linkName(byIndex, r.Link)
+		return plan.LinkName(byIndex, r.Link)
 	}
 	s := ""
 	for i, nh := range r.Nexthops {
 		if i > 0 {
 			s += " and "
 		}
-		s += linkName(byIndex, nh.Link)
+		s += plan.LinkName(byIndex, nh.Link)
 	}
 	return s
-}
-
-// linkName is link idx by name, or ifN for one the state does not hold.
-func linkName(byIndex map[int]*plan.Link, idx int) string {
-	if l := byIndex[idx]; l != nil {
-		return l.Name
-	}
-	return fmt.Sprintf("if%d", idx)
 }

@@ -19,8 +19,9 @@ import (
 // table (not main, which symroute mirrors) and manages rules beside ours.
 func warnNM(h *host) []plan.Warning {
 	var ws []plan.Warning
+	links6 := h.m.Routed(plan.FamilyV6)
 	for _, n := range h.st.Host.NMRouting {
-		if !slices.Contains(h.links4, n.Link) && !slices.Contains(h.m.Routed(plan.FamilyV6), n.Link) {
+		if !slices.Contains(h.links4, n.Link) && !slices.Contains(links6, n.Link) {
 			continue
 		}
 		var own []string
@@ -37,7 +38,7 @@ func warnNM(h *host) []plan.Warning {
 				own = append(own, s.what)
 			}
 		}
-		link := plan.Printable(linkName(h.byIndex, n.Link))
+		link := plan.Printable(plan.LinkName(h.byIndex, n.Link))
 		ws = append(ws, plan.Warning{ID: WarnNMOwnRouting, Link: link,
 			Text: fmt.Sprintf("NetworkManager connection '%s' on %s has %s: NetworkManager then routes %s by tables "+
 				"and rules of its own, beside symroute's", plan.Printable(n.Connection), link, strings.Join(own, " and "), link),
@@ -134,13 +135,13 @@ func warnArpFlux(h *host) []plan.Warning {
 		var open []string
 		for _, l := range []int{a, b} {
 			if flux(l) {
-				open = append(open, plan.Printable(linkName(h.byIndex, l)))
+				open = append(open, plan.Printable(plan.LinkName(h.byIndex, l)))
 			}
 		}
 		ws = append(ws, plan.Warning{ID: WarnArpFlux,
 			Text: fmt.Sprintf("links %s and %s are both in %s and ARP flux is not stopped on %s: "+
 				"a neighbour may send one link's traffic to the other's MAC, and its replies then leave by the other link",
-				plan.Printable(linkName(h.byIndex, a)), plan.Printable(linkName(h.byIndex, b)), shared[k], strings.Join(open, " and ")),
+				plan.Printable(plan.LinkName(h.byIndex, a)), plan.Printable(plan.LinkName(h.byIndex, b)), shared[k], strings.Join(open, " and ")),
 			Fix: "set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or arp_filter=1)"})
 	}
 	return ws
@@ -196,7 +197,7 @@ func caught(m *plan.Mirror, r *plan.Rule) string {
 func warnNoWayOut(h *host) []plan.Warning {
 	var ws []plan.Warning
 	for _, fl := range h.m.NoWayOut() {
-		name, fam := plan.Printable(linkName(h.byIndex, fl.Link)), "IPv4"
+		name, fam := plan.Printable(plan.LinkName(h.byIndex, fl.Link)), "IPv4"
 		if fl.Family == plan.FamilyV6 {
 			fam = "IPv6"
 		}
