@@ -33,7 +33,7 @@ var _ plan.Kernel = (*Kernel)(nil)
 var errNoNftables = errors.New("fake kernel: nftables: protocol not supported")
 
 // Snapshot returns a deep copy of the state, with the routes the real
-// adapter keeps (plan.KeepTable), compact as it reads them.
+// adapter keeps (plan.SnapshotTables), compact as it reads them.
 func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 	st := &plan.State{
 		Links: append([]plan.Link(nil), k.State.Links...),
@@ -48,15 +48,16 @@ func (k *Kernel) Snapshot(o plan.ReadOptions) (*plan.State, error) {
 		st.Ingress = k.State.Ingress
 		st.Ingress.Table = copyIngress(k.State.Ingress.Table)
 	}
-	ruleTables := plan.RuleTables(st.Rules)
+	keep, peek := plan.SnapshotTables(st.Links, st.Rules, o.TableBase)
 	for _, r := range k.State.Routes {
-		if r.Dst.Bits() == 0 && r.Type != plan.RouteThrow {
+		kept := r.Table == plan.TableMain || keep[r.Table]
+		if r.Dst.Bits() == 0 && r.Type != plan.RouteThrow && (kept || peek[r.Table]) {
 			if st.Host.DefaultTables == nil {
 				st.Host.DefaultTables = map[uint32]bool{}
 			}
 			st.Host.DefaultTables[r.Table] = true
 		}
-		if plan.KeepTable(r.Table, o.TableBase, ruleTables) {
+		if kept {
 			r.Nexthops = append([]plan.Nexthop(nil), r.Nexthops...)
 			if len(r.Nexthops) == 0 {
 				r.Nexthops = nil

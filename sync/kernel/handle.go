@@ -42,6 +42,9 @@ type Handle struct {
 	lastMetrics      string
 	lastMetricsLocks bool
 	lastMetricsAttr  []byte
+	// wholeDumps: read routes with one dump a family, not one a table
+	// (the kernel refused strict checking, or a test asks).
+	wholeDumps bool
 	// scratch holds a route Apply encodes that an Op names by its source.
 	scratch plan.Route
 }

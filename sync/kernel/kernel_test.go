@@ -222,6 +222,10 @@ func (e *env) shapes() []struct {
 
 func TestRouteRoundTrip(t *testing.T) {
 	e := setup(t)
+	// Table 70000 is read because a rule looks it up (plan.SnapshotTables).
+	e.ip(t, `
+		rule add from 192.0.2.99 lookup 70000
+		-6 rule add from 2001:db8:ffff::99 lookup 70000`)
 	for _, tc := range e.shapes() {
 		t.Run(tc.name, func(t *testing.T) {
 			want := tc.r
@@ -337,7 +341,20 @@ func TestSnapshotCopies(t *testing.T) {
 		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4
 		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4 table 1001
 		-6 route add 2001:db8:9::/48 via fe80::2 dev a0 proto 4 table 1002
-		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4 table 1023`)
+		-6 route add 2001:db8:9::/48 via fe80::1 dev a0 proto 4 table 1023
+		rule add from 192.0.2.98 lookup 1023
+		rule add from 192.0.2.99 lookup 70000`)
+	for _, whole := range []bool{false, true} {
+		t.Run(fmt.Sprintf("whole dumps %v", whole), func(t *testing.T) {
+			kernel.SetWholeDumps(e.h, whole)
+			testSnapshotCopies(t, e)
+		})
+	}
+}
+
+// testSnapshotCopies checks what TestSnapshotCopies set up, read by
+// tables or whole: the two must read the same.
+func testSnapshotCopies(t *testing.T, e *env) {
 	st, err := e.h.Snapshot(plan.ReadOptions{TableBase: base})
 	if err != nil {
 		t.Fatal(err)
@@ -378,24 +395,60 @@ func TestSnapshotCopies(t *testing.T) {
 	}
 }
 
+// byKey compares lists of routes as sets: a snapshot read by tables has
+// them in another order than one read whole.
+var byKey = cmpopts.SortSlices(func(a, b plan.Route) bool {
+	return fmt.Sprint(a.Key()) < fmt.Sprint(b.Key())
+})
+
+// TestSnapshotTables: a snapshot holds main, base+ifindex of every link
+// and the tables rules look up (plan.SnapshotTables), whether it asks the
+// kernel for them one by one or reads every table at once; other tables
+// are only asked whether they hold a default, and a table nothing names,
+// even in symroute's range, is not read at all.
 func TestSnapshotTables(t *testing.T) {
 	e := setup(t)
-	for _, table := range []string{"100", "1000", "1001", "70000"} {
+	for _, table := range []string{"100", "1000", "1001", "1500", "70000", "70001"} {
 		e.ip(t, "route add 198.51.100.0/24 via 10.1.0.1 table "+table)
 		e.ip(t, "-6 route add 2001:db8:9::/48 via fe80::1 dev a0 table "+table)
 	}
-	tables := map[uint32]int{}
-	for _, r := range e.snapshot(t).Routes {
-		tables[r.Table]++
-	}
-	// Main holds the link routes (and IPv6's fe80::/64 and multicast);
-	// 100, 1000 (the base itself) and local cannot be ours.
-	if tables[plan.TableMain] == 0 {
-		t.Errorf("no main routes read")
-	}
-	delete(tables, plan.TableMain)
-	if diff := cmp.Diff(map[uint32]int{1001: 2, 70000: 2}, tables); diff != "" {
-		t.Errorf("routes per table (-want +got):\n%s", diff)
+	e.ip(t, `
+		route add default via 10.1.0.1 table 100
+		route add default via 10.1.0.1 table 1500
+		rule add from 192.0.2.99 lookup 70000
+		rule add iif a0 lookup 100`)
+	var want *plan.State
+	for _, whole := range []bool{false, true} {
+		t.Run(fmt.Sprintf("whole dumps %v", whole), func(t *testing.T) {
+			kernel.SetWholeDumps(e.h, whole)
+			st := e.snapshot(t)
+			if !whole && kernel.WholeDumps(e.h) {
+				t.Errorf("this kernel refused strict checking: read every table at once")
+			}
+			tables := map[uint32]int{}
+			for _, r := range st.Routes {
+				tables[r.Table]++
+			}
+			// Main holds the link routes (and IPv6's fe80::/64 and multicast);
+			// 100 is looked up by a rule of another shape, 1000 (the base
+			// itself), 1500 (no link 500) and 70001 by nothing; local
+			// cannot be ours.
+			if tables[plan.TableMain] == 0 {
+				t.Errorf("no main routes read")
+			}
+			delete(tables, plan.TableMain)
+			if diff := cmp.Diff(map[uint32]int{1001: 2, 70000: 2}, tables); diff != "" {
+				t.Errorf("routes per table (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(map[uint32]bool{100: true}, st.Host.DefaultTables); diff != "" {
+				t.Errorf("tables holding a default (-want +got):\n%s", diff)
+			}
+			if want == nil {
+				want = st
+			} else if diff := cmp.Diff(want.Routes, st.Routes, eq, byKey); diff != "" {
+				t.Errorf("read whole, not as read by tables (-by tables +whole):\n%s", diff)
+			}
+		})
 	}
 }
 

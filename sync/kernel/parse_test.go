@@ -74,7 +74,7 @@ func TestParseMultipath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got plan.Route
-			p := routeParser{keep: func(t uint32) bool { return plan.KeepTable(t, 1000, nil) }}
+			p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain || t > 1000 }}
 			if !p.parse(tc.msg, &got) {
 				t.Fatal("not kept")
 			}
@@ -86,7 +86,7 @@ func TestParseMultipath(t *testing.T) {
 }
 
 func TestParseRouteFilters(t *testing.T) {
-	p := routeParser{keep: func(t uint32) bool { return plan.KeepTable(t, 1000, nil) }}
+	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain || t > 1000 }}
 	for _, tc := range []struct {
 		name string
 		msg  []byte
@@ -116,7 +116,7 @@ func TestParseMetrics(t *testing.T) {
 	b := rtmsg(plan.FamilyV4, 0, plan.TableMain, 4, 0, 1, 0)
 	b = appendAttr(b, unix.RTA_METRICS, m)
 	var r plan.Route
-	p := routeParser{keep: func(t uint32) bool { return plan.KeepTable(t, 1000, nil) }}
+	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain || t > 1000 }}
 	p.parse(b, &r)
 	if want := "mtu lock 1400 advmss 1360 congctl lock reno"; r.Metrics != want {
 		t.Errorf("metrics %q, want %q", r.Metrics, want)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -54,10 +55,9 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 			return nil, fmt.Errorf("dump %s rules: %w", famName(fam), err)
 		}
 	}
-	// Rules first: the tables they look up decide which routes are kept.
-	ruleTables := plan.RuleTables(st.Rules)
-	keep := func(t uint32) bool { return plan.KeepTable(t, base, ruleTables) }
-	if st.Routes, st.Copies, st.Host.DefaultTables, err = h.routes(keep); err != nil {
+	// Links and rules first: they decide which tables are read.
+	keep, peek := plan.SnapshotTables(st.Links, st.Rules, base)
+	if st.Routes, st.Copies, st.Host.DefaultTables, err = h.routes(keep, peek); err != nil {
 		return nil, err
 	}
 	if st.Routers, err = h.raRouters(); err != nil {
@@ -70,65 +70,182 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	return st, nil
 }
 
-// routes dumps the routes a snapshot keeps: main's, then those of other
-// tables, each a Copy where it is equal but for its table to a main route
-// (on a host in sync, nearly all). The kept messages are first copied (IPv6
-// ones less what parse ignores) into 1 MiB chunks, about 60 bytes a route:
-// the kernel dumps tables in no set order, and main's routes must be parsed
-// before another table's can be matched to them; main is parsed into a
-// slice of exactly its size (a growing one would briefly hold twice that,
-// at 144 bytes a route).
+// routes reads the routes a snapshot keeps: main's, then those of the
+// tables keep holds, each a Copy where it is equal but for its table to a
+// main route (on a host in sync, nearly all). It also returns which of
+// main, keep and peek hold a default other than a throw
+// (State.DefaultTables): a rule of another program ahead of ours that
+// looks one up takes every reply.
 //
-// It also returns the tables, kept or not, that hold a default other than
-// a throw (State.DefaultTables): a rule of another program ahead of ours
-// that looks one up takes every reply.
-func (h *Handle) routes(keep func(uint32) bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
-	var raw rawRoutes
-	defaults := map[uint32]bool{}
-	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
-		err := h.c.dump(unix.RTM_GETROUTE, dumpHdr(fam), func(b []byte) {
-			t, ok := routeTable(b, keep)
-			if ok {
-				raw.add(b, t == plan.TableMain)
-			}
-			// rtm_dst_len 0 is a default; rtm_type after it.
-			if t != 0 && b[1] == 0 && b[7] != unix.RTN_THROW {
-				defaults[t] = true
-			}
-		})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
+// Main must be parsed before another table's routes can be matched to it.
+// Where the kernel filters dumps by table (strict checking, Linux 4.20 and
+// newer), main is dumped on its own, and every other table after it is
+// matched as its messages arrive, holding nothing of them but the
+// differences. Elsewhere one dump brings every table in no set order, and
+// the kept messages of all of them are held until it ends (wholeRoutes).
+func (h *Handle) routes(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+	if !h.wholeDumps {
+		if err := unix.SetsockoptInt(h.c.fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+			// Refused before 4.20: no filter, so dump everything, as
+			// then on every pass.
+			h.wholeDumps = true
+		} else {
+			defer unix.SetsockoptInt(h.c.fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 0)
+			return h.routesByTable(keep, peek)
 		}
 	}
-	// Room for a few routes of other tables that copy none: appending them
-	// to a full slice of 1M routes would hold two for a moment.
-	main := make([]plan.Route, raw.nMain, raw.nMain+min(raw.n-raw.nMain, spareRoutes))
-	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain }}
+	return h.wholeRoutes(keep, peek)
+}
+
+// routeReader is what the two ways of reading routes share: main's
+// messages, held until main can be parsed, the routes of other tables as
+// they are parsed, and the tables holding a default.
+type routeReader struct {
+	keep, peek map[uint32]bool
+	raw        rawRoutes
+	defaults   map[uint32]bool
+	main       []plan.Route
+	finder     *plan.CopyFinder
+	p          routeParser
+	copies     []plan.Copy
+	other      []plan.Route
+	r          plan.Route
+}
+
+func newRouteReader(keep, peek map[uint32]bool) *routeReader {
+	rr := &routeReader{keep: keep, peek: peek, defaults: map[uint32]bool{}}
+	rr.p.keep = func(t uint32) bool { return t != plan.TableMain && keep[t] }
+	return rr
+}
+
+// table returns the table of message b and whether it is read at all, and
+// notes a default in it.
+func (rr *routeReader) table(b []byte) (uint32, bool) {
+	t, ok := routeTable(b, func(t uint32) bool { return t == plan.TableMain || rr.keep[t] || rr.peek[t] })
+	// rtm_dst_len 0 is a default; rtm_type after it.
+	if ok && b[1] == 0 && b[7] != unix.RTN_THROW {
+		rr.defaults[t] = true
+	}
+	return t, ok
+}
+
+// parseMain parses the main routes held, into a slice of exactly their
+// number: a growing one would briefly hold twice that, at 144 bytes a
+// route. Room is left for a few routes of other tables that copy none
+// (throws, ways out, a table out of step): appending them to a full slice
+// of 1M routes would hold two for a moment.
+func (rr *routeReader) parseMain() {
+	// Read whole, the other tables' count is known; read by tables, a
+	// guess that costs nothing on a small host, where a copy of main is
+	// cheap anyway.
+	spare := min(rr.raw.nMain/8+256, spareRoutes)
+	if rr.raw.n > rr.raw.nMain {
+		spare = min(rr.raw.n-rr.raw.nMain, spareRoutes)
+	}
+	main := make([]plan.Route, rr.raw.nMain, rr.raw.nMain+spare)
+	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain }, metrics: rr.p.metrics}
 	n := 0
-	raw.each(func(b []byte) {
+	rr.raw.each(func(b []byte) {
 		// parse writes nothing for a route it does not keep, but &main[n]
 		// is taken first: past main's last route, n is out of range.
 		if n < len(main) && p.parse(b, &main[n]) {
 			n++
 		}
 	})
-	main = main[:n]
-	f := plan.NewCopyFinder(main)
-	var copies []plan.Copy
-	var other []plan.Route
-	var r plan.Route
-	p.keep = func(t uint32) bool { return t != plan.TableMain && keep(t) }
-	raw.each(func(b []byte) {
-		if !p.parse(b, &r) {
-			return
+	rr.main, rr.p.metrics = main[:n], p.metrics
+	rr.finder = plan.NewCopyFinder(rr.main)
+}
+
+// other takes one message of a table besides main, once main is parsed.
+func (rr *routeReader) takeOther(b []byte) {
+	if !rr.p.parse(b, &rr.r) {
+		return
+	}
+	if of, ok := rr.finder.Find(&rr.r); ok {
+		rr.copies = append(rr.copies, plan.Copy{Of: of, Table: rr.r.Table})
+	} else {
+		rr.other = append(rr.other, rr.r)
+	}
+}
+
+func (rr *routeReader) result() ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+	return append(rr.main, rr.other...), rr.copies, rr.defaults, nil
+}
+
+// routesByTable reads main with one dump a family, then every other table
+// of keep and peek with its own.
+func (h *Handle) routesByTable(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+	rr := newRouteReader(keep, peek)
+	fams := []uint8{plan.FamilyV4, plan.FamilyV6}
+	for _, fam := range fams {
+		err := h.dumpTable(fam, plan.TableMain, func(b []byte) {
+			if t, ok := rr.table(b); ok && t == plan.TableMain {
+				rr.raw.add(b, true)
+			}
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("dump %s routes of table main: %w", famName(fam), err)
 		}
-		if of, ok := f.Find(&r); ok {
-			copies = append(copies, plan.Copy{Of: of, Table: r.Table})
-		} else {
-			other = append(other, r)
+	}
+	rr.parseMain()
+	rr.raw = rawRoutes{}
+	tables := make([]uint32, 0, len(keep)+len(peek))
+	for t := range keep {
+		tables = append(tables, t)
+	}
+	for t := range peek {
+		tables = append(tables, t)
+	}
+	slices.Sort(tables)
+	for _, fam := range fams {
+		for _, want := range tables {
+			err := h.dumpTable(fam, want, func(b []byte) {
+				if t, ok := rr.table(b); ok && t != plan.TableMain {
+					rr.takeOther(b)
+				}
+			})
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("dump %s routes of table %d: %w", famName(fam), want, err)
+			}
 		}
-	})
-	return append(main, other...), copies, defaults, nil
+	}
+	return rr.result()
+}
+
+// dumpTable dumps the routes of one table (RTA_TABLE, which strict
+// checking makes a filter; a table that does not exist is ENOENT).
+// Messages of other tables are not expected, but fn is given whatever
+// comes and sorts it: a filter ignored costs time, never correctness.
+func (h *Handle) dumpTable(fam uint8, table uint32, fn func(b []byte)) error {
+	var a [8]byte
+	ne.PutUint16(a[0:], 8)
+	ne.PutUint16(a[2:], unix.RTA_TABLE)
+	ne.PutUint32(a[4:], table)
+	err := h.c.dump(unix.RTM_GETROUTE, append(dumpHdr(fam), a[:]...), fn)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
+}
+
+// wholeRoutes reads every table with one dump a family: the kept messages
+// are first copied (IPv6 ones less what parse ignores) into 1 MiB chunks,
+// about 60 bytes a route, as main may come last.
+func (h *Handle) wholeRoutes(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+	rr := newRouteReader(keep, peek)
+	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
+		err := h.c.dump(unix.RTM_GETROUTE, dumpHdr(fam), func(b []byte) {
+			if t, ok := rr.table(b); ok && (t == plan.TableMain || keep[t]) {
+				rr.raw.add(b, t == plan.TableMain)
+			}
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
+		}
+	}
+	rr.parseMain()
+	rr.raw.each(rr.takeOther)
+	return rr.result()
 }
 
 // spareRoutes bounds the room routes() leaves after main's: a table out of

@@ -6,7 +6,7 @@ import "net/netip"
 // handle satisfies it, and so does package fakekernel's in-memory state.
 type Kernel interface {
 	// Snapshot reads links, addresses, rules (IPv4 and IPv6), the routes
-	// of the tables KeepTable keeps (rules first, then routes) and
+	// of main and the tables SnapshotTables keeps (rules first, then routes) and
 	// symroute's nftables table. TableNames is left for the caller (it
 	// comes from files, not the kernel).
 	Snapshot(o ReadOptions) (*State, error)

@@ -201,10 +201,8 @@ func (u Unsupported) String() string {
 	return "unknown"
 }
 
-// State is everything a pass reads. Routes holds only the tables that can
-// be ours (see KeepTable): the main table, the tables above the table base,
-// and any table a "from ADDR" rule looks up (ours or the original
-// symrouted's after a change of --table-base).
+// State is everything a pass reads. Routes holds only main and the tables
+// that can be ours (SnapshotTables' keep).
 type State struct {
 	Links  []Link
 	Addrs  []Addr
@@ -267,7 +265,7 @@ type Networkd struct {
 
 // ReadOptions say what a snapshot reads.
 type ReadOptions struct {
-	// TableBase decides which tables' routes are kept (KeepTable).
+	// TableBase decides which tables' routes are kept (SnapshotTables).
 	TableBase uint32
 }
 
@@ -293,20 +291,36 @@ type Router struct {
 	Stack string
 }
 
-// KeepTable is the snapshot's filter: it reports whether the routes of
-// table t can matter to a pass, given the rules a snapshot read.
-func KeepTable(t, tableBase uint32, ruleTables map[uint32]bool) bool {
-	return t == TableMain || t > tableBase || ruleTables[t]
-}
-
-// RuleTables are the tables that rules shaped like ours look up: a
-// snapshot keeps their routes whatever the table base.
-func RuleTables(rules []Rule) map[uint32]bool {
-	ts := map[uint32]bool{}
-	for i := range rules {
-		if rules[i].FromOnly() && !reservedTable(rules[i].Table) {
-			ts[rules[i].Table] = true
+// SnapshotTables says which tables a snapshot reads besides main, from the
+// links and rules it read first. Keep are those whose routes it holds: the
+// tables symroute may own (base+ifindex of every link, any table a rule of
+// its protocol or shaped like its rules looks up, ours or the original
+// symrouted's after a change of --table-base) and any table above the base
+// a rule looks up. Peek are the other tables rules look up, read only for
+// whether they hold a default (HostFacts.DefaultTables). A table nothing
+// names, even one in symroute's range, is never read: it is not ours
+// (DESIGN's "which tables are ours"), and not reading it is what lets a
+// snapshot ask the kernel for one table at a time.
+func SnapshotTables(links []Link, rules []Rule, tableBase uint32) (keep, peek map[uint32]bool) {
+	keep, peek = map[uint32]bool{}, map[uint32]bool{}
+	o := Options{TableBase: tableBase}
+	for _, l := range links {
+		if t := o.TableOf(l.Index); !reservedTable(t) {
+			keep[t] = true
 		}
 	}
-	return ts
+	for i := range rules {
+		r := &rules[i]
+		switch {
+		case r.Action != RuleActionLookup || r.Table == 0 || r.Table == TableMain || r.Table == TableLocal:
+		case !reservedTable(r.Table) && (r.Table > tableBase || r.Protocol == Protocol || r.FromOnly()):
+			keep[r.Table] = true
+		default:
+			peek[r.Table] = true
+		}
+	}
+	for t := range keep {
+		delete(peek, t)
+	}
+	return keep, peek
 }
