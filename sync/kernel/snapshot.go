@@ -154,6 +154,9 @@ func (rr *routeReader) parseMain() {
 	})
 	rr.main, rr.p.metrics = main[:n], p.metrics
 	rr.finder = plan.NewCopyFinder(rr.main)
+	// A host in sync copies nearly every main route once: growing the
+	// copies to 1M by appends alone would move them a dozen times.
+	rr.copies = make([]plan.Copy, 0, n)
 }
 
 // other takes one message of a table besides main, once main is parsed.

@@ -58,8 +58,8 @@ func Compact(st *State) {
 // copy of. The kernel dumps every table in the same trie order, so a table
 // symroute keeps in sync holds its routes in the order of their sources:
 // each table's next route is looked for just after the last one found,
-// and only when it is not there, in an open-addressed table of indices
-// built on first need (4 bytes a slot, two slots a route: a Go map of 1M
+// and only when it is not there, by a scan (the first few times), then in
+// an open-addressed table of indices built on need (4 bytes a slot, two slots a route: a Go map of 1M
 // keys would cost about 60 MB, and hashing every route costs a cache miss
 // a route that the walk does not).
 type CopyFinder struct {
@@ -70,7 +70,15 @@ type CopyFinder struct {
 	next      map[uint32]*int
 	lastTable uint32
 	last      *int
+	// scans counts the walk's misses looked for by a scan of routes, up
+	// to maxCopyScans, after which the index is built.
+	scans int
 }
+
+// maxCopyScans bounds the scans of routes before the index is built: at
+// 1M routes a scan takes about 10-20 ms and the index about 300 ms (hashing
+// every route into random slots).
+const maxCopyScans = 16
 
 // copyAhead is how far past a table's last copy its next is looked for
 // before the index is: main interleaves the routes of every link, which
@@ -114,6 +122,19 @@ func (f *CopyFinder) Find(r *Route) (int32, bool) {
 			*f.last = i + 1
 			return int32(i), true
 		}
+	}
+	if f.slots == nil && f.scans < maxCopyScans {
+		// A table in sync misses only for the few routes that copy
+		// nothing (throws, ways out): a scan each costs less than the
+		// index.
+		f.scans++
+		for i := range f.routes {
+			if f.routes[i].copiedBy(r) {
+				*f.last = i + 1
+				return int32(i), true
+			}
+		}
+		return 0, false
 	}
 	if f.slots == nil {
 		f.index()

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"math/rand"
 	"net/netip"
 	"sort"
@@ -239,5 +240,54 @@ func TestLeaseDefaultBeatsACopyOfOneKey(t *testing.T) {
 		if r.Table == 1002 && r.Dst.Bits() == 0 && r.Gw != ip("10.0.0.1") {
 			t.Errorf("em1's table has default %+v, want via its lease router 10.0.0.1", r)
 		}
+	}
+}
+
+// TestCopyFinderScansBeforeIndexing: a table in sync is its copies in
+// main's order and a few routes that copy nothing (the throws of other
+// links' subnets, a way out): those few are looked for by a scan of main,
+// and the index, which costs about as much as 16 scans, is built only when
+// more miss. Copies out of main's order are found either way.
+func TestCopyFinderScansBeforeIndexing(t *testing.T) {
+	main := make([]Route, 0, 2000)
+	for i := 0; i < cap(main); i++ {
+		main = append(main, gwRoute(TableMain, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), "10.255.0.1", 2, 0))
+	}
+	throw := func(i int) Route {
+		return Route{Family: FamilyV4, Table: 1002, Type: RouteThrow, Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i))}
+	}
+	f := NewCopyFinder(main)
+	for i := range main {
+		if i%500 == 0 {
+			r := throw(i / 500)
+			if _, ok := f.Find(&r); ok {
+				t.Fatalf("a throw found as a copy")
+			}
+		}
+		c := main[i]
+		c.Table = 1002
+		if j, ok := f.Find(&c); !ok || int(j) != i {
+			t.Fatalf("copy of route %d: found %d, %v", i, j, ok)
+		}
+	}
+	if f.slots != nil {
+		t.Errorf("index built for %d misses", 4)
+	}
+	// Out of order, and more misses than scans are worth: the index.
+	for i := len(main) - 1; i >= 0; i -= 7 {
+		c := main[i]
+		c.Table = 1003
+		if j, ok := f.Find(&c); !ok || int(j) != i {
+			t.Fatalf("copy of route %d out of order: found %d, %v", i, j, ok)
+		}
+	}
+	for i := 0; i < 2*maxCopyScans; i++ {
+		r := throw(i)
+		if _, ok := f.Find(&r); ok {
+			t.Fatalf("a throw found as a copy")
+		}
+	}
+	if f.slots == nil {
+		t.Errorf("no index after %d misses", 2*maxCopyScans)
 	}
 }
