@@ -35,6 +35,9 @@ var errAckLost = errors.New("ack lost: netlink receive buffer overflowed")
 // still to undo.
 func (h *Handle) Apply(ops []plan.Op) []error {
 	errs := make([]error, len(ops))
+	if h.watching != nil {
+		h.watching.applying(ops)
+	}
 	undoFailed := false
 	for i := 0; i < len(ops); {
 		j := i
@@ -103,6 +106,11 @@ func (h *Handle) applyRtnl(ops []plan.Op, errs []error) {
 		h.c.seq = first + uint32(len(pending)) - 1
 		if len(pending) > 0 {
 			h.exchange(b, first, pending, acked[:len(pending)], ops, errs)
+			// A batch's notifications are queued by the time its ack
+			// is read: taking them now keeps the watch from overflowing.
+			if h.watching != nil {
+				h.watching.drain()
+			}
 		}
 	}
 }

@@ -42,6 +42,9 @@ type Handle struct {
 	lastMetrics      string
 	lastMetricsLocks bool
 	lastMetricsAttr  []byte
+	// watching is the watch open on the handle, drained while ops are
+	// applied.
+	watching *watch
 	// wholeDumps: read routes with one dump a family, not one a table
 	// (the kernel refused strict checking, or a test asks).
 	wholeDumps bool
