@@ -291,3 +291,32 @@ func TestCopyFinderScansBeforeIndexing(t *testing.T) {
 		t.Errorf("no index after %d misses", 2*maxCopyScans)
 	}
 }
+
+// TestFirstPassOneKeyTwice: a table being filled is written without the
+// index by key, unless two wanted routes share one: main's two routes of
+// one key (IPv4 keeps both, "ip route append"), one via em1 and one via an
+// unmanaged link, in either dump order, give em1's table em1's route
+// alone, as a table with routes already would.
+func TestFirstPassOneKeyTwice(t *testing.T) {
+	for _, viaEm1First := range []bool{true, false} {
+		st := seedState()
+		st.Links = append(st.Links, Link{Index: 9, Name: "docker0", Kind: "bridge"})
+		em1 := gwRoute(TableMain, "10.9.0.0/16", "10.0.0.1", 2, 0)
+		docker := Route{Family: FamilyV4, Table: TableMain, Dst: pfx("10.9.0.0/16"), Type: RouteUnicast, Protocol: 4, Scope: ScopeLink, Link: 9}
+		pair := []Route{docker, em1}
+		if viaEm1First {
+			pair = []Route{em1, docker}
+		}
+		st.Routes = append(st.Routes, pair...)
+		p := Compute(st, DefaultOptions())
+		var got []string
+		for _, op := range p.Ops {
+			if r := op.RouteIn(&Route{}); op.Kind.IsRoute() && r.Table == 1002 && r.Dst == pfx("10.9.0.0/16") {
+				got = append(got, fmt.Sprintf("%v dev %d", op.Kind, r.Link))
+			}
+		}
+		if want := []string{fmt.Sprintf("%v dev 2", RouteAdd)}; !cmp.Equal(want, got) {
+			t.Errorf("em1's route first %v: ops for 10.9.0.0/16 in table 1002 = %v, want %v", viaEm1First, got, want)
+		}
+	}
+}
