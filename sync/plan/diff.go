@@ -252,8 +252,37 @@ func diffRules(st *State, m *Mirror) (adds, otherDels, dels []Op) {
 	return adds, otherDels, dels
 }
 
-// group appends each index i < n to g[table] where of(i) keeps it.
+// group appends each index i < n to g[table] where of(i) keeps it. It
+// counts first, so that each list is made at its size: grown by appends,
+// the lists of a no-op pass over 1M routes left 30 MB of garbage. Runs of
+// one table are counted, and their list looked up, once a run.
 func group(n int, of func(int) (uint32, bool), g map[uint32]*[]int32) {
+	counts := map[uint32]int{}
+	var runT uint32
+	run := 0
+	for i := 0; i < n; i++ {
+		t, keep := of(i)
+		if !keep {
+			continue
+		}
+		if run > 0 && t != runT {
+			counts[runT] += run
+			run = 0
+		}
+		runT = t
+		run++
+	}
+	if run > 0 {
+		counts[runT] += run
+	}
+	for t, c := range counts {
+		if p := g[t]; p != nil {
+			*p = slices.Grow(*p, c)
+		} else {
+			l := make([]int32, 0, c)
+			g[t] = &l
+		}
+	}
 	var last *[]int32
 	lastT := uint32(0)
 	for i := 0; i < n; i++ {
@@ -262,11 +291,7 @@ func group(n int, of func(int) (uint32, bool), g map[uint32]*[]int32) {
 			continue
 		}
 		if last == nil || t != lastT {
-			if last = g[t]; last == nil {
-				last = new([]int32)
-				g[t] = last
-			}
-			lastT = t
+			last, lastT = g[t], t
 		}
 		*last = append(*last, int32(i))
 	}
