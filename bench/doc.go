@@ -11,11 +11,15 @@
 //     via 192.168.0.1 metric 106, IPv6 on both, about 20 main routes), already synced:
 //     `symroute-sync --once` against one `ip route show table all`. Target: ratio <= 2.0.
 //     Row 1f is the floor: bench/dumponly, a Go process that only dumps IPv4 and IPv6 routes
-//     (the issue measured 1.4-1.8 of ip for it).
+//     as a pass asks for them (links first, then main and table 1000+ifindex of every link, one
+//     table a request, where the kernel filters dumps by table: Linux 4.20 and newer; one dump
+//     of every table elsewhere), and keeps nothing (the issue measured 1.4-1.8 of ip for it).
 //  2. No-op pass with -routes main routes (half /24s via em1's gateway, half /32s via em2's),
 //     after one pass mirrored them, against `ip route show table all` (which then lists main
 //     and both mirrors). Target: ratio <= 0.5 and peak RSS <= 64 MiB (128 MiB at 1M, as for
-//     every pass). Row 2f is its floor.
+//     every pass). Row 2f is its floor; row 2w the floor as issue 21 measured it (bench/dumponly
+//     -whole: one dump of every table a family, as passes read before they asked table by
+//     table), timed in the same series, so that ratios before and after compare.
 //  3. First pass mirroring those routes into empty tables against `ip -batch` adding the same
 //     routes into tables 1000+ifindex. Both sides are reset between runs, untimed
 //     (symroute-sync --flush; ip route flush table N) and checked: tables empty before, and

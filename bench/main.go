@@ -191,7 +191,7 @@ func (e *env) report(rows []row) error {
 		ours = "symroute-sync (unavailable)"
 	}
 	fmt.Printf("ours: %s --once --lock-file L (scenario 3: from empty tables, --flush between runs, untimed)\n", ours)
-	fmt.Printf("floors (1f, 2f): bench/dumponly in the ours column, raw RTM_GETROUTE dumps of IPv4 and IPv6, output discarded; 5f: the same with links, addresses and rules (-all); 3f: bench/insertonly, the mirrored routes sent over raw netlink in batches of 128 with one ack a batch\n")
+	fmt.Printf("floors (1f, 2f): bench/dumponly in the ours column, raw RTM_GETROUTE dumps of IPv4 and IPv6 as a pass asks for them (main, then each link's table), output discarded; 2w: the same, every table in one dump a family (-whole); 5f: as 2f with links, addresses and rules (-all); 3f: bench/insertonly, the mirrored routes sent over raw netlink in batches of 128 with one ack a batch\n")
 	fmt.Printf("reference: ip route show table all >/dev/null (IPv4 only, as ip does by default); scenario 3: ip -batch adding the mirrored routes into tables 1000+ifindex, flushed between runs\n")
 	fmt.Printf("times: fork+exec to reaped exit, wall clock, median; each side warmed up once, sides alternated; host %s, ip %s\n", kernelRelease(), ipVersion())
 	fmt.Printf("peak RSS: the child's ru_maxrss, which Linux never lets fall below the forking parent's peak RSS; floor (what true reports): %s\n", strings.Join(e.floors, ", "))
