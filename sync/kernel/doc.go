@@ -25,12 +25,15 @@
 //     telling our rules from others needs every selector, so rules are
 //     parsed against a whitelist: any attribute not known to be harmless
 //     marks the rule as someone else's.
-//   - RouteList materialises ~160 MB for 100k routes. Here the routes a
-//     snapshot keeps (plan.KeepTable: main, tables above the base, tables a
-//     from-only rule looks up; no cache clones) are copied from the receive
-//     buffer (IPv6 ones less the attributes nobody reads), then parsed into
-//     a slice of exactly the right size: about 240 bytes a route at the
-//     peak, and one allocation for all of them.
+//   - RouteList materialises ~160 MB for 100k routes. Here main is dumped
+//     alone (strict checking and RTA_TABLE, Linux 4.20+), its messages
+//     copied from the receive buffer, then parsed into a slice of exactly
+//     the right size, one allocation for all of them; every other table a
+//     snapshot keeps (plan.SnapshotTables: each link's, and those rules
+//     look up) is dumped after it, one table a request, and matched to
+//     main's routes as it streams, a Copy of 8 bytes where it equals one.
+//     Older kernels answer one dump of every table, whose kept messages
+//     are held until it ends.
 //   - One request per round trip costs several times the kernel's own
 //     work. Apply sends batches of requests per sendmsg, each with its own
 //     sequence number; failures are answered whatever the flags, so only
