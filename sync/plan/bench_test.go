@@ -130,3 +130,36 @@ func BenchmarkComputeNoop64x64(b *testing.B) {
 	st := manyLinks(64, 64)
 	benchCompute(b, st, 0)
 }
+
+// BenchmarkCopyFinder1M times, over 1M main routes, what a miss of the
+// copy walk may cost: a scan of main (the first maxCopyScans misses), the
+// index built after them, and the protocol check that spares both for
+// symroute's own throws and ways out.
+func BenchmarkCopyFinder1M(b *testing.B) {
+	st := syncedHost(1000000)
+	Compact(st)
+	miss := Route{Family: FamilyV4, Table: 1002, Type: RouteUnicast, Protocol: st.Routes[0].Protocol, Dst: netip.MustParsePrefix("198.18.0.0/15")}
+	b.Run("scan", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			f := NewCopyFinder(st.Routes)
+			f.protocolHeld(0)
+			b.StartTimer()
+			if _, ok := f.Find(&miss); ok {
+				b.Fatal("found")
+			}
+		}
+	})
+	b.Run("index", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			f := NewCopyFinder(st.Routes)
+			f.index()
+		}
+	})
+	b.Run("protocols", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			f := NewCopyFinder(st.Routes)
+			f.protocolHeld(Protocol)
+		}
+	})
+}

@@ -254,7 +254,8 @@ func TestCopyFinderScansBeforeIndexing(t *testing.T) {
 		main = append(main, gwRoute(TableMain, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), "10.255.0.1", 2, 0))
 	}
 	throw := func(i int) Route {
-		return Route{Family: FamilyV4, Table: 1002, Type: RouteThrow, Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i))}
+		// Of main's protocol, so that the finder must look.
+		return Route{Family: FamilyV4, Table: 1002, Type: RouteThrow, Protocol: 16, Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i))}
 	}
 	f := NewCopyFinder(main)
 	for i := range main {
@@ -282,9 +283,10 @@ func TestCopyFinderScansBeforeIndexing(t *testing.T) {
 		}
 	}
 	for i := 0; i < 2*maxCopyScans; i++ {
-		r := throw(i)
+		// Of main's protocol, so that only a scan or the index can say.
+		r := gwRoute(1003, fmt.Sprintf("192.168.%d.0/24", i), "10.255.0.1", 2, 0)
 		if _, ok := f.Find(&r); ok {
-			t.Fatalf("a throw found as a copy")
+			t.Fatalf("a route of no main route's found as a copy")
 		}
 	}
 	if f.slots == nil {
@@ -318,5 +320,32 @@ func TestFirstPassOneKeyTwice(t *testing.T) {
 		if want := []string{fmt.Sprintf("%v dev 2", RouteAdd)}; !cmp.Equal(want, got) {
 			t.Errorf("em1's route first %v: ops for 10.9.0.0/16 in table 1002 = %v, want %v", viaEm1First, got, want)
 		}
+	}
+}
+
+// TestCopyFinderMissesByProtocol: a route of a protocol no main route
+// has (the throws and ways out symroute writes, protocol 234) copies
+// nothing, which the finder knows without a scan or the index: a host with
+// many managed links holds more of them than scans are worth, and at 1M
+// routes the index costs about 0.13 s (BenchmarkCopyFinder1M).
+func TestCopyFinderMissesByProtocol(t *testing.T) {
+	main := make([]Route, 0, 1000)
+	for i := 0; i < cap(main); i++ {
+		main = append(main, gwRoute(TableMain, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), "10.255.0.1", 2, 0))
+	}
+	f := NewCopyFinder(main)
+	for i := 0; i < 4*maxCopyScans; i++ {
+		r := Route{Family: FamilyV4, Table: 1002, Type: RouteThrow, Protocol: Protocol, Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i))}
+		if _, ok := f.Find(&r); ok {
+			t.Fatalf("a throw found as a copy")
+		}
+	}
+	if f.slots != nil || f.scans != 0 {
+		t.Errorf("%d throws of protocol %d: %d scans, index built %v; want neither", 4*maxCopyScans, Protocol, f.scans, f.slots != nil)
+	}
+	c := main[500]
+	c.Table = 1002
+	if j, ok := f.Find(&c); !ok || j != 500 {
+		t.Errorf("a copy after them: found %d, %v", j, ok)
 	}
 }
