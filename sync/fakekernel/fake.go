@@ -8,7 +8,9 @@ import (
 )
 
 // Kernel is a fake kernel. Its exported fields are its state; tests set
-// them up and read them back directly.
+// them up and read them back directly. State.Routes holds every route,
+// main's too (State.Main is not used): a snapshot packs main, as the real
+// adapter's does.
 type Kernel struct {
 	State plan.State
 	// NoRuleProtocol makes it behave like kernels before 4.17, which drop

@@ -81,7 +81,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(st.Routes)+len(st.Copies) < 200000 || len(st.Copies) < 100000 {
+		if st.Main.Len()+len(st.Routes)+len(st.Copies) < 200000 || len(st.Copies) < 100000 {
 			b.Fatalf("%d routes and %d copies", len(st.Routes), len(st.Copies))
 		}
 	}

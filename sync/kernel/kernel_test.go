@@ -97,7 +97,7 @@ func (e *env) snapshot(t *testing.T) *plan.State {
 	st := e.compact(t)
 	// The tests look routes up by table; TestSnapshotCopies tests the
 	// compact form itself, and the tests that plan plan from it.
-	st.Routes, st.Copies = st.AllRoutes(), nil
+	st.Routes, st.Main, st.Copies = st.AllRoutes(), nil, nil
 	return st
 }
 
@@ -362,7 +362,8 @@ func testSnapshotCopies(t *testing.T, e *env) {
 	rn := plan.NewRenderer(st)
 	var copies, whole []string
 	for _, c := range st.Copies {
-		of := st.Routes[c.Of]
+		var of plan.Route
+		st.Main.Get(int(c.Of), &of)
 		if of.Table != plan.TableMain {
 			t.Errorf("a copy of a route of table %d", of.Table)
 		}

@@ -57,9 +57,11 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 	}
 	// Links and rules first: they decide which tables are read.
 	keep, peek := plan.SnapshotTables(st.Links, st.Rules, base)
-	if st.Routes, st.Copies, st.Host.DefaultTables, err = h.routes(keep, peek); err != nil {
+	tr, err := h.routes(keep, peek)
+	if err != nil {
 		return nil, err
 	}
+	st.Main, st.Routes, st.Copies, st.Host.DefaultTables = tr.main, tr.other, tr.copies, tr.defaults
 	if st.Routers, err = h.raRouters(); err != nil {
 		return nil, fmt.Errorf("dump ipv6 neighbours: %w", err)
 	}
@@ -77,13 +79,14 @@ func (h *Handle) snapshot(o plan.ReadOptions) (*plan.State, error) {
 // (State.DefaultTables): a rule of another program ahead of ours that
 // looks one up takes every reply.
 //
-// Main must be parsed before another table's routes can be matched to it.
-// Where the kernel filters dumps by table (strict checking, Linux 4.20 and
-// newer), main is dumped on its own, and every other table after it is
-// matched as its messages arrive, holding nothing of them but the
-// differences. Elsewhere one dump brings every table in no set order, and
-// the kept messages of all of them are held until it ends (wholeRoutes).
-func (h *Handle) routes(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+// Main is packed as its messages arrive (plan.MainRoutes), and must be
+// whole before another table's routes can be matched to it. Where the
+// kernel filters dumps by table (strict checking, Linux 4.20 and newer),
+// main is dumped on its own, and every other table after it is matched as
+// its messages arrive, holding nothing of them but the differences.
+// Elsewhere one dump brings every table in no set order, and the kept
+// messages of the other tables are held until it ends (wholeRoutes).
+func (h *Handle) routes(keep, peek map[uint32]bool) (tableRoutes, error) {
 	if !h.wholeDumps {
 		if err := unix.SetsockoptInt(h.c.fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
 			// Refused before 4.20: no filter, so dump everything, as
@@ -97,24 +100,27 @@ func (h *Handle) routes(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, 
 	return h.wholeRoutes(keep, peek)
 }
 
-// routeReader is what the two ways of reading routes share: main's
-// messages, held until main can be parsed, the routes of other tables as
-// they are parsed, and the tables holding a default.
+// routeReader is what the two ways of reading routes share: main, packed
+// as its messages arrive, the routes of other tables as they are parsed
+// once main is whole, and the tables holding a default.
 type routeReader struct {
 	keep, peek map[uint32]bool
-	raw        rawRoutes
 	defaults   map[uint32]bool
-	main       []plan.Route
+	main       *plan.MainRoutes
 	finder     *plan.CopyFinder
-	p          routeParser
-	copies     []plan.Copy
-	other      []plan.Route
-	r          plan.Route
+	// pm parses main's messages, p the other tables'; they share the
+	// interned metrics.
+	pm, p  routeParser
+	copies []plan.Copy
+	other  []plan.Route
+	r      plan.Route
 }
 
 func newRouteReader(keep, peek map[uint32]bool) *routeReader {
-	rr := &routeReader{keep: keep, peek: peek, defaults: map[uint32]bool{}}
-	rr.p.keep = func(t uint32) bool { return t != plan.TableMain && keep[t] }
+	rr := &routeReader{keep: keep, peek: peek, defaults: map[uint32]bool{}, main: &plan.MainRoutes{}}
+	metrics := map[string]string{}
+	rr.pm = routeParser{keep: func(t uint32) bool { return t == plan.TableMain }, metrics: metrics}
+	rr.p = routeParser{keep: func(t uint32) bool { return t != plan.TableMain && keep[t] }, metrics: metrics}
 	return rr
 }
 
@@ -129,37 +135,22 @@ func (rr *routeReader) table(b []byte) (uint32, bool) {
 	return t, ok
 }
 
-// parseMain parses the main routes held, into a slice of exactly their
-// number: a growing one would briefly hold twice that, at 144 bytes a
-// route. Room is left for a few routes of other tables that copy none
-// (throws, ways out, a table out of step): appending them to a full slice
-// of 1M routes would hold two for a moment.
-func (rr *routeReader) parseMain() {
-	// Read whole, the other tables' count is known; read by tables, a
-	// guess that costs nothing on a small host, where a copy of main is
-	// cheap anyway.
-	spare := min(rr.raw.nMain/8+256, spareRoutes)
-	if rr.raw.n > rr.raw.nMain {
-		spare = min(rr.raw.n-rr.raw.nMain, spareRoutes)
+// takeMain packs one message of main.
+func (rr *routeReader) takeMain(b []byte) {
+	if rr.pm.parse(b, &rr.r) {
+		rr.main.Add(&rr.r)
 	}
-	main := make([]plan.Route, rr.raw.nMain, rr.raw.nMain+spare)
-	p := routeParser{keep: func(t uint32) bool { return t == plan.TableMain }, metrics: rr.p.metrics}
-	n := 0
-	rr.raw.each(func(b []byte) {
-		// parse writes nothing for a route it does not keep, but &main[n]
-		// is taken first: past main's last route, n is out of range.
-		if n < len(main) && p.parse(b, &main[n]) {
-			n++
-		}
-	})
-	rr.main, rr.p.metrics = main[:n], p.metrics
+}
+
+// mainRead readies the matching of other tables' routes to main's.
+func (rr *routeReader) mainRead() {
 	rr.finder = plan.NewCopyFinder(rr.main)
 	// A host in sync copies nearly every main route once: growing the
 	// copies to 1M by appends alone would move them a dozen times.
-	rr.copies = make([]plan.Copy, 0, n)
+	rr.copies = make([]plan.Copy, 0, rr.main.Len())
 }
 
-// other takes one message of a table besides main, once main is parsed.
+// takeOther takes one message of a table besides main, once main is read.
 func (rr *routeReader) takeOther(b []byte) {
 	if !rr.p.parse(b, &rr.r) {
 		return
@@ -171,27 +162,35 @@ func (rr *routeReader) takeOther(b []byte) {
 	}
 }
 
-func (rr *routeReader) result() ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
-	return append(rr.main, rr.other...), rr.copies, rr.defaults, nil
+// tableRoutes are the routes a snapshot reads: main, packed; the other
+// tables' routes that copy no main route, and those that do.
+type tableRoutes struct {
+	main     *plan.MainRoutes
+	other    []plan.Route
+	copies   []plan.Copy
+	defaults map[uint32]bool
+}
+
+func (rr *routeReader) result() (tableRoutes, error) {
+	return tableRoutes{main: rr.main, other: rr.other, copies: rr.copies, defaults: rr.defaults}, nil
 }
 
 // routesByTable reads main with one dump a family, then every other table
 // of keep and peek with its own.
-func (h *Handle) routesByTable(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+func (h *Handle) routesByTable(keep, peek map[uint32]bool) (tableRoutes, error) {
 	rr := newRouteReader(keep, peek)
 	fams := []uint8{plan.FamilyV4, plan.FamilyV6}
 	for _, fam := range fams {
 		err := h.dumpTable(fam, plan.TableMain, func(b []byte) {
 			if t, ok := rr.table(b); ok && t == plan.TableMain {
-				rr.raw.add(b, true)
+				rr.takeMain(b)
 			}
 		})
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("dump %s routes of table main: %w", famName(fam), err)
+			return tableRoutes{}, fmt.Errorf("dump %s routes of table main: %w", famName(fam), err)
 		}
 	}
-	rr.parseMain()
-	rr.raw = rawRoutes{}
+	rr.mainRead()
 	tables := make([]uint32, 0, len(keep)+len(peek))
 	for t := range keep {
 		tables = append(tables, t)
@@ -208,7 +207,7 @@ func (h *Handle) routesByTable(keep, peek map[uint32]bool) ([]plan.Route, []plan
 				}
 			})
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("dump %s routes of table %d: %w", famName(fam), want, err)
+				return tableRoutes{}, fmt.Errorf("dump %s routes of table %d: %w", famName(fam), want, err)
 			}
 		}
 	}
@@ -231,37 +230,37 @@ func (h *Handle) dumpTable(fam uint8, table uint32, fn func(b []byte)) error {
 	return err
 }
 
-// wholeRoutes reads every table with one dump a family: the kept messages
-// are first copied (IPv6 ones less what parse ignores) into 1 MiB chunks,
-// about 60 bytes a route, as main may come last.
-func (h *Handle) wholeRoutes(keep, peek map[uint32]bool) ([]plan.Route, []plan.Copy, map[uint32]bool, error) {
+// wholeRoutes reads every table with one dump a family: main is packed as
+// it comes, and the kept messages of other tables are copied (IPv6 ones
+// less what parse ignores) into 1 MiB chunks, about 60 bytes a route, as
+// main may come last.
+func (h *Handle) wholeRoutes(keep, peek map[uint32]bool) (tableRoutes, error) {
 	rr := newRouteReader(keep, peek)
+	var raw rawRoutes
 	for _, fam := range []uint8{plan.FamilyV4, plan.FamilyV6} {
 		err := h.c.dump(unix.RTM_GETROUTE, dumpHdr(fam), func(b []byte) {
-			if t, ok := rr.table(b); ok && (t == plan.TableMain || keep[t]) {
-				rr.raw.add(b, t == plan.TableMain)
+			switch t, ok := rr.table(b); {
+			case ok && t == plan.TableMain:
+				rr.takeMain(b)
+			case ok && keep[t]:
+				raw.add(b)
 			}
 		})
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("dump %s routes: %w", famName(fam), err)
+			return tableRoutes{}, fmt.Errorf("dump %s routes: %w", famName(fam), err)
 		}
 	}
-	rr.parseMain()
-	rr.raw.each(rr.takeOther)
+	rr.mainRead()
+	raw.each(rr.takeOther)
 	return rr.result()
 }
-
-// spareRoutes bounds the room routes() leaves after main's: a table out of
-// step by more costs one copy of main.
-const spareRoutes = 4096
 
 const rawChunk = 1 << 20
 
 // rawRoutes holds route messages, each as a 4-byte length and the message
 // (IPv6 ones less the attributes parse ignores: cacheinfo alone is 36 bytes).
 type rawRoutes struct {
-	chunks   [][]byte
-	n, nMain int // messages, and those of the main table
+	chunks [][]byte
 }
 
 // each calls f with every message held.
@@ -275,7 +274,7 @@ func (r *rawRoutes) each(f func(b []byte)) {
 	}
 }
 
-func (r *rawRoutes) add(b []byte, main bool) {
+func (r *rawRoutes) add(b []byte) {
 	last := len(r.chunks) - 1
 	if need := 4 + len(b) + 3; last < 0 || cap(r.chunks[last])-len(r.chunks[last]) < need {
 		r.chunks = append(r.chunks, make([]byte, 0, max(rawChunk, need)))
@@ -310,10 +309,6 @@ func (r *rawRoutes) add(b []byte, main bool) {
 	}
 	ne.PutUint32(c[st:], uint32(len(c)-st-4))
 	r.chunks[last] = c
-	r.n++
-	if main {
-		r.nMain++
-	}
 }
 
 // dumpHdr is the body of a dump request: an rtmsg, or a fib_rule_hdr of

@@ -138,11 +138,11 @@ func BenchmarkComputeNoop64x64(b *testing.B) {
 func BenchmarkCopyFinder1M(b *testing.B) {
 	st := syncedHost(1000000)
 	Compact(st)
-	miss := Route{Family: FamilyV4, Table: 1002, Type: RouteUnicast, Protocol: st.Routes[0].Protocol, Dst: netip.MustParsePrefix("198.18.0.0/15")}
+	miss := Route{Family: FamilyV4, Table: 1002, Type: RouteUnicast, Protocol: st.Main.rest(0).Protocol, Dst: netip.MustParsePrefix("198.18.0.0/15")}
 	b.Run("scan", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			f := NewCopyFinder(st.Routes)
+			f := NewCopyFinder(st.Main)
 			f.protocolHeld(0)
 			b.StartTimer()
 			if _, ok := f.Find(&miss); ok {
@@ -152,13 +152,13 @@ func BenchmarkCopyFinder1M(b *testing.B) {
 	})
 	b.Run("index", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			f := NewCopyFinder(st.Routes)
+			f := NewCopyFinder(st.Main)
 			f.index()
 		}
 	})
 	b.Run("protocols", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			f := NewCopyFinder(st.Routes)
+			f := NewCopyFinder(st.Main)
 			f.protocolHeld(Protocol)
 		}
 	})

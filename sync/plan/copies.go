@@ -1,10 +1,10 @@
 package plan
 
 // Copy is a route of another table equal in every field but its table to
-// State.Routes[Of], a route of the main table. On a host in sync nearly
-// every route of a table symroute owns is one: holding each as 8 bytes
-// rather than a 144-byte Route halves what a snapshot holds, and the diff
-// knows such a route is its wanted copy without comparing a field.
+// route Of of State.Main. On a host in sync nearly every route of a table
+// symroute owns is one: holding each as 8 bytes rather than a 144-byte
+// Route halves what a snapshot holds, and the diff knows such a route is
+// its wanted copy without comparing a field.
 type Copy struct {
 	Of    int32
 	Table uint32
@@ -12,15 +12,16 @@ type Copy struct {
 
 // route materialises c into r.
 func (st *State) copyRoute(c Copy, r *Route) *Route {
-	*r = st.Routes[c.Of]
+	st.Main.Get(int(c.Of), r)
 	r.Table = c.Table
 	return r
 }
 
-// AllRoutes returns every route of st, its Copies materialised: a new
-// slice, for tests and for reports that are not on a pass's path.
+// AllRoutes returns every route of st, main's and its Copies materialised:
+// a new slice, for tests and for reports that are not on a pass's path.
 func (st *State) AllRoutes() []Route {
-	out := make([]Route, 0, len(st.Routes)+len(st.Copies))
+	out := make([]Route, 0, st.Main.Len()+len(st.Routes)+len(st.Copies))
+	out = append(out, st.Main.All()...)
 	out = append(out, st.Routes...)
 	for _, c := range st.Copies {
 		out = append(out, *st.copyRoute(c, &Route{}))
@@ -28,23 +29,46 @@ func (st *State) AllRoutes() []Route {
 	return out
 }
 
-// Compact turns every route of st outside main that is equal but for its
-// table to a main route into a Copy, as the kernel adapter's snapshot
-// does: the fake kernel and tests use it to plan from the same form.
-func Compact(st *State) {
-	var main, other []Route
-	for _, r := range st.Routes {
-		if r.Table == TableMain {
-			main = append(main, r)
-		} else {
-			other = append(other, r)
+// packMain moves the main routes of st.Routes to the end of st.Main, as a
+// snapshot holds them. Routes is made anew: a State made by hand may share
+// its array with another.
+func (st *State) packMain() {
+	n := 0
+	for i := range st.Routes {
+		if st.Routes[i].Table == TableMain {
+			n++
 		}
 	}
+	if n == 0 {
+		return
+	}
+	if st.Main == nil {
+		st.Main = &MainRoutes{}
+	}
+	other := make([]Route, 0, len(st.Routes)-n)
+	for i := range st.Routes {
+		if r := &st.Routes[i]; r.Table == TableMain {
+			st.Main.Add(r)
+		} else {
+			other = append(other, *r)
+		}
+	}
+	st.Routes = other
+}
+
+// Compact packs main and turns every route of st outside main that is
+// equal but for its table to a main route into a Copy, as the kernel
+// adapter's snapshot does: the fake kernel and tests use it to plan from
+// the same form.
+func Compact(st *State) {
+	var other []Route
 	for _, c := range st.Copies { // already compact: expand, and redo
 		other = append(other, *st.copyRoute(c, &Route{}))
 	}
-	f := NewCopyFinder(main)
-	st.Routes, st.Copies = main, nil
+	st.packMain()
+	other = append(other, st.Routes...)
+	f := NewCopyFinder(st.Main)
+	st.Routes, st.Copies = nil, nil
 	for i := range other {
 		if of, ok := f.Find(&other[i]); ok {
 			st.Copies = append(st.Copies, Copy{Of: of, Table: other[i].Table})
@@ -54,7 +78,7 @@ func Compact(st *State) {
 	}
 }
 
-// CopyFinder finds, for a route of one table, a route of another it is a
+// CopyFinder finds, for a route of one table, the route of main it is a
 // copy of. The kernel dumps every table in the same trie order, so a table
 // symroute keeps in sync holds its routes in the order of their sources:
 // each table's next route is looked for just after the last one found,
@@ -64,35 +88,38 @@ func Compact(st *State) {
 // keys would cost about 60 MB, and hashing every route costs a cache miss
 // a route that the walk does not).
 type CopyFinder struct {
-	routes []Route
-	slots  []int32 // index+1 into routes; 0 is empty
-	mask   uint64
+	main  *MainRoutes
+	slots []int32 // index+1 into main; 0 is empty
+	mask  uint64
 	// next is, per table, where its next route is looked for first.
 	next      map[uint32]*int
 	lastTable uint32
 	last      *int
-	// scans counts the walk's misses looked for by a scan of routes, up
+	// scans counts the walk's misses looked for by a scan of main, up
 	// to maxCopyScans, after which the index is built.
 	scans int
-	// protocols are those routes holds, a bit each, made at the first
+	// protocols are those main holds, a bit each, made at the first
 	// miss: a route of another protocol copies none of them (symroute's
 	// own throws and ways out), which takes no scan nor index to know.
 	protocols *[4]uint64
 }
 
-// protocolHeld reports whether a route of routes has protocol p.
+// protocolHeld reports whether a route of main has protocol p: its rests
+// say, which are few.
 func (f *CopyFinder) protocolHeld(p uint8) bool {
 	if f.protocols == nil {
 		f.protocols = new([4]uint64)
-		for i := range f.routes {
-			q := f.routes[i].Protocol
-			f.protocols[q/64] |= 1 << (q % 64)
+		if f.main != nil {
+			for i := range f.main.rests {
+				q := f.main.rests[i].Protocol
+				f.protocols[q/64] |= 1 << (q % 64)
+			}
 		}
 	}
 	return f.protocols[p/64]&(1<<(p%64)) != 0
 }
 
-// maxCopyScans bounds the scans of routes before the index is built: at
+// maxCopyScans bounds the scans of main before the index is built: at
 // 1M routes a scan takes about 5 ms and the index about 130 ms (hashing
 // every route into random slots; BenchmarkCopyFinder1M).
 const maxCopyScans = 16
@@ -102,20 +129,21 @@ const maxCopyScans = 16
 // on a host with a few uplinks puts a link's next route a few places on.
 const copyAhead = 8
 
-// NewCopyFinder makes a finder over routes, which must not change while
-// it is used.
-func NewCopyFinder(routes []Route) *CopyFinder {
-	return &CopyFinder{routes: routes, next: map[uint32]*int{}}
+// NewCopyFinder makes a finder over main (nil: none), which must not
+// change while it is used.
+func NewCopyFinder(main *MainRoutes) *CopyFinder {
+	return &CopyFinder{main: main, next: map[uint32]*int{}}
 }
 
 func (f *CopyFinder) index() {
 	n := 16
-	for n < 2*len(f.routes) {
+	for n < 2*f.main.Len() {
 		n <<= 1
 	}
 	f.slots, f.mask = make([]int32, n), uint64(n-1)
-	for i := range f.routes {
-		s := f.hash(&f.routes[i]) & f.mask
+	var r Route
+	for i := 0; i < f.main.Len(); i++ {
+		s := f.hash(f.main.Get(i, &r)) & f.mask
 		for f.slots[s] != 0 {
 			s = (s + 1) & f.mask
 		}
@@ -134,8 +162,9 @@ func (f *CopyFinder) Find(r *Route) (int32, bool) {
 		}
 		f.last, f.lastTable = p, r.Table
 	}
-	for i := *f.last; i < len(f.routes) && i < *f.last+copyAhead; i++ {
-		if f.routes[i].copiedBy(r) {
+	n := f.main.Len()
+	for i := *f.last; i < n && i < *f.last+copyAhead; i++ {
+		if f.main.copiedBy(i, r) {
 			*f.last = i + 1
 			return int32(i), true
 		}
@@ -148,8 +177,8 @@ func (f *CopyFinder) Find(r *Route) (int32, bool) {
 		// nothing (throws, ways out): a scan each costs less than the
 		// index.
 		f.scans++
-		for i := range f.routes {
-			if f.routes[i].copiedBy(r) {
+		for i := 0; i < n; i++ {
+			if f.main.copiedBy(i, r) {
 				*f.last = i + 1
 				return int32(i), true
 			}
@@ -160,20 +189,12 @@ func (f *CopyFinder) Find(r *Route) (int32, bool) {
 		f.index()
 	}
 	for s := f.hash(r) & f.mask; f.slots[s] != 0; s = (s + 1) & f.mask {
-		if i := f.slots[s] - 1; f.routes[i].copiedBy(r) {
+		if i := f.slots[s] - 1; f.main.copiedBy(int(i), r) {
 			*f.last = int(i) + 1
 			return i, true
 		}
 	}
 	return 0, false
-}
-
-// copiedBy reports whether c is r in every field but the table, the
-// facts read about them included: a Copy is deleted in r's form, and a
-// route read whole must not be deleted as one read without its down
-// nexthops (FlagHopsDropped), nor the other way round.
-func (r *Route) copiedBy(c *Route) bool {
-	return r.equalBut(c) && r.Flags == c.Flags && r.Linkdown == c.Linkdown && r.Unsupported == c.Unsupported
 }
 
 // hash mixes the kernel's key of r, less the table (splitmix64's

@@ -31,8 +31,8 @@ func TestCompact(t *testing.T) {
 	var copies []Route
 	for _, c := range st.Copies {
 		copies = append(copies, *st.copyRoute(c, &Route{}))
-		if st.Routes[c.Of].Table != TableMain || c.Table == TableMain {
-			t.Errorf("copy %+v: of a route of table %d", c, st.Routes[c.Of].Table)
+		if of := st.Main.Get(int(c.Of), &Route{}); of.Table != TableMain || c.Table == TableMain {
+			t.Errorf("copy %+v: of a route of table %d", c, of.Table)
 		}
 	}
 	seed := seedSynced().Routes
@@ -43,8 +43,16 @@ func TestCompact(t *testing.T) {
 	if diff := cmp.Diff(wantCopies, copies, byKey, cmp.Comparer(func(a, b Route) bool { return a.Equal(&b) && a.Linkdown == b.Linkdown })); diff != "" {
 		t.Errorf("copies (-want +got):\n%s", diff)
 	}
-	if len(st.Routes) != 6+2+3 {
-		t.Errorf("%d routes kept whole, want main's 6, the 2 throws and 3 that copy none: %v", len(st.Routes), st.Routes)
+	if st.Main.Len() != 6 {
+		t.Errorf("%d routes in main, want 6: %v", st.Main.Len(), st.Main.All())
+	}
+	for _, r := range st.Routes {
+		if r.Table == TableMain {
+			t.Errorf("a main route kept whole: %v", r)
+		}
+	}
+	if len(st.Routes) != 2+3 {
+		t.Errorf("%d routes kept whole, want the 2 throws and 3 that copy none: %v", len(st.Routes), st.Routes)
 	}
 	after := st.AllRoutes()
 	all := cmpopts.SortSlices(func(a, b Route) bool {
@@ -76,7 +84,7 @@ func TestCopyFinderMisses(t *testing.T) {
 		t.Error("found a copy among no routes")
 	}
 	main := seedRoutes()
-	f = NewCopyFinder(main)
+	f = NewCopyFinder(NewMainRoutes(main))
 	for i := range main {
 		c := main[i]
 		c.Table = 1005
@@ -257,7 +265,7 @@ func TestCopyFinderScansBeforeIndexing(t *testing.T) {
 		// Of main's protocol, so that the finder must look.
 		return Route{Family: FamilyV4, Table: 1002, Type: RouteThrow, Protocol: 16, Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i))}
 	}
-	f := NewCopyFinder(main)
+	f := NewCopyFinder(NewMainRoutes(main))
 	for i := range main {
 		if i%500 == 0 {
 			r := throw(i / 500)
@@ -333,7 +341,7 @@ func TestCopyFinderMissesByProtocol(t *testing.T) {
 	for i := 0; i < cap(main); i++ {
 		main = append(main, gwRoute(TableMain, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), "10.255.0.1", 2, 0))
 	}
-	f := NewCopyFinder(main)
+	f := NewCopyFinder(NewMainRoutes(main))
 	for i := 0; i < 4*maxCopyScans; i++ {
 		r := Route{Family: FamilyV4, Table: 1002, Type: RouteThrow, Protocol: Protocol, Dst: netip.MustParsePrefix(fmt.Sprintf("192.168.%d.0/24", i))}
 		if _, ok := f.Find(&r); ok {

@@ -31,8 +31,12 @@ func (r *Route) Equal(o *Route) bool { return r.Table == o.Table && r.equalBut(o
 // one table against its source in main, with no copy made. FlagHopsDropped
 // is not copied: the kernel never holds it, so a copy written from a route
 // read with it reads back without it.
-func (r *Route) equalBut(o *Route) bool {
-	if r.Family != o.Family || r.Dst != o.Dst || r.Tos != o.Tos ||
+func (r *Route) equalBut(o *Route) bool { return r.Dst == o.Dst && r.equalButDst(o) }
+
+// equalButDst is equalBut less the destination too: a main route's rest
+// (MainRoutes) against a route.
+func (r *Route) equalButDst(o *Route) bool {
+	if r.Family != o.Family || r.Tos != o.Tos ||
 		r.Priority != o.Priority || r.Type != o.Type || r.Protocol != o.Protocol ||
 		r.Scope != o.Scope || r.Gw != o.Gw || r.Link != o.Link || r.Src != o.Src ||
 		r.Flags&^FlagHopsDropped != o.Flags&^FlagHopsDropped || r.Metrics != o.Metrics {
@@ -102,6 +106,7 @@ func (r *Rule) Key() RuleKey {
 // classifies as ours or legacy, routes in tables m owns and symroute's own
 // nftables table are touched.
 func Diff(st *State, m *Mirror) Plan {
+	st.packMain()
 	p := Plan{Clashes: m.Clashes, Warnings: m.Warnings, IngressErr: m.IngressErr}
 
 	tables, perTable := diffRoutes(st, m)
@@ -183,7 +188,7 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 			// appends, 1M of them left 167 MB of garbage.
 			n1 := 0
 			for _, wi := range w {
-				if m.op(RouteAdd, m.want[wi]).Route.gatewayed() {
+				if m.source(m.want[wi], &d.wanted).gatewayed() {
 					n1++
 				}
 			}
@@ -193,7 +198,7 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 		d.table(h, w, func(op Op) {
 			// 0: link route, 1: gateway route (Into does not change it)
 			kind := 0
-			if op.Route.gatewayed() {
+			if op.RouteIn(&d.emitted).gatewayed() {
 				kind = 1
 			}
 			if op.Kind == RouteDel {
@@ -306,8 +311,9 @@ type differ struct {
 	// haveCopy holds a Copy of cur, materialised (see have).
 	haveCopy Route
 	// wanted holds a wanted route, materialised; keyHolder the wanted
-	// route that already holds its key, when two want one key.
-	wanted, keyHolder Route
+	// route that already holds its key, when two want one key; src and
+	// ahead the main routes the walk compares; emitted an operation's.
+	wanted, keyHolder, src, ahead, emitted Route
 }
 
 // lookAhead is how far the diff's walk looks for its step again: far
@@ -323,6 +329,15 @@ func (d *differ) have(i int32, scratch *Route) (*Route, int32) {
 		return d.st.copyRoute(c, scratch), c.Of
 	}
 	return &d.st.Routes[i], -1
+}
+
+// copyOf returns the main route that index i of Diff's have is a Copy
+// of, -1 if it is no Copy.
+func (d *differ) copyOf(i int32) int32 {
+	if nr := int32(len(d.st.Routes)); i >= nr {
+		return d.st.Copies[i-nr].Of
+	}
+	return -1
 }
 
 // table emits the operations that turn the routes cur (indices of Diff's
@@ -341,13 +356,18 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 	i, j := 0, 0
 	for i < len(cur) && j < len(want) {
 		w := m.want[want[j]]
-		src := m.source(w)
-		if j+1 < len(want) && src.sameKey(m.source(m.want[want[j+1]])) {
+		if j+1 < len(want) && m.sameSourceKey(w, m.want[want[j+1]]) {
 			break // two wanted routes with one key: the map decides
 		}
-		c, of := d.have(cur[i], &d.haveCopy)
+		if w.alt < 0 && d.copyOf(cur[i]) == w.src {
+			// A Copy of the very main route w copies: nothing to compare,
+			// nor to materialise.
+			i, j = i+1, j+1
+			continue
+		}
+		src := m.source(w, &d.src)
+		c, _ := d.have(cur[i], &d.haveCopy)
 		switch {
-		case of >= 0 && w.alt < 0 && of == w.src:
 		case c.sameKey(src) && c.equalBut(src):
 		case c.sameKey(src):
 			// Not what is wanted: maybe another program's route of the
@@ -383,7 +403,7 @@ func (d *differ) table(cur, want []int32, emit func(Op)) {
 // the first route with c's key; -1 if there is none.
 func (d *differ) aheadInWant(c *Route, want []int32, j int) int {
 	for k := j + 1; k < len(want) && k <= j+lookAhead; k++ {
-		if c.sameKey(d.m.source(d.m.want[want[k]])) {
+		if c.sameKey(d.m.source(d.m.want[want[k]], &d.ahead)) {
 			return k
 		}
 	}
@@ -428,7 +448,7 @@ func (d *differ) pairByKey(cur, want []int32, emit func(Op)) {
 		if !ok || matched[j] {
 			op := Op{Kind: RouteDel, Route: c}
 			if of >= 0 {
-				op = Op{Kind: RouteDel, Route: &d.st.Routes[of], Into: c.Table}
+				op = Op{Kind: RouteDel, Main: d.st.Main, Of: of, Into: c.Table}
 			}
 			emit(op)
 			continue
@@ -503,13 +523,23 @@ func (d *differ) pairExact(cur, want []int32, byKey map[hashKey]int32, matched, 
 	}
 }
 
-// source is the route w copies: its main-table source, or its alt. Every
-// field but Table is what w wants.
-func (m *Mirror) source(w wantRoute) *Route {
+// source is the route w copies: its main-table source (materialised into
+// tmp), or its alt. Every field but Table is what w wants.
+func (m *Mirror) source(w wantRoute, tmp *Route) *Route {
 	if w.alt >= 0 {
 		return &m.alts[w.alt]
 	}
-	return &m.st.Routes[w.src]
+	return m.st.Main.Get(int(w.src), tmp)
+}
+
+// sameSourceKey compares the keys of the routes v and w copy, but for the
+// table, with no copy of a main route made.
+func (m *Mirror) sameSourceKey(v, w wantRoute) bool {
+	if v.alt < 0 && w.alt < 0 {
+		return m.st.Main.sameKey(int(v.src), int(w.src))
+	}
+	var a, b Route
+	return m.source(v, &a).sameKey(m.source(w, &b))
 }
 
 // sameKey compares the kernel's key of r and o, but for the table.
@@ -520,10 +550,13 @@ func (r *Route) sameKey(o *Route) bool {
 // op is an operation that writes w: a copy of a main route or of a
 // prototype refers to it, and names its table in Into.
 func (m *Mirror) op(kind OpKind, w wantRoute) Op {
-	if w.alt >= 0 && w.src != srcProto {
+	switch {
+	case w.alt >= 0 && w.src != srcProto:
 		return Op{Kind: kind, Route: &m.alts[w.alt]}
+	case w.alt >= 0:
+		return Op{Kind: kind, Route: &m.alts[w.alt], Into: w.table}
 	}
-	return Op{Kind: kind, Route: m.source(w), Into: w.table}
+	return Op{Kind: kind, Main: m.st.Main, Of: w.src, Into: w.table}
 }
 
 // ownRoute reports whether r goes through the link whose table it is in.

@@ -58,27 +58,34 @@ func (k OpKind) IsRoute() bool { return k == RouteAdd || k == RouteReplace || k 
 // IsRule tells rule operations from the others.
 func (k OpKind) IsRule() bool { return k == RuleAdd || k == RuleDel }
 
-// Op is one change; Route, Rule or Ingress is set according to Kind. They
-// point into the State or Mirror the plan was made from (a first pass over
-// 1M routes must not copy each one again: 144 MB).
+// Op is one change; Route (or Main), Rule or Ingress is set according to
+// Kind. They point into the State or Mirror the plan was made from (a first
+// pass over 1M routes must not copy each one again: 144 MB).
 type Op struct {
 	Kind OpKind
-	// Into, when not 0, is the table a route operation writes: Route is
-	// then the main route it copies, with no copy made. Read the route
-	// with RouteIn.
+	// Into, when not 0, is the table a route operation writes: Route, or
+	// route Of of Main when Route is nil, is then the route it copies, with
+	// no copy made. Read the route with RouteIn.
 	Into    uint32
+	Of      int32
 	Route   *Route
+	Main    *MainRoutes
 	Rule    *Rule
 	Ingress *IngressOp
 }
 
 // RouteIn returns the route a route operation writes: Route, or when Into
-// is set a copy of it in that table made in scratch.
+// is set a copy of it (or of main's route Of) in that table made in
+// scratch.
 func (op *Op) RouteIn(scratch *Route) *Route {
-	if op.Into == 0 {
+	switch {
+	case op.Into == 0:
 		return op.Route
+	case op.Route == nil:
+		op.Main.Get(int(op.Of), scratch)
+	default:
+		*scratch = *op.Route
 	}
-	*scratch = *op.Route
 	scratch.Table = op.Into
 	return scratch
 }
@@ -193,8 +200,10 @@ func reservedTable(t uint32) bool { return t == 0 || (t >= 252 && t <= 255) }
 
 // Desire computes the mirror of st: which rules are whose (ruleKinds),
 // which tables another program uses (clashSources), which tables are ours,
-// then the rules, the routes and --follow-ingress's table.
+// then the rules, the routes and --follow-ingress's table. Main routes
+// held in st.Routes are moved to st.Main first.
 func Desire(st *State, o Options) *Mirror {
+	st.packMain()
 	m := &Mirror{Owned: map[uint32]bool{}, Clashing: map[uint32]string{}, tableBase: o.TableBase, st: st}
 	d := newDesirer(st, o)
 	m.classifyRules(d)
@@ -436,30 +445,31 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	sn, mainDefault, nMain := readMain(st, d.managed)
 	var defaults []int // indices of wanted defaults
 	m.want = make([]wantRoute, 0, nMain)
+	// r is main's route i, materialised: add reads it and keeps nothing
+	// of it but copies.
+	var cur Route
+	r := &cur
 	add := func(src int, c *Route, link int) {
 		w := wantRoute{src: int32(src), table: o.TableOf(link), alt: -1}
-		if st.Routes[src].Dst.Bits() == 0 {
+		if r.Dst.Bits() == 0 {
 			defaults = append(defaults, len(m.want))
 		}
 		if c == nil {
-			sn.want(&st.Routes[src], w.table)
+			sn.want(r, w.table)
 		} else {
 			sn.want(c, w.table)
 		}
 		if c != nil || len(o.RouteMetrics) > 0 {
 			if c == nil {
-				c = &st.Routes[src]
+				c = r
 			}
 			m.alts = append(m.alts, finishCopy(*c, o, link))
 			w.alt = int32(len(m.alts) - 1)
 		}
 		m.want = append(m.want, w)
 	}
-	for i := range st.Routes {
-		r := &st.Routes[i]
-		if r.Table != TableMain {
-			continue
-		}
+	for i := 0; i < st.Main.Len(); i++ {
+		st.Main.Get(i, r)
 		if r.Unsupported != Supported {
 			skipped[r.Unsupported]++
 			continue
@@ -507,17 +517,17 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 // defaults go through, and how many routes it has.
 func readMain(st *State, managed map[int]bool) (sn *subnets, mainDefault map[famLink]bool, n int) {
 	sn, mainDefault = &subnets{}, map[famLink]bool{}
-	for i := range st.Routes {
-		if r := &st.Routes[i]; r.Table == TableMain {
-			n++
-			if links := subnetLinks(r, managed); links != nil {
-				sn.add(r, links)
-			}
-			if r.Dst.Bits() == 0 {
-				noteDefault(r, mainDefault)
-				if r.Type == RouteUnicast {
-					mainDefault[famLink{r.Family, 0}] = true // main has one at all
-				}
+	var r Route
+	n = st.Main.Len()
+	for i := 0; i < n; i++ {
+		st.Main.Get(i, &r)
+		if links := subnetLinks(&r, managed); links != nil {
+			sn.add(&r, links)
+		}
+		if r.Dst.Bits() == 0 {
+			noteDefault(&r, mainDefault)
+			if r.Type == RouteUnicast {
+				mainDefault[famLink{r.Family, 0}] = true // main has one at all
 			}
 		}
 	}
@@ -567,7 +577,7 @@ type famLink struct {
 	link int
 }
 
-// wantRoute is one desired route: the main route st.Routes[src] copied into
+// wantRoute is one desired route: route src of st.Main copied into
 // table, or alts[alt] when alt >= 0: copied into table when src is srcProto
 // (a throw, one prototype for every table that holds it), else whole (src
 // is then the main route it was made from, or srcNone for routes of no main
@@ -591,7 +601,7 @@ func (m *Mirror) route(w wantRoute, tmp *Route) *Route {
 	case w.alt >= 0:
 		return &m.alts[w.alt]
 	default:
-		*tmp = m.st.Routes[w.src]
+		m.st.Main.Get(int(w.src), tmp)
 		tmp.Linkdown = false
 	}
 	tmp.Table = w.table
@@ -602,7 +612,12 @@ func (m *Mirror) key(w wantRoute) RouteKey {
 	if w.alt >= 0 && w.src != srcProto {
 		return m.alts[w.alt].Key()
 	}
-	k := m.source(w).Key()
+	var k RouteKey
+	if w.alt >= 0 {
+		k = m.alts[w.alt].Key()
+	} else {
+		k = m.st.Main.key(int(w.src))
+	}
 	k.Table = w.table
 	return k
 }

@@ -235,8 +235,9 @@ func (m *Mirror) ThrowOf(t uint32, dst netip.Addr) (*Route, int, bool) {
 	if best == nil {
 		return nil, 0, false
 	}
-	for i := range m.st.Routes {
-		if r := &m.st.Routes[i]; r.Table == TableMain && r.Dst == best.Dst && r.Priority == best.Priority &&
+	var r Route
+	for i := 0; i < m.st.Main.Len(); i++ {
+		if m.st.Main.Get(i, &r); r.Dst == best.Dst && r.Priority == best.Priority &&
 			r.Family == best.Family && !r.Gw.IsValid() && r.Link != 0 {
 			return best, r.Link, true
 		}

@@ -201,16 +201,20 @@ func (u Unsupported) String() string {
 	return "unknown"
 }
 
-// State is everything a pass reads. Routes holds only main and the tables
-// that can be ours (SnapshotTables' keep).
+// State is everything a pass reads. Main and Routes hold only main and the
+// tables that can be ours (SnapshotTables' keep).
 type State struct {
-	Links  []Link
-	Addrs  []Addr
-	Rules  []Rule
+	Links []Link
+	Addrs []Addr
+	Rules []Rule
+	// Main is the main table, packed (MainRoutes); Routes the routes of
+	// other tables. A State made by hand may hold main's routes in Routes:
+	// Desire and Diff move them to Main first (packMain).
+	Main   *MainRoutes
 	Routes []Route
-	// Copies are routes outside main equal but for their table to a main
-	// route of Routes (see Copy). A route is in Routes or in Copies, never
-	// both; Copies never name the main table.
+	// Copies are routes outside main equal but for their table to a route
+	// of Main (see Copy). A route is in Routes or in Copies, never both;
+	// Copies never name the main table.
 	Copies []Copy
 	// TableNames are the tables named in iproute2's rt_tables and
 	// rt_tables.d, by number.

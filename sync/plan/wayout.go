@@ -36,9 +36,10 @@ func wayOutMetric(fam uint8) uint32 {
 func (m *Mirror) wayOut(d *desirer, routed map[famLink]bool, mainDefault map[famLink]bool, links [2][]int, defaults []int) {
 	// The tables that want a default, by table and family (warnNoWayOut).
 	m.hasDefault = map[famTable]bool{}
+	var tmp Route
 	for _, i := range defaults {
 		w := m.want[i]
-		m.hasDefault[famTable{m.source(w).Family, w.table}] = true
+		m.hasDefault[famTable{m.source(w, &tmp).Family, w.table}] = true
 	}
 	for fi, fam := range [2]uint8{FamilyV4, FamilyV6} {
 		for _, link := range links[fi] {
@@ -189,8 +190,9 @@ func (m *Mirror) wantInstead(r Route, defaults []int) []int {
 // defaultWants are the indices of the wanted defaults.
 func (m *Mirror) defaultWants() []int {
 	var out []int
+	var tmp Route
 	for i, w := range m.want {
-		if m.source(w).Dst.Bits() == 0 {
+		if m.source(w, &tmp).Dst.Bits() == 0 {
 			out = append(out, i)
 		}
 	}
