@@ -84,20 +84,27 @@ func copyIngress(t *plan.Ingress) *plan.Ingress {
 }
 
 // Apply applies ops in order.
-func (k *Kernel) Apply(ops []plan.Op) []error {
+func (k *Kernel) Apply(ops []plan.Op) map[int]error {
 	if k.BeforeApply != nil {
 		k.BeforeApply(k)
 	}
-	errs := make([]error, len(ops))
+	var errs map[int]error
 	undoFailed := false
 	for i, op := range ops {
+		var err error
 		if (op.Kind == plan.IngressWrite || op.Kind == plan.IngressDelete) && undoFailed {
-			errs[i] = errors.New("fake kernel: not done: a forget or reset before it failed")
-			continue
+			err = errors.New("fake kernel: not done: a forget or reset before it failed")
+		} else {
+			err = k.apply(op)
+			undoFailed = undoFailed || err != nil &&
+				(op.Kind == plan.ConntrackForget || op.Kind == plan.SrcValidMarkSet && op.Ingress.Value == 0)
 		}
-		errs[i] = k.apply(op)
-		undoFailed = undoFailed || errs[i] != nil &&
-			(op.Kind == plan.ConntrackForget || op.Kind == plan.SrcValidMarkSet && op.Ingress.Value == 0)
+		if err != nil {
+			if errs == nil {
+				errs = map[int]error{}
+			}
+			errs[i] = err
+		}
 	}
 	return errs
 }

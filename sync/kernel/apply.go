@@ -33,8 +33,8 @@ var errAckLost = errors.New("ack lost: netlink receive buffer overflowed")
 // write or delete after a conntrack forget or a src_valid_mark reset that
 // failed is not done (plan.Kernel): the table keeps the record of what is
 // still to undo.
-func (h *Handle) Apply(ops []plan.Op) []error {
-	errs := make([]error, len(ops))
+func (h *Handle) Apply(ops []plan.Op) map[int]error {
+	var errs opErrors
 	if h.watching != nil {
 		h.watching.applying(ops)
 	}
@@ -45,7 +45,7 @@ func (h *Handle) Apply(ops []plan.Op) []error {
 			j++
 		}
 		if j > i {
-			h.applyRtnl(ops[i:j], errs[i:j])
+			h.applyRtnl(ops, i, j, &errs)
 			for k := i; k < j; k++ {
 				undoFailed = undoFailed || (errs[k] != nil && ops[k].Kind == plan.SrcValidMarkSet && ops[k].Ingress.Value == 0)
 			}
@@ -71,27 +71,39 @@ func (h *Handle) Apply(ops []plan.Op) []error {
 			err = fmt.Errorf("unknown operation %d", ops[i].Kind)
 		}
 		if err != nil {
-			errs[i] = h.opError(&ops[i], err)
+			errs.set(i, h.opError(&ops[i], err))
 		}
 		i++
 	}
 	return errs
 }
 
-// applyRtnl carries out rtnetlink operations in batches, setting errs.
-func (h *Handle) applyRtnl(ops []plan.Op, errs []error) {
+// opErrors are the errors of the ops not done, by index; made at the
+// first.
+type opErrors map[int]error
+
+func (e *opErrors) set(i int, err error) {
+	if *e == nil {
+		*e = map[int]error{}
+	}
+	(*e)[i] = err
+}
+
+// applyRtnl carries out the rtnetlink operations ops[i:end] in batches,
+// setting errs.
+func (h *Handle) applyRtnl(ops []plan.Op, i, end int, errs *opErrors) {
 	pending := make([]int, 0, batchMsgs) // op index by seq-first
 	acked := make([]bool, batchMsgs)
-	for i := 0; i < len(ops); {
+	for i < end {
 		b := h.c.wbuf[:0]
 		pending = pending[:0]
 		first := h.c.seq + 1
 		last := -1 // offset of the last message in b
-		for ; i < len(ops) && len(pending) < batchMsgs && len(b) < batchBytes; i++ {
+		for ; i < end && len(pending) < batchMsgs && len(b) < batchBytes; i++ {
 			var err error
 			start := len(b)
 			if b, err = h.appendOp(b, &ops[i], first+uint32(len(pending))); err != nil {
-				errs[i] = h.opError(&ops[i], err)
+				errs.set(i, h.opError(&ops[i], err))
 				b = b[:start]
 				continue
 			}
@@ -129,14 +141,14 @@ func (h *Handle) appendOp(b []byte, op *plan.Op, seq uint32) ([]byte, error) {
 
 // exchange sends one batch and reads its errors, until the ack of its last
 // request.
-func (h *Handle) exchange(b []byte, first uint32, pending []int, acked []bool, ops []plan.Op, errs []error) {
+func (h *Handle) exchange(b []byte, first uint32, pending []int, acked []bool, ops []plan.Op, errs *opErrors) {
 	clear(acked)
 	lastSeq := first + uint32(len(pending)) - 1
 	done := false
 	fail := func(err error) {
 		for k, i := range pending {
 			if !acked[k] {
-				errs[i] = h.opError(&ops[i], err)
+				errs.set(i, h.opError(&ops[i], err))
 			}
 		}
 	}
@@ -182,7 +194,7 @@ func (h *Handle) exchange(b []byte, first uint32, pending []int, acked []bool, o
 				done = hd.Seq == lastSeq
 				i := pending[k]
 				if err := ackError(hd, body); err != nil && !doneAnyway(ops[i].Kind, err) {
-					errs[i] = h.opError(&ops[i], err)
+					errs.set(i, h.opError(&ops[i], err))
 				}
 			}
 		}

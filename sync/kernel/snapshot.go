@@ -145,9 +145,6 @@ func (rr *routeReader) takeMain(b []byte) {
 // mainRead readies the matching of other tables' routes to main's.
 func (rr *routeReader) mainRead() {
 	rr.finder = plan.NewCopyFinder(rr.main)
-	// A host in sync copies nearly every main route once: growing the
-	// copies to 1M by appends alone would move them a dozen times.
-	rr.copies = make([]plan.Copy, 0, rr.main.Len())
 }
 
 // takeOther takes one message of a table besides main, once main is read.
@@ -156,6 +153,13 @@ func (rr *routeReader) takeOther(b []byte) {
 		return
 	}
 	if of, ok := rr.finder.Find(&rr.r); ok {
+		if rr.copies == nil {
+			// A host in sync copies nearly every main route once: growing
+			// the copies to 1M by appends alone would move them a dozen
+			// times. Made at the first, so that a first pass, which finds
+			// none, makes none.
+			rr.copies = make([]plan.Copy, 0, rr.main.Len())
+		}
 		rr.copies = append(rr.copies, plan.Copy{Of: of, Table: rr.r.Table})
 	} else {
 		rr.other = append(rr.other, rr.r)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -165,10 +166,16 @@ func (res *Result) round(k plan.Kernel, o Options, log *slog.Logger, round, roun
 	res.Errors = res.Errors[:0]
 	done := logApplied(log, st, o, p.Ops, errs)
 	res.Applied += done
-	for _, e := range errs {
+	// In plan order: the first error decides below.
+	failed := make([]int, 0, len(errs))
+	for i, e := range errs {
 		if e != nil {
-			res.Errors = append(res.Errors, e)
+			failed = append(failed, i)
 		}
+	}
+	sort.Ints(failed)
+	for _, i := range failed {
+		res.Errors = append(res.Errors, errs[i])
 	}
 	// Retrying cannot help a process that may not change routes.
 	if done == 0 && len(res.Errors) > 0 && errors.Is(res.Errors[0], fs.ErrPermission) {
@@ -235,7 +242,7 @@ func touchesIngress(ops []plan.Op) bool {
 // main must not flood the journal, so past it changes are summed per table.
 const maxOpLines = 64
 
-func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs []error) int {
+func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs map[int]error) int {
 	rn := plan.NewRenderer(st)
 	names := make(map[int]string, len(st.Links))
 	for _, l := range st.Links {
@@ -260,10 +267,10 @@ func logApplied(log *slog.Logger, st *plan.State, o Options, ops []plan.Op, errs
 		kind  plan.OpKind
 	}
 	var sums map[sumKey]int
-	done := 0
+	done := len(ops)
 	for _, e := range errs {
-		if e == nil {
-			done++
+		if e != nil {
+			done--
 		}
 	}
 	if done > maxOpLines {

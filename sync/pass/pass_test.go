@@ -555,9 +555,9 @@ func TestPassGivesUp(t *testing.T) {
 
 type refusing struct{ fakekernel.Kernel }
 
-func (r *refusing) Apply(ops []plan.Op) []error {
-	errs := make([]error, len(ops))
-	for i := range errs {
+func (r *refusing) Apply(ops []plan.Op) map[int]error {
+	errs := map[int]error{}
+	for i := range ops {
 		errs[i] = errors.New("operation not permitted")
 	}
 	return errs
@@ -576,9 +576,9 @@ func TestPassStopsWithoutPermission(t *testing.T) {
 
 type notPermitted struct{ fakekernel.Kernel }
 
-func (r *notPermitted) Apply(ops []plan.Op) []error {
-	errs := make([]error, len(ops))
-	for i := range errs {
+func (r *notPermitted) Apply(ops []plan.Op) map[int]error {
+	errs := map[int]error{}
+	for i := range ops {
 		errs[i] = fmt.Errorf("rule add: %w", syscall.EPERM)
 	}
 	return errs

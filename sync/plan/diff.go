@@ -120,9 +120,10 @@ func Diff(st *State, m *Mirror) Plan {
 		n += len(to.add[0]) + len(to.add[1]) + len(to.del[0]) + len(to.del[1])
 	}
 	p.Ops = make([]Op, 0, n)
+	d := differ{st: st, m: m}
 	for _, t := range tables {
-		p.Ops = append(p.Ops, perTable[t].add[0]...)
-		p.Ops = append(p.Ops, perTable[t].add[1]...)
+		p.Ops = d.appendOps(p.Ops, perTable[t].add[0])
+		p.Ops = d.appendOps(p.Ops, perTable[t].add[1])
 	}
 	p.Ops = append(p.Ops, otherDels...)
 	p.Ops = append(p.Ops, ruleAdds...)
@@ -132,8 +133,8 @@ func Diff(st *State, m *Mirror) Plan {
 	p.Ops = append(p.Ops, after...)
 	p.Ops = append(p.Ops, ruleDels...)
 	for _, t := range tables {
-		p.Ops = append(p.Ops, perTable[t].del[1]...)
-		p.Ops = append(p.Ops, perTable[t].del[0]...)
+		p.Ops = d.appendOps(p.Ops, perTable[t].del[1])
+		p.Ops = d.appendOps(p.Ops, perTable[t].del[0])
 	}
 	return p
 }
@@ -141,7 +142,33 @@ func Diff(st *State, m *Mirror) Plan {
 // tableOps are one table's route operations: [0] link routes, [1] gateway
 // routes.
 type tableOps struct {
-	add, del [2][]Op
+	add, del [2][]opRef
+}
+
+// opRef is a route operation of one table's diff as an index, 8 bytes
+// where an Op is 48: a wanted route to add or replace (an index into
+// m.want), or a route to delete (an index of Diff's have). A first pass of
+// 1M routes holds every table's until the plan is put in order, which
+// held as Ops was 46 MB more.
+type opRef struct {
+	i    int32
+	kind OpKind
+}
+
+// appendOps appends the operations refs stand for to ops.
+func (d *differ) appendOps(ops []Op, refs []opRef) []Op {
+	for _, r := range refs {
+		if r.kind != RouteDel {
+			ops = append(ops, d.m.op(r.kind, d.m.want[r.i]))
+			continue
+		}
+		if of := d.copyOf(r.i); of >= 0 {
+			ops = append(ops, Op{Kind: RouteDel, Main: d.st.Main, Of: of, Into: d.st.Copies[r.i-int32(len(d.st.Routes))].Table})
+		} else {
+			ops = append(ops, Op{Kind: RouteDel, Route: &d.st.Routes[r.i]})
+		}
+	}
+	return ops
 }
 
 // diffRoutes diffs the routes of every table m owns, table by table: the
@@ -192,16 +219,22 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 					n1++
 				}
 			}
-			to.add[0], to.add[1] = make([]Op, 0, len(w)-n1), make([]Op, 0, n1)
+			to.add[0], to.add[1] = make([]opRef, 0, len(w)-n1), make([]opRef, 0, n1)
 		}
 		perTable[t] = to
-		d.table(h, w, func(op Op) {
+		d.table(h, w, func(op opRef) {
 			// 0: link route, 1: gateway route (Into does not change it)
+			var r *Route
+			if op.kind == RouteDel {
+				r, _ = d.have(op.i, &d.emitted)
+			} else {
+				r = m.source(m.want[op.i], &d.emitted)
+			}
 			kind := 0
-			if op.RouteIn(&d.emitted).gatewayed() {
+			if r.gatewayed() {
 				kind = 1
 			}
-			if op.Kind == RouteDel {
+			if op.kind == RouteDel {
 				to.del[kind] = append(to.del[kind], op)
 			} else {
 				to.add[kind] = append(to.add[kind], op)
@@ -350,7 +383,7 @@ func (d *differ) copyOf(i int32) int32 {
 // main route a wanted route copies is that route: nothing is compared.
 // The walk stays here rather than in a helper that returns what it left,
 // so that those lists can stay on this stack.
-func (d *differ) table(cur, want []int32, emit func(Op)) {
+func (d *differ) table(cur, want []int32, emit func(opRef)) {
 	m := d.m
 	var leftCur, leftWant []int32
 	i, j := 0, 0
@@ -423,13 +456,13 @@ func (d *differ) aheadInCur(src *Route, cur []int32, i int) int {
 
 // pairByKey pairs the routes cur with want by key and emits the deletes,
 // replaces and adds that make them equal.
-func (d *differ) pairByKey(cur, want []int32, emit func(Op)) {
+func (d *differ) pairByKey(cur, want []int32, emit func(opRef)) {
 	m := d.m
 	if len(cur) == 0 && d.keysOnce(want) {
 		// Nothing to pair (a table being filled): the index by key, 96
 		// MB for 1M routes, would only say so.
 		for _, wi := range want {
-			emit(m.op(RouteAdd, m.want[wi]))
+			emit(opRef{wi, RouteAdd})
 		}
 		return
 	}
@@ -443,24 +476,20 @@ func (d *differ) pairByKey(cur, want []int32, emit func(Op)) {
 		if exact[x] {
 			continue
 		}
-		c, of := d.have(ci, &d.haveCopy)
+		c, _ := d.have(ci, &d.haveCopy)
 		j, ok := byKey[c.Key().hash()]
 		if !ok || matched[j] {
-			op := Op{Kind: RouteDel, Route: c}
-			if of >= 0 {
-				op = Op{Kind: RouteDel, Main: d.st.Main, Of: of, Into: c.Table}
-			}
-			emit(op)
+			emit(opRef{ci, RouteDel})
 			continue
 		}
 		matched[j] = true
 		if !c.Equal(m.route(m.want[want[j]], &d.wanted)) {
-			emit(m.op(RouteReplace, m.want[want[j]]))
+			emit(opRef{want[j], RouteReplace})
 		}
 	}
 	for j, wi := range want {
 		if !matched[j] && byKey[m.key(m.want[wi]).hash()] == int32(j) {
-			emit(m.op(RouteAdd, m.want[wi]))
+			emit(opRef{wi, RouteAdd})
 		}
 	}
 }
