@@ -180,6 +180,8 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 	// owned table -> indices into st.Routes, then st.Copies after them
 	have := map[uint32]*[]int32{}
 	nr := len(st.Routes)
+	var owned tableCache[bool]
+	isOwned := func(t uint32) bool { return m.Owned[t] }
 	group(nr+len(st.Copies), func(i int) (uint32, bool) {
 		var t uint32
 		if i < nr {
@@ -187,7 +189,7 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 		} else {
 			t = st.Copies[i-nr].Table
 		}
-		return t, m.Owned[t]
+		return t, owned.get(t, isOwned)
 	}, have)
 	// table -> indices into m.want: a table's throws first, as a snapshot
 	// holds them (they are no Copies, which come last), so that a table in
@@ -295,44 +297,59 @@ func diffRules(st *State, m *Mirror) (adds, otherDels, dels []Op) {
 // the lists of a no-op pass over 1M routes left 30 MB of garbage. Runs of
 // one table are counted, and their list looked up, once a run.
 func group(n int, of func(int) (uint32, bool), g map[uint32]*[]int32) {
-	counts := map[uint32]int{}
-	var runT uint32
-	run := 0
-	for i := 0; i < n; i++ {
-		t, keep := of(i)
-		if !keep {
-			continue
+	counts := map[uint32]*int{}
+	count := func(t uint32) *int {
+		if counts[t] == nil {
+			counts[t] = new(int)
 		}
-		if run > 0 && t != runT {
-			counts[runT] += run
-			run = 0
-		}
-		runT = t
-		run++
+		return counts[t]
 	}
-	if run > 0 {
-		counts[runT] += run
+	var tc tableCache[*int]
+	for i := 0; i < n; i++ {
+		if t, keep := of(i); keep {
+			*tc.get(t, count)++
+		}
 	}
 	for t, c := range counts {
 		if p := g[t]; p != nil {
-			*p = slices.Grow(*p, c)
+			*p = slices.Grow(*p, *c)
 		} else {
-			l := make([]int32, 0, c)
+			l := make([]int32, 0, *c)
 			g[t] = &l
 		}
 	}
-	var last *[]int32
-	lastT := uint32(0)
+	var lc tableCache[*[]int32]
+	list := func(t uint32) *[]int32 { return g[t] }
 	for i := 0; i < n; i++ {
-		t, keep := of(i)
-		if !keep {
-			continue
+		if t, keep := of(i); keep {
+			l := lc.get(t, list)
+			*l = append(*l, int32(i))
 		}
-		if last == nil || t != lastT {
-			last, lastT = g[t], t
-		}
-		*last = append(*last, int32(i))
 	}
+}
+
+// tableCache keeps what a map gave for the last few tables: a host's
+// wanted routes alternate between its links' tables route by route (main
+// interleaves them), and a map probe each was a tenth of a no-op pass's
+// planning at 1M routes.
+type tableCache[V any] struct {
+	t    [4]uint32
+	v    [4]V
+	n, a int // slots filled; the slot to fill next
+}
+
+// get returns the value of table t, from miss when it is not kept.
+func (c *tableCache[V]) get(t uint32, miss func(uint32) V) V {
+	for k := 0; k < c.n; k++ {
+		if c.t[k] == t {
+			return c.v[k]
+		}
+	}
+	v := miss(t)
+	c.t[c.a], c.v[c.a] = t, v
+	c.a = (c.a + 1) % len(c.t)
+	c.n = min(c.n+1, len(c.t))
+	return v
 }
 
 // differ diffs one table at a time. Routes that exist only as indices (a

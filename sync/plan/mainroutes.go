@@ -30,10 +30,16 @@ type MainRoutes struct {
 	byHash map[uint64]int32
 	next   []int32
 	seed   maphash.Seed
-	// last is the rest added last, tried before a hash: a dump comes in
-	// runs of one rest (a link's connected routes, one upstream's).
-	last int32
+	// recent are the rests used last, tried before a hash: a dump comes
+	// in runs of a few rests (a link's connected routes, each upstream's,
+	// interleaved).
+	recent   [recentRests]int32
+	recentAt int // the slot of recent to fill next
 }
+
+// recentRests is how many rests are tried before a hash: a full table
+// from two or three upstreams alternates between as many.
+const recentRests = 4
 
 // packedRoute is a route's destination and the index of its rest.
 type packedRoute struct {
@@ -153,8 +159,12 @@ func (p *packedRoute) prefix() netip.Prefix {
 
 // restOf returns the index of r's rest, added if new.
 func (mr *MainRoutes) restOf(r *Route) int32 {
-	if len(mr.rests) > 0 && sameRest(&mr.rests[mr.last], r) {
-		return mr.last
+	if len(mr.rests) > 0 {
+		for _, i := range mr.recent {
+			if sameRest(&mr.rests[i], r) {
+				return i
+			}
+		}
 	}
 	if mr.byHash == nil {
 		mr.byHash, mr.seed = map[uint64]int32{}, maphash.MakeSeed()
@@ -164,7 +174,7 @@ func (mr *MainRoutes) restOf(r *Route) int32 {
 	if ok {
 		for i := first; i >= 0; i = mr.next[i] {
 			if sameRest(&mr.rests[i], r) {
-				mr.last = i
+				mr.used(i)
 				return i
 			}
 		}
@@ -182,8 +192,14 @@ func (mr *MainRoutes) restOf(r *Route) int32 {
 	} else {
 		mr.byHash[h] = i
 	}
-	mr.last = i
+	mr.used(i)
 	return i
+}
+
+// used notes rest i among the recent ones.
+func (mr *MainRoutes) used(i int32) {
+	mr.recent[mr.recentAt] = i
+	mr.recentAt = (mr.recentAt + 1) % recentRests
 }
 
 // sameRest compares every field of a and b but the destination, the facts

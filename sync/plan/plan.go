@@ -447,8 +447,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	m.want = make([]wantRoute, 0, nMain)
 	// r is main's route i, materialised: add reads it and keeps nothing
 	// of it but copies.
-	var cur Route
-	r := &cur
+	r := &Route{}
 	add := func(src int, c *Route, link int) {
 		w := wantRoute{src: int32(src), table: o.TableOf(link), alt: -1}
 		if r.Dst.Bits() == 0 {
@@ -468,6 +467,7 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 		}
 		m.want = append(m.want, w)
 	}
+	lc := linkCache{managed: d.managed, routed: routed}
 	for i := 0; i < st.Main.Len(); i++ {
 		st.Main.Get(i, r)
 		if r.Unsupported != Supported {
@@ -493,10 +493,10 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 			continue
 		}
 		if r.Link != 0 {
-			if mg, exists := d.managed[r.Link]; !exists {
+			if known, mg, rt := lc.of(r.Family, r.Link); !known {
 				continue
 			} else if mg {
-				if routed[famLink{r.Family, r.Link}] {
+				if rt {
 					add(i, nil, r.Link)
 				}
 				continue
@@ -511,6 +511,26 @@ func (m *Mirror) desireRoutes(d *desirer, routed map[famLink]bool) {
 	}
 	m.throws(sn, o, links)
 	m.wayOut(d, routed, mainDefault, links, defaults)
+}
+
+// linkCache answers, for a link and family, whether the link is known,
+// managed and routed, from the maps, the last answer kept: main's routes
+// come in runs of one link, and two map probes a route were a tenth of a
+// no-op pass's planning at 1M routes.
+type linkCache struct {
+	managed           map[int]bool
+	routed            map[famLink]bool
+	last              famLink
+	known, mg, rt, ok bool
+}
+
+func (c *linkCache) of(fam uint8, link int) (known, managed, routed bool) {
+	if !c.ok || c.last != (famLink{fam, link}) {
+		c.last, c.ok = famLink{fam, link}, true
+		c.mg, c.known = c.managed[link]
+		c.rt = c.routed[c.last]
+	}
+	return c.known, c.mg, c.rt
 }
 
 // readMain reads main's routes once: its connected subnets, the links its
