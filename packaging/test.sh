@@ -149,7 +149,7 @@ check "listener: Type=notify" has symroute-listen.service 'Type=notify'
 check "listener: Restart=on-failure" has symroute-listen.service 'Restart=on-failure'
 check "listener: AF_UNIX for D-Bus" has symroute-listen.service 'RestrictAddressFamilies=AF_NETLINK AF_UNIX'
 check "listener: memory bounded (GOMEMLIMIT, MemoryMax) and restarted" sh -c '
-	grep -qx "Environment=GOMEMLIMIT=32MiB" "$0" && grep -qx "MemoryMax=64M" "$0" && grep -qx "Restart=on-failure" "$0"' "$unitdir/symroute-listen.service"
+	grep -qx "Environment=GOMEMLIMIT=128MiB" "$0" && grep -qx "MemoryMax=160M" "$0" && grep -qx "Restart=on-failure" "$0"' "$unitdir/symroute-listen.service"
 check "tmpfiles.d makes /run/symroute 0755 root root" \
 	grep -Eq '^d /run/symroute 0755 root root' packaging/tmpfiles.d/symroute.conf
 
