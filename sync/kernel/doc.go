@@ -26,14 +26,14 @@
 //     parsed against a whitelist: any attribute not known to be harmless
 //     marks the rule as someone else's.
 //   - RouteList materialises ~160 MB for 100k routes. Here main is dumped
-//     alone (strict checking and RTA_TABLE, Linux 4.20+), its messages
-//     copied from the receive buffer, then parsed into a slice of exactly
-//     the right size, one allocation for all of them; every other table a
-//     snapshot keeps (plan.SnapshotTables: each link's, and those rules
-//     look up) is dumped after it, one table a request, and matched to
-//     main's routes as it streams, a Copy of 8 bytes where it equals one.
-//     Older kernels answer one dump of every table, whose kept messages
-//     are held until it ends.
+//     alone (strict checking and RTA_TABLE, Linux 4.20+) and packed as its
+//     messages arrive (plan.MainRoutes: 24 bytes a route, the rest of each
+//     route interned); every other table a snapshot keeps
+//     (plan.SnapshotTables: each link's, and those rules look up) is
+//     dumped after it, one table a request, and matched to main's routes
+//     as it streams, a Copy of 8 bytes where it equals one. Older kernels
+//     answer one dump of every table: main is packed as it comes, and the
+//     kept messages of the other tables are held until it ends.
 //   - One request per round trip costs several times the kernel's own
 //     work. Apply sends batches of requests per sendmsg, each with its own
 //     sequence number; failures are answered whatever the flags, so only

@@ -13,4 +13,10 @@
 // symroute's decision making is testable without root: the kernel adapter
 // (package kernel) fills a State and carries out a Plan, the fake kernel
 // (package fakekernel) does the same in memory.
+//
+// A State holds the main table packed (mainroutes.go: a route's
+// destination in 24 bytes, the rest of it interned), the routes of other
+// tables that equal a main route as Copies of it (copies.go), and the
+// planner refers to main's routes by index, materialising one where it is
+// read: a host with full tables holds 1M of them.
 package plan
