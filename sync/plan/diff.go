@@ -294,8 +294,8 @@ func diffRules(st *State, m *Mirror) (adds, otherDels, dels []Op) {
 
 // group appends each index i < n to g[table] where of(i) keeps it. It
 // counts first, so that each list is made at its size: grown by appends,
-// the lists of a no-op pass over 1M routes left 30 MB of garbage. Runs of
-// one table are counted, and their list looked up, once a run.
+// the lists of a no-op pass over 1M routes left 30 MB of garbage. The
+// last few tables' counts and lists are kept at hand (tableCache).
 func group(n int, of func(int) (uint32, bool), g map[uint32]*[]int32) {
 	counts := map[uint32]*int{}
 	count := func(t uint32) *int {
