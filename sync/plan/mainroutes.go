@@ -6,10 +6,11 @@ import (
 	"slices"
 )
 
-// MainRoutes is the main table as a snapshot holds it: each route's
-// destination in 24 bytes with no pointer, and the rest of it (gateway,
-// device, protocol, metrics, nexthops...) interned, once for every route
-// that shares it. A full table from two upstreams has 1M destinations
+// MainRoutes is the main table as a snapshot holds it: each route in 8
+// bytes with no pointer (an IPv6 destination 16 more, apart), its
+// destination and the index of the rest of it (gateway, device, protocol,
+// metrics, nexthops...), which is interned, once for every route that
+// shares it. A full table from two upstreams has 1M destinations
 // and a handful of distinct rests: held as one 144-byte Route each, with
 // the pointers of three netip.Addr, a string and a slice, main was most
 // of a pass's memory and of the collector's marking.
@@ -18,11 +19,14 @@ import (
 // the diff's walks rely on); Copy.Of and the planner's wanted routes are
 // those numbers. The zero value is empty and ready to use.
 type MainRoutes struct {
-	// chunks hold the packed routes, mainChunk a chunk: grown a chunk at
-	// a time, 1M routes never move (a doubling slice would hold two
-	// copies for a moment).
-	chunks [][]packedRoute
-	n      int
+	// routes are the packed routes, v6 the IPv6 destinations they point
+	// to.
+	routes chunked[packedRoute]
+	v6     chunked[[16]byte]
+	// overflow holds the rests of routes whose index is maxPackedRest or
+	// more, by route: only a table of more than 4M routes can have so
+	// many rests.
+	overflow map[int32]int32
 	// rests are the distinct routes less their destination.
 	rests []Route
 	// byHash finds a rest by the hash of its fields: the first rest of
@@ -41,12 +45,15 @@ type MainRoutes struct {
 // from two or three upstreams alternates between as many.
 const recentRests = 4
 
-// packedRoute is a route's destination and the index of its rest.
+// packedRoute is a route's destination and the index of its rest: 8
+// bytes, as each new page a pass touches costs a fault (about 10 us in a
+// VM), and 24 bytes a route faulted 6000 pages at 1M routes.
 type packedRoute struct {
-	dst  [16]byte
-	rest uint32
-	bits uint8
-	kind uint8 // dstInvalid, dst4 or dst6: what dst holds
+	// key is an IPv4 destination's address, big-endian, or the index of
+	// an IPv6 one in MainRoutes.v6.
+	key uint32
+	// meta is rest<<restShift | kind<<8 | prefix length.
+	meta uint32
 }
 
 const (
@@ -55,8 +62,36 @@ const (
 	dst6
 )
 
-// mainChunk is how many routes a chunk holds: 96 KiB.
-const mainChunk = 1 << 12
+const restShift = 10
+
+// maxPackedRest is the first rest index meta cannot hold: 1<<22 - 1,
+// which marks a rest held in overflow. A variable for tests.
+var maxPackedRest = int32(1<<(32-restShift) - 1)
+
+func (p *packedRoute) kind() uint8 { return uint8(p.meta >> 8 & 3) }
+func (p *packedRoute) bits() int   { return int(p.meta & 0xff) }
+
+// chunked is a list grown a chunk of chunkLen at a time: 1M routes never
+// move (a doubling slice would hold two copies for a moment).
+type chunked[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+// chunkLen is how many items a chunk holds: 32 KiB of routes.
+const chunkLen = 1 << 12
+
+func (c *chunked[T]) add(v T) int {
+	if c.n%chunkLen == 0 {
+		c.chunks = append(c.chunks, make([]T, 0, chunkLen))
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, v)
+	c.n++
+	return c.n - 1
+}
+
+func (c *chunked[T]) at(i int) *T { return &c.chunks[i/chunkLen][i%chunkLen] }
 
 // NewMainRoutes packs routes, in their order.
 func NewMainRoutes(routes []Route) *MainRoutes {
@@ -72,33 +107,44 @@ func (mr *MainRoutes) Len() int {
 	if mr == nil {
 		return 0
 	}
-	return mr.n
+	return mr.routes.n
 }
 
 // Add appends r (copied: r may be reused).
 func (mr *MainRoutes) Add(r *Route) {
-	p := packedRoute{rest: uint32(mr.restOf(r))}
+	var p packedRoute
+	rest := mr.restOf(r)
+	if rest >= maxPackedRest {
+		if mr.overflow == nil {
+			mr.overflow = map[int32]int32{}
+		}
+		mr.overflow[int32(mr.routes.n)] = rest
+		rest = maxPackedRest
+	}
+	kind := uint32(dstInvalid)
 	if a := r.Dst.Addr(); r.Dst.IsValid() && a.Is4() {
 		b := a.As4()
-		copy(p.dst[:], b[:])
-		p.kind, p.bits = dst4, uint8(r.Dst.Bits())
+		p.key, kind = uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]), dst4
 	} else if r.Dst.IsValid() {
-		p.dst, p.kind, p.bits = a.As16(), dst6, uint8(r.Dst.Bits())
+		p.key, kind = uint32(mr.v6.add(a.As16())), dst6
 	}
-	if mr.n%mainChunk == 0 {
-		mr.chunks = append(mr.chunks, make([]packedRoute, 0, mainChunk))
-	}
-	c := &mr.chunks[len(mr.chunks)-1]
-	*c = append(*c, p)
-	mr.n++
+	p.meta = uint32(rest)<<restShift | kind<<8 | uint32(max(r.Dst.Bits(), 0))
+	mr.routes.add(p)
 }
 
 // Get materialises route i into r and returns r.
 func (mr *MainRoutes) Get(i int, r *Route) *Route {
-	p := mr.at(i)
-	*r = mr.rests[p.rest]
-	r.Dst = p.prefix()
+	*r = mr.rests[mr.restIndex(i)]
+	r.Dst = mr.Dst(i)
 	return r
+}
+
+// restIndex returns the index of route i's rest.
+func (mr *MainRoutes) restIndex(i int) int32 {
+	if rest := int32(mr.at(i).meta >> restShift); rest != maxPackedRest {
+		return rest
+	}
+	return mr.overflow[int32(i)]
 }
 
 // All returns every route, materialised: a new slice, for tests and
@@ -111,25 +157,32 @@ func (mr *MainRoutes) All() []Route {
 	return out
 }
 
-func (mr *MainRoutes) at(i int) *packedRoute {
-	return &mr.chunks[i/mainChunk][i%mainChunk]
-}
+func (mr *MainRoutes) at(i int) *packedRoute { return mr.routes.at(i) }
 
 // rest returns the fields of route i but its destination: not to be
 // changed.
-func (mr *MainRoutes) rest(i int) *Route { return &mr.rests[mr.at(i).rest] }
+func (mr *MainRoutes) rest(i int) *Route { return &mr.rests[mr.restIndex(i)] }
 
 // Dst returns route i's destination.
-func (mr *MainRoutes) Dst(i int) netip.Prefix { return mr.at(i).prefix() }
+func (mr *MainRoutes) Dst(i int) netip.Prefix {
+	p := mr.at(i)
+	switch p.kind() {
+	case dst4:
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(p.key >> 24), byte(p.key >> 16), byte(p.key >> 8), byte(p.key)}), p.bits())
+	case dst6:
+		return netip.PrefixFrom(netip.AddrFrom16(*mr.v6.at(int(p.key))), p.bits())
+	}
+	return netip.Prefix{}
+}
 
 // sameKey compares the kernel's keys of routes i and j (they are in one
 // table).
 func (mr *MainRoutes) sameKey(i, j int) bool {
 	p, q := mr.at(i), mr.at(j)
-	if p.dst != q.dst || p.bits != q.bits || p.kind != q.kind {
+	if p.meta&0x3ff != q.meta&0x3ff || (p.key != q.key && (p.kind() != dst6 || *mr.v6.at(int(p.key)) != *mr.v6.at(int(q.key)))) {
 		return false
 	}
-	a, b := &mr.rests[p.rest], &mr.rests[q.rest]
+	a, b := mr.rest(i), mr.rest(j)
 	return a.Priority == b.Priority && a.Tos == b.Tos && a.Family == b.Family
 }
 
@@ -139,22 +192,11 @@ func (mr *MainRoutes) sameKey(i, j int) bool {
 // one read without its down nexthops (FlagHopsDropped), nor the other way
 // round.
 func (mr *MainRoutes) copiedBy(i int, c *Route) bool {
-	p := mr.at(i)
-	if p.prefix() != c.Dst {
+	if mr.Dst(i) != c.Dst {
 		return false
 	}
-	r := &mr.rests[p.rest]
+	r := mr.rest(i)
 	return r.equalButDst(c) && r.Flags == c.Flags && r.Linkdown == c.Linkdown && r.Unsupported == c.Unsupported
-}
-
-func (p *packedRoute) prefix() netip.Prefix {
-	switch p.kind {
-	case dst4:
-		return netip.PrefixFrom(netip.AddrFrom4([4]byte(p.dst[:4])), int(p.bits))
-	case dst6:
-		return netip.PrefixFrom(netip.AddrFrom16(p.dst), int(p.bits))
-	}
-	return netip.Prefix{}
 }
 
 // restOf returns the index of r's rest, added if new.

@@ -62,7 +62,7 @@ var exactly = cmp.Options{cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})
 // order, and routes that differ only in their destination share one rest.
 func TestMainRoutesRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
-	routes := make([]Route, 3*mainChunk+17) // more than one chunk
+	routes := make([]Route, 3*chunkLen+17) // more than one chunk
 	for i := range routes {
 		routes[i] = randomRoute(rng)
 		if i == 0 || rng.Intn(3) > 0 {
@@ -106,9 +106,11 @@ func TestMainRoutesRoundTrip(t *testing.T) {
 		if got, want := mr.key(i), routes[i].Key(); got != want {
 			t.Fatalf("route %d: key %+v, want %+v", i, got, want)
 		}
-		j := rng.Intn(len(routes))
-		if got, want := mr.sameKey(i, j), routes[i].sameKey(&routes[j]); got != want {
-			t.Fatalf("routes %d and %d: sameKey %v, want %v", i, j, got, want)
+		// A random route, and the neighbour a twin may copy the key of.
+		for _, j := range []int{rng.Intn(len(routes)), max(i-1, 0)} {
+			if got, want := mr.sameKey(i, j), routes[i].sameKey(&routes[j]); got != want {
+				t.Fatalf("routes %d and %d: sameKey %v, want %v", i, j, got, want)
+			}
 		}
 		c := routes[i]
 		c.Table = 1002
@@ -148,5 +150,31 @@ func TestMainRoutesInterns(t *testing.T) {
 	}
 	if len(mr.rests) != 2 {
 		t.Errorf("%d rests, want 2", len(mr.rests))
+	}
+}
+
+// Rests past what a packed route's 22 bits hold (a table of more than 4M
+// routes) are kept apart, and read back the same.
+func TestMainRoutesOverflowRests(t *testing.T) {
+	defer func(m int32) { maxPackedRest = m }(maxPackedRest)
+	maxPackedRest = 3
+	rng := rand.New(rand.NewSource(2))
+	routes := make([]Route, 200)
+	for i := range routes {
+		routes[i] = randomRoute(rng)
+	}
+	mr := NewMainRoutes(routes)
+	if len(mr.rests) <= 3 || len(mr.overflow) == 0 {
+		t.Fatalf("%d rests, %d routes with theirs apart: the test needs more than 3", len(mr.rests), len(mr.overflow))
+	}
+	if diff := cmp.Diff(routes, mr.All(), exactly); diff != "" {
+		t.Fatalf("routes read back (-added +read):\n%s", diff)
+	}
+	for i := range routes {
+		c := routes[i]
+		c.Table = 1002
+		if !mr.copiedBy(i, &c) {
+			t.Fatalf("route %d: its copy not found to copy it", i)
+		}
 	}
 }
