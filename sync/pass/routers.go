@@ -53,11 +53,16 @@ type stackLease struct {
 // delete the default it gives (or, for --check run without root, report
 // drift on a host in sync).
 func readRouters(st *plan.State, o Options, devs map[int]keyfile) error {
-	onLink := make(map[linkAddr]bool, len(st.Addrs))
-	for _, a := range st.Addrs {
-		if a.Prefix.Addr().Is4() {
-			onLink[linkAddr{a.Link, a.Prefix.Addr()}] = true
+	// Looked for a lease at a time: a host has a few leases and may have
+	// thousands of addresses, which a map of them made on every pass
+	// (384 KB at 4096) cost more than these scans.
+	onLink := func(link int, addr netip.Addr) bool {
+		for _, a := range st.Addrs {
+			if a.Link == link && a.Prefix.Addr() == addr {
+				return true
+			}
 		}
+		return false
 	}
 	has := map[int]bool{}
 	add := func(link int, gw netip.Addr, stack string) {
@@ -71,7 +76,7 @@ func readRouters(st *plan.State, o Options, devs map[int]keyfile) error {
 		return err
 	}
 	for _, l := range append(nd, nmLeases(devs)...) {
-		if onLink[linkAddr{l.link, l.addr}] {
+		if l.addr.Is4() && onLink(l.link, l.addr) {
 			add(l.link, l.router, l.stack)
 		}
 	}
@@ -89,16 +94,11 @@ func readRouters(st *plan.State, o Options, devs map[int]keyfile) error {
 	}
 	for _, r := range recs {
 		idx, ok := byName[r.Iface]
-		if ok && (!r.Addr.IsValid() || onLink[linkAddr{idx, r.Addr}]) {
+		if ok && (!r.Addr.IsValid() || r.Addr.Is4() && onLink(idx, r.Addr)) {
 			add(idx, r.Router, r.StackOf())
 		}
 	}
 	return nil
-}
-
-type linkAddr struct {
-	link int
-	addr netip.Addr
 }
 
 // networkdLeaseDir holds systemd-networkd's DHCPv4 leases, by ifindex.

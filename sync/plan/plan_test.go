@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -715,4 +716,41 @@ func noWayOuts(st *State, m *Mirror) []string {
 		out = append(out, noWayOutWarning(LinkName(st.LinksByIndex(), lf.Link), fam))
 	}
 	return out
+}
+
+// The rule index finds every key, the last rule of a key where several
+// share it, whether keys share a hash or not.
+func TestRuleIndex(t *testing.T) {
+	var rules []Rule
+	for i := 0; i < 50; i++ {
+		rules = append(rules, Rule{Family: FamilyV4, Priority: 100, Src: pfx(fmt.Sprintf("10.0.0.%d/32", i%40)), Table: uint32(1000 + i%40%3), Action: RuleActionLookup}) // 40-49 repeat 0-9
+	}
+	collide := func(*RuleKey) uint64 { return 7 }
+	for name, hash := range map[string]func(*RuleKey) uint64{"hashed": nil, "colliding": collide} {
+		x := newRuleIndex(rules)
+		if hash != nil {
+			x.byHash, x.spill, x.hash = map[uint64]int32{}, nil, hash
+			x.fill()
+			if len(x.spill) == 0 {
+				t.Fatalf("%s: no key spilled", name)
+			}
+		}
+		for i := range rules {
+			j, ok := x.find(rules[i].Key())
+			last := i
+			for k := range rules {
+				if rules[k].Key() == rules[i].Key() {
+					last = k
+				}
+			}
+			if !ok || j != last {
+				t.Errorf("%s: rule %d found at %d, %v; want %d", name, i, j, ok, last)
+			}
+		}
+		other := rules[0]
+		other.Table = 9999
+		if j, ok := x.find(other.Key()); ok {
+			t.Errorf("%s: a key no rule has found at %d", name, j)
+		}
+	}
 }
