@@ -50,9 +50,16 @@ type routeParser struct {
 // parse fills r from one RTM_NEWROUTE body; false means not kept.
 func (p *routeParser) parse(b []byte, r *plan.Route) bool {
 	table, keep := routeTable(b, p.keep)
-	if !keep {
-		return false
+	if keep {
+		p.fill(b, table, r)
 	}
+	return keep
+}
+
+// fill fills r from b, a message routeTable has found to be of table and
+// kept: a snapshot sorts messages by table before it parses them, and
+// would otherwise look for the table twice.
+func (p *routeParser) fill(b []byte, table uint32, r *plan.Route) {
 	fam, flags := b[0], ne.Uint32(b[8:])
 	*r = plan.Route{
 		Family: fam, Table: table, Tos: b[3], Protocol: b[5], Scope: b[6], Type: b[7],
@@ -106,7 +113,6 @@ func (p *routeParser) parse(b []byte, r *plan.Route) bool {
 	if mp != nil {
 		p.multipath(mp, r)
 	}
-	return true
 }
 
 // multipath sets r's nexthops. Nexthops the kernel flags down are dropped

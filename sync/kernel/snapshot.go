@@ -111,20 +111,17 @@ type routeReader struct {
 	defaults   map[uint32]bool
 	main       *plan.MainRoutes
 	finder     *plan.CopyFinder
-	// pm parses main's messages, p the other tables'; they share the
-	// interned metrics.
-	pm, p  routeParser
+	// p fills routes whose table table() has found (fill): the parser's
+	// own keep is not used.
+	p      routeParser
 	copies []plan.Copy
 	other  []plan.Route
 	r      plan.Route
 }
 
 func newRouteReader(keep, peek map[uint32]bool) *routeReader {
-	rr := &routeReader{keep: keep, peek: peek, defaults: map[uint32]bool{}, main: &plan.MainRoutes{}}
-	metrics := map[string]string{}
-	rr.pm = routeParser{keep: func(t uint32) bool { return t == plan.TableMain }, metrics: metrics}
-	rr.p = routeParser{keep: func(t uint32) bool { return t != plan.TableMain && keep[t] }, metrics: metrics}
-	return rr
+	return &routeReader{keep: keep, peek: peek, defaults: map[uint32]bool{}, main: &plan.MainRoutes{},
+		p: routeParser{metrics: map[string]string{}}}
 }
 
 // table returns the table of message b and whether it is read at all, and
@@ -138,11 +135,10 @@ func (rr *routeReader) table(b []byte) (uint32, bool) {
 	return t, ok
 }
 
-// takeMain packs one message of main.
+// takeMain packs b, a message of main.
 func (rr *routeReader) takeMain(b []byte) {
-	if rr.pm.parse(b, &rr.r) {
-		rr.main.Add(&rr.r)
-	}
+	rr.p.fill(b, plan.TableMain, &rr.r)
+	rr.main.Add(&rr.r)
 }
 
 // mainRead readies the matching of other tables' routes to main's.
@@ -150,11 +146,13 @@ func (rr *routeReader) mainRead() {
 	rr.finder = plan.NewCopyFinder(rr.main)
 }
 
-// takeOther takes one message of a table besides main, once main is read.
-func (rr *routeReader) takeOther(b []byte) {
-	if !rr.p.parse(b, &rr.r) {
+// takeOther takes b, a message of table t besides main, once main is
+// read: kept if t may be ours (a table read only for its default is not).
+func (rr *routeReader) takeOther(b []byte, t uint32) {
+	if !rr.keep[t] {
 		return
 	}
+	rr.p.fill(b, t, &rr.r)
 	if of, ok := rr.finder.Find(&rr.r); ok {
 		if rr.copies == nil {
 			// A host in sync copies nearly every main route once: growing
@@ -178,8 +176,8 @@ type tableRoutes struct {
 	defaults map[uint32]bool
 }
 
-func (rr *routeReader) result() (tableRoutes, error) {
-	return tableRoutes{main: rr.main, other: rr.other, copies: rr.copies, defaults: rr.defaults}, nil
+func (rr *routeReader) result() tableRoutes {
+	return tableRoutes{main: rr.main, other: rr.other, copies: rr.copies, defaults: rr.defaults}
 }
 
 // routesByTable reads main with one dump a family, then every other table
@@ -210,7 +208,7 @@ func (h *Handle) routesByTable(keep, peek map[uint32]bool) (tableRoutes, error) 
 		for _, want := range tables {
 			err := h.dumpTable(fam, want, func(b []byte) {
 				if t, ok := rr.table(b); ok && t != plan.TableMain {
-					rr.takeOther(b)
+					rr.takeOther(b, t)
 				}
 			})
 			if err != nil {
@@ -218,7 +216,7 @@ func (h *Handle) routesByTable(keep, peek map[uint32]bool) (tableRoutes, error) 
 			}
 		}
 	}
-	return rr.result()
+	return rr.result(), nil
 }
 
 // dumpTable dumps the routes of one table (RTA_TABLE, which strict
@@ -258,8 +256,12 @@ func (h *Handle) wholeRoutes(keep, peek map[uint32]bool) (tableRoutes, error) {
 		}
 	}
 	rr.mainRead()
-	raw.each(rr.takeOther)
-	return rr.result()
+	// Only kept tables' messages were held.
+	raw.each(func(b []byte) {
+		t, _ := routeTable(b, func(uint32) bool { return true })
+		rr.takeOther(b, t)
+	})
+	return rr.result(), nil
 }
 
 const rawChunk = 1 << 20

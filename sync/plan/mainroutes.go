@@ -192,11 +192,7 @@ func (mr *MainRoutes) sameKey(i, j int) bool {
 // one read without its down nexthops (FlagHopsDropped), nor the other way
 // round.
 func (mr *MainRoutes) copiedBy(i int, c *Route) bool {
-	if mr.Dst(i) != c.Dst {
-		return false
-	}
-	r := mr.rest(i)
-	return r.equalButDst(c) && r.Flags == c.Flags && r.Linkdown == c.Linkdown && r.Unsupported == c.Unsupported
+	return mr.Dst(i) == c.Dst && sameFacts(mr.rest(i), c)
 }
 
 // restOf returns the index of r's rest, added if new.
@@ -246,8 +242,13 @@ func (mr *MainRoutes) used(i int32) {
 
 // sameRest compares every field of a and b but the destination, the facts
 // read about them included.
-func sameRest(a, b *Route) bool {
-	return a.Table == b.Table && a.equalButDst(b) && a.Flags == b.Flags && a.Linkdown == b.Linkdown && a.Unsupported == b.Unsupported
+func sameRest(a, b *Route) bool { return a.Table == b.Table && sameFacts(a, b) }
+
+// sameFacts compares every field of a and b but the destination and the
+// table, the facts read about them included (FlagHopsDropped, Linkdown,
+// Unsupported), which equalButDst leaves out.
+func sameFacts(a, b *Route) bool {
+	return a.equalButDst(b) && a.Flags == b.Flags && a.Linkdown == b.Linkdown && a.Unsupported == b.Unsupported
 }
 
 // hashRest hashes what sameRest compares.
