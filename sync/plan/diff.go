@@ -218,7 +218,7 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 			// appends, 1M of them left 167 MB of garbage.
 			n1 := 0
 			for _, wi := range w {
-				if m.source(m.want[wi], &d.wanted).gatewayed() {
+				if m.gatewayed(m.want[wi]) {
 					n1++
 				}
 			}
@@ -227,14 +227,15 @@ func diffRoutes(st *State, m *Mirror) ([]uint32, map[uint32]*tableOps) {
 		perTable[t] = to
 		d.table(h, w, func(op opRef) {
 			// 0: link route, 1: gateway route (Into does not change it)
-			var r *Route
+			var gw bool
 			if op.kind == RouteDel {
-				r, _ = d.have(op.i, &d.emitted)
+				r, _ := d.have(op.i, &d.emitted)
+				gw = r.gatewayed()
 			} else {
-				r = m.source(m.want[op.i], &d.emitted)
+				gw = m.gatewayed(m.want[op.i])
 			}
 			kind := 0
-			if r.gatewayed() {
+			if gw {
 				kind = 1
 			}
 			if op.kind == RouteDel {
@@ -640,6 +641,15 @@ func (m *Mirror) source(w wantRoute, tmp *Route) *Route {
 		return &m.alts[w.alt]
 	}
 	return m.st.Main.Get(int(w.src), tmp)
+}
+
+// gatewayed is source(w).gatewayed(), read from a main route's rest with
+// no copy of it made: a first pass asks it twice of every wanted route.
+func (m *Mirror) gatewayed(w wantRoute) bool {
+	if w.alt >= 0 {
+		return m.alts[w.alt].gatewayed()
+	}
+	return m.st.Main.rest(int(w.src)).gatewayed()
 }
 
 // sameSourceKey compares the keys of the routes v and w copy, but for the
